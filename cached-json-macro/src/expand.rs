@@ -1,0 +1,210 @@
+//! Checking the annotated function and generating its cache-aside body.
+//!
+//! The generated code is small on purpose: a static [`CacheSite`], one `Call::arg` per key
+//! argument, and the original body run through `Call::{value, result, option}`. Every item is
+//! named through `::cached_json::__private`, and the generated locals use mixed-site hygiene,
+//! so that a user's argument named `call` or `key` cannot clash with them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericParam, Ident, ItemFn, Pat, ReturnType, Type};
+
+use crate::args::{CacheArgs, Returns};
+
+pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStream> {
+    let sig = &function.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            sig.fn_token.span(),
+            "#[cached_json] only works on `async fn`: the cache lookup is asynchronous",
+        ));
+    }
+    check_generics(&function)?;
+    let key_args = key_arguments(&function, &args.skip)?;
+    let mode = output_mode(&sig.output, &args)?;
+
+    let CacheArgs {
+        prefix,
+        ttl,
+        version,
+        ..
+    } = &args;
+    let version = match version {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    };
+    let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
+    let call = Ident::new("__cached_json_call", Span::mixed_site());
+    let arg_calls = key_args.iter().map(|(name, ident)| {
+        // Spanned at the argument, so that "not Serialize" errors point at it.
+        quote_spanned!(ident.span()=> #call.arg(#name, &#ident);)
+    });
+    let mode = Ident::new(mode, Span::mixed_site());
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            static #site: ::cached_json::__private::CacheSite =
+                ::cached_json::__private::CacheSite::new(#prefix, #ttl, #version);
+            let mut #call = ::cached_json::__private::Call::new(&#site);
+            #(#arg_calls)*
+            #call.#mode(async move #block).await
+        }
+    })
+}
+
+/// Type and const generics are refused: the key holds the arguments, not the type parameters,
+/// so two instantiations would read each other's values.
+fn check_generics(function: &ItemFn) -> syn::Result<()> {
+    for param in &function.sig.generics.params {
+        match param {
+            GenericParam::Lifetime(_) => {}
+            GenericParam::Type(_) | GenericParam::Const(_) => {
+                return Err(syn::Error::new(
+                    param.span(),
+                    "#[cached_json] does not support generic functions: the cache key cannot tell \
+                     instantiations apart; write a non-generic wrapper for each type you cache",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The key arguments as (name, ident), sorted by name, after checking every argument and every
+/// `skip` name.
+fn key_arguments(function: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<(String, Ident)>> {
+    let mut named = Vec::new();
+    for input in &function.sig.inputs {
+        let FnArg::Typed(arg) = input else {
+            continue; // `self` in any form: never part of the key.
+        };
+        if let Some(impl_trait) = find_impl_trait(&arg.ty) {
+            return Err(syn::Error::new(
+                impl_trait.span(),
+                "#[cached_json] does not support `impl Trait` arguments (they make the function \
+                 generic): take a concrete type, e.g. `&str`, `&[T]` or `&MyClient`",
+            ));
+        }
+        match &*arg.pat {
+            Pat::Ident(pat) if pat.subpat.is_none() => named.push(pat.ident.clone()),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "#[cached_json] needs a plain name for each argument, to put it in the key: \
+                     bind it to a name and destructure it inside the function",
+                ))
+            }
+        }
+    }
+    for name in skip {
+        if name == "self" {
+            return Err(syn::Error::new(
+                name.span(),
+                "`self` is never part of the cache key: no need to skip it",
+            ));
+        }
+        if !named.iter().any(|arg| arg == name) {
+            let known: Vec<String> = named.iter().map(ToString::to_string).collect();
+            return Err(syn::Error::new(
+                name.span(),
+                if known.is_empty() {
+                    format!("cannot skip `{name}`: this function has no such argument")
+                } else {
+                    format!(
+                        "cannot skip `{name}`: this function has no such argument (its arguments: {})",
+                        known.join(", ")
+                    )
+                },
+            ));
+        }
+    }
+    let mut key: Vec<(String, Ident)> = named
+        .into_iter()
+        .filter(|arg| !skip.contains(arg))
+        .map(|ident| (ident.unraw().to_string(), ident))
+        .collect();
+    // The runtime hashes a JSON object whose members must be sorted by name.
+    key.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(key)
+}
+
+use syn::ext::IdentExt;
+
+fn find_impl_trait(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(_) => Some(ty),
+        Type::Reference(r) => find_impl_trait(&r.elem),
+        Type::Paren(p) => find_impl_trait(&p.elem),
+        Type::Group(g) => find_impl_trait(&g.elem),
+        Type::Slice(s) => find_impl_trait(&s.elem),
+        Type::Array(a) => find_impl_trait(&a.elem),
+        Type::Ptr(p) => find_impl_trait(&p.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
+        Type::Path(p) => p
+            .path
+            .segments
+            .iter()
+            .find_map(|segment| match &segment.arguments {
+                syn::PathArguments::AngleBracketed(generic) => {
+                    generic.args.iter().find_map(|arg| match arg {
+                        syn::GenericArgument::Type(ty) => find_impl_trait(ty),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            }),
+        _ => None,
+    }
+}
+
+/// Which `Call` method runs the body: `value`, `result` or `option`.
+fn output_mode(output: &ReturnType, args: &CacheArgs) -> syn::Result<&'static str> {
+    let ty = match output {
+        ReturnType::Default => return Err(syn::Error::new(
+            Span::call_site(),
+            "#[cached_json] needs a function that returns a value to cache; this one returns `()`",
+        )),
+        ReturnType::Type(_, ty) => ty,
+    };
+    let returns = match args.returns {
+        Some((returns, _)) => returns,
+        None => match last_segment(ty).as_deref() {
+            Some("Result") => Returns::Result,
+            Some("Option") => Returns::Option,
+            _ => Returns::Value,
+        },
+    };
+    Ok(match (returns, args.cache_none) {
+        (Returns::Value, None) => "value",
+        (Returns::Result, None) => "result",
+        (Returns::Option, None) => "option",
+        // A cached `None` is stored as JSON `null`: the whole `Option` is the value.
+        (Returns::Option, Some(_)) => "value",
+        (_, Some(span)) => {
+            return Err(syn::Error::new(
+                span,
+                "`cache_none` applies to functions returning `Option<T>` \
+                 (add `returns = option` if it is behind a type alias)",
+            ))
+        }
+    })
+}
+
+fn last_segment(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().map(|s| s.ident.to_string())
+        }
+        Type::Group(group) => last_segment(&group.elem),
+        Type::Paren(paren) => last_segment(&paren.elem),
+        _ => None,
+    }
+}

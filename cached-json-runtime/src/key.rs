@@ -1,0 +1,488 @@
+//! Deterministic cache keys.
+//!
+//! A key is `[namespace:]prefix[:vN]:hash`, where `hash` is the lowercase hex of the 128-bit
+//! xxh3 hash of the **canonical JSON** of the key arguments: one JSON object whose members are
+//! the argument names and values, with every object (arguments, structs, maps) written with its
+//! members sorted by key and no whitespace.
+//!
+//! The canonical form is what makes keys identical across processes, machines and releases:
+//! `HashMap` iteration order, pointer values and `Debug` output never reach the hash. It is also
+//! reproducible outside Rust; for strings, integers, booleans, `null`, arrays and objects it is
+//! exactly Python's `json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`,
+//! so `xxhash.xxh3_128_hexdigest(that)` gives the same hash.
+//!
+//! The serde data model is mapped as `serde_json` maps it: `Option::None`, `()` and unit structs
+//! are `null`; `Some(x)` and newtype structs are `x`; sequences, tuples and tuple structs are
+//! arrays; unit enum variants are `"Variant"`, other variants `{"Variant": ...}`; map keys that
+//! are not strings are written as strings (`{"1": ...}`).
+//!
+//! ```
+//! use cached_json_runtime::key::{canonical_json, KeyBuilder};
+//!
+//! let mut key = KeyBuilder::new();
+//! key.arg("location_name", &"Recife");
+//! // xxh3-128 of {"location_name":"Recife"}
+//! assert_eq!(key.finish(None, "local-info", None), "local-info:cccb998e077f32923f57e5b7625f9c0a");
+//!
+//! #[derive(serde::Serialize)]
+//! struct Filter { limit: u32, city: &'static str }
+//! assert_eq!(canonical_json(&Filter { limit: 5, city: "Natal" }).unwrap(), r#"{"city":"Natal","limit":5}"#);
+//! ```
+
+use std::fmt::Write as _;
+use std::io;
+
+use serde::ser::{self, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Builds one cache key from named arguments, then a prefix.
+///
+/// Arguments must be added in ascending order of their names: the `#[cached_json]` attribute
+/// sorts them at compile time, so that the canonical object is sorted without work at run time.
+pub struct KeyBuilder {
+    hasher: HashWriter,
+    first: bool,
+    #[cfg(debug_assertions)]
+    last_name: Option<&'static str>,
+}
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeyBuilder {
+    /// An empty key: no arguments yet.
+    pub fn new() -> Self {
+        let mut hasher = HashWriter(Xxh3::new());
+        hasher.0.update(b"{");
+        KeyBuilder {
+            hasher,
+            first: true,
+            #[cfg(debug_assertions)]
+            last_name: None,
+        }
+    }
+
+    /// Adds one argument. `name` must be a plain identifier (no escaping is done) and names must
+    /// come in ascending order.
+    ///
+    /// A value whose `Serialize` impl fails (a custom impl returning an error) still gives a
+    /// deterministic key: a marker is hashed in its place and a warning is logged, since the
+    /// call must not fail because of its cache key.
+    pub fn arg<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> &mut Self {
+        #[cfg(debug_assertions)]
+        {
+            debug_assert!(
+                self.last_name.is_none_or(|last| last < name),
+                "key arguments must be added in ascending name order"
+            );
+            self.last_name = Some(name);
+        }
+        if !self.first {
+            self.hasher.0.update(b",");
+        }
+        self.first = false;
+        self.hasher.0.update(b"\"");
+        self.hasher.0.update(name.as_bytes());
+        self.hasher.0.update(b"\":");
+        if let Err(err) = value.serialize(Canonical(&mut self.hasher)) {
+            tracing::warn!(argument = name, error = %err, "cache key argument failed to serialize");
+            self.hasher.0.update(b"\"<unserializable>\"");
+        }
+        self
+    }
+
+    /// The finished key: `[namespace:]prefix[:vN]:hash`.
+    pub fn finish(
+        &mut self,
+        namespace: Option<&str>,
+        prefix: &str,
+        version: Option<u32>,
+    ) -> String {
+        self.hasher.0.update(b"}");
+        let hash = self.hasher.0.digest128();
+        let mut key =
+            String::with_capacity(namespace.map_or(0, |n| n.len() + 1) + prefix.len() + 12 + 33);
+        if let Some(namespace) = namespace {
+            key.push_str(namespace);
+            key.push(':');
+        }
+        key.push_str(prefix);
+        if let Some(version) = version {
+            let _ = write!(key, ":v{version}");
+        }
+        let _ = write!(key, ":{hash:032x}");
+        key
+    }
+}
+
+/// The canonical JSON of `value`, as it is hashed. For tests and for people checking keys.
+pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    let mut out = Vec::new();
+    value.serialize(Canonical(&mut out))?;
+    // The canonical writer only ever emits UTF-8.
+    Ok(String::from_utf8(out).expect("canonical JSON is UTF-8"))
+}
+
+/// Feeds written bytes into the hasher: lets `serde_json` format scalars straight into the hash.
+struct HashWriter(Xxh3);
+
+impl io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+type Error = serde_json::Error;
+
+fn custom(msg: &str) -> Error {
+    <Error as ser::Error>::custom(msg)
+}
+
+/// Writes one scalar through serde_json, which owns the JSON number and string formatting.
+fn scalar<W: io::Write, T: Serialize + ?Sized>(w: &mut W, v: &T) -> Result<(), Error> {
+    serde_json::to_writer(w, v)
+}
+
+/// The canonical JSON serializer. Scalars and sequences stream straight into the writer; objects
+/// buffer their members so that they can be written sorted.
+struct Canonical<'w, W: io::Write>(&'w mut W);
+
+impl<'w, W: io::Write> ser::Serializer for Canonical<'w, W> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Seq<'w, W>;
+    type SerializeTuple = Seq<'w, W>;
+    type SerializeTupleStruct = Seq<'w, W>;
+    type SerializeTupleVariant = Variant<Seq<'w, W>>;
+    type SerializeMap = Object<'w, W>;
+    type SerializeStruct = Object<'w, W>;
+    type SerializeStructVariant = Variant<Object<'w, W>>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        scalar(self.0, &v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        scalar(self.0, v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        scalar(self.0, v)
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.0.write_all(b"null").map_err(Error::io)
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        scalar(self.0, variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        open_variant(self.0, variant)?;
+        value.serialize(Canonical(&mut *self.0))?;
+        self.0.write_all(b"}").map_err(Error::io)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'w, W>, Error> {
+        self.0.write_all(b"[").map_err(Error::io)?;
+        Ok(Seq {
+            out: self.0,
+            first: true,
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'w, W>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Seq<'w, W>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Variant<Seq<'w, W>>, Error> {
+        open_variant(self.0, variant)?;
+        Ok(Variant(self.serialize_seq(Some(len))?))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Object<'w, W>, Error> {
+        Ok(Object {
+            out: self.0,
+            members: Vec::new(),
+            pending_key: None,
+        })
+    }
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Object<'w, W>, Error> {
+        self.serialize_map(Some(len))
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Variant<Object<'w, W>>, Error> {
+        open_variant(self.0, variant)?;
+        Ok(Variant(self.serialize_map(Some(len))?))
+    }
+}
+
+fn open_variant<W: io::Write>(out: &mut W, variant: &str) -> Result<(), Error> {
+    out.write_all(b"{").map_err(Error::io)?;
+    scalar(&mut *out, variant)?;
+    out.write_all(b":").map_err(Error::io)
+}
+
+struct Seq<'w, W: io::Write> {
+    out: &'w mut W,
+    first: bool,
+}
+
+impl<W: io::Write> Seq<'_, W> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        if !self.first {
+            self.out.write_all(b",").map_err(Error::io)?;
+        }
+        self.first = false;
+        value.serialize(Canonical(&mut *self.out))
+    }
+    fn close(self) -> Result<(), Error> {
+        self.out.write_all(b"]").map_err(Error::io)
+    }
+}
+
+impl<W: io::Write> ser::SerializeSeq for Seq<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl<W: io::Write> ser::SerializeTuple for Seq<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl<W: io::Write> ser::SerializeTupleStruct for Seq<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+/// An object being written: members are buffered as (canonical key, canonical value) and written
+/// sorted by key when it ends.
+struct Object<'w, W: io::Write> {
+    out: &'w mut W,
+    members: Vec<(Vec<u8>, Vec<u8>)>,
+    pending_key: Option<Vec<u8>>,
+}
+
+impl<W: io::Write> Object<'_, W> {
+    fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        let mut buf = Vec::new();
+        key.serialize(Canonical(&mut buf))?;
+        // JSON object keys are strings: write numbers, booleans and null keys as strings, the
+        // way serde_json does.
+        if buf.first() != Some(&b'"') {
+            if buf.first() == Some(&b'{') || buf.first() == Some(&b'[') {
+                return Err(custom(
+                    "a map key must be a string, number, boolean or unit",
+                ));
+            }
+            let text = String::from_utf8(buf).map_err(|_| custom("non-UTF-8 map key"))?;
+            buf = serde_json::to_vec(&text)?;
+        }
+        self.pending_key = Some(buf);
+        Ok(())
+    }
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        let key = self
+            .pending_key
+            .take()
+            .ok_or_else(|| custom("map value without a key"))?;
+        let mut buf = Vec::new();
+        value.serialize(Canonical(&mut buf))?;
+        self.members.push((key, buf));
+        Ok(())
+    }
+    fn field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Error> {
+        self.key(name)?;
+        self.value(value)
+    }
+    fn close(mut self) -> Result<(), Error> {
+        // Sorting the JSON-encoded keys orders them as their unescaped text for every key that
+        // needs no escaping, which is all that real field names and map keys use.
+        self.members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let out = self.out;
+        out.write_all(b"{").map_err(Error::io)?;
+        for (i, (key, value)) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",").map_err(Error::io)?;
+            }
+            out.write_all(key).map_err(Error::io)?;
+            out.write_all(b":").map_err(Error::io)?;
+            out.write_all(value).map_err(Error::io)?;
+        }
+        out.write_all(b"}").map_err(Error::io)
+    }
+}
+
+impl<W: io::Write> ser::SerializeMap for Object<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.key(key)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.value(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+impl<W: io::Write> ser::SerializeStruct for Object<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.field(name, value)
+    }
+    fn skip_field(&mut self, _name: &'static str) -> Result<(), Error> {
+        Ok(())
+    }
+    fn end(self) -> Result<(), Error> {
+        self.close()
+    }
+}
+
+/// An enum variant with content: `{"Variant":<content>}`.
+struct Variant<S>(S);
+
+impl<W: io::Write> ser::SerializeTupleVariant for Variant<Seq<'_, W>> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.0.element(value)
+    }
+    fn end(self) -> Result<(), Error> {
+        let Seq { out, .. } = self.0;
+        out.write_all(b"]}").map_err(Error::io)
+    }
+}
+
+impl<W: io::Write> ser::SerializeStructVariant for Variant<Object<'_, W>> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.0.field(name, value)
+    }
+    fn end(self) -> Result<(), Error> {
+        // Close the object, then the variant wrapper around it.
+        let Object {
+            out,
+            members,
+            pending_key,
+        } = self.0;
+        let mut tail = Vec::new();
+        Object {
+            out: &mut tail,
+            members,
+            pending_key,
+        }
+        .close()?;
+        out.write_all(&tail).map_err(Error::io)?;
+        out.write_all(b"}").map_err(Error::io)
+    }
+}

@@ -1,0 +1,68 @@
+//! What a cached call did (hit, miss or bypass), for the code around it.
+//!
+//! An HTTP layer wants to answer `X-Cache: HIT` from what the cache really did, not from a
+//! guess. [`observe`] runs a future and reports the outcome of the cached calls inside it.
+
+use std::cell::Cell;
+use std::future::Future;
+
+/// What one cached call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CacheOutcome {
+    /// The value came from the cache; the function did not run.
+    Hit,
+    /// The cache was asked and had nothing usable; the function ran and its value was stored
+    /// (if it was cacheable).
+    Miss,
+    /// The cache could not be used (down, timed out, breaker open); the function ran and
+    /// nothing was stored.
+    Bypass,
+}
+
+impl CacheOutcome {
+    /// `"HIT"`, `"MISS"` or `"BYPASS"`: the conventional `X-Cache` header values.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "HIT",
+            CacheOutcome::Miss => "MISS",
+            CacheOutcome::Bypass => "BYPASS",
+        }
+    }
+}
+
+impl std::fmt::Display for CacheOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+tokio::task_local! {
+    static OUTCOME: Cell<Option<CacheOutcome>>;
+}
+
+/// Runs `future` and returns its output with the outcome of the last cached call that finished
+/// inside it (for nested cached calls: the outermost one, which finishes last), or `None` if no
+/// cached call ran.
+///
+/// Calls in tasks spawned from `future` are not seen: the outcome travels with the task.
+///
+/// ```
+/// use cached_json_runtime::{observe, CacheOutcome};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (value, outcome) = observe(async { 42 }).await;
+/// assert_eq!((value, outcome), (42, None));
+/// # });
+/// ```
+pub async fn observe<F: Future>(future: F) -> (F::Output, Option<CacheOutcome>) {
+    OUTCOME
+        .scope(Cell::new(None), async move {
+            let output = future.await;
+            (output, OUTCOME.with(Cell::get))
+        })
+        .await
+}
+
+pub(crate) fn record(outcome: CacheOutcome) {
+    let _ = OUTCOME.try_with(|cell| cell.set(Some(outcome)));
+}

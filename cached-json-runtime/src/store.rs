@@ -1,0 +1,70 @@
+//! The storage seam: anything that can get and set bytes with a TTL.
+//!
+//! The cache-aside logic only ever talks to a [`Store`], so Redis can be swapped for another
+//! backend (the in-process [`MemoryStore`](crate::MemoryStore), or one of your own) without
+//! touching a single annotated function.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed future, as returned by [`Store`] methods (the trait is object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a store could not answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store is known to be down (circuit open, not connected yet): it was not even asked.
+    /// Cheap, expected during an outage, and not logged per call.
+    Unavailable,
+    /// The store did not answer in time.
+    Timeout,
+    /// The connection failed (refused, reset, closed).
+    Connection(String),
+    /// The store answered, with an error (out of memory, wrong type, no permission...): it is
+    /// reachable, but refused this command.
+    Reply(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unavailable => f.write_str("store unavailable (circuit open)"),
+            StoreError::Timeout => f.write_str("store timed out"),
+            StoreError::Connection(msg) => write!(f, "store connection failed: {msg}"),
+            StoreError::Reply(msg) => write!(f, "store refused the command: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A cache backend holding JSON bytes under string keys, each with its own TTL.
+///
+/// Implementations must be bounded in time: a call that cannot be answered quickly returns
+/// [`StoreError::Timeout`] or [`StoreError::Unavailable`] rather than waiting. The cache-aside
+/// logic treats every error as "no cache for this call" and still runs the function.
+pub trait Store: Send + Sync + 'static {
+    /// The value under `key`, or `None` when there is none (missing or expired).
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Stores `value` under `key` for `ttl`.
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes `key`. Returns whether it existed.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// A short name for logs and health checks, e.g. `"redis"` or `"memory"`.
+    fn kind(&self) -> &'static str;
+
+    /// Whether the store is usable right now, as far as it knows without asking the backend.
+    fn is_available(&self) -> bool {
+        true
+    }
+}
