@@ -486,3 +486,181 @@ impl<W: io::Write> ser::SerializeStructVariant for Variant<Object<'_, W>> {
         out.write_all(b"}").map_err(Error::io)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashMap};
+
+    fn key(build: impl FnOnce(&mut KeyBuilder)) -> String {
+        let mut builder = KeyBuilder::new();
+        build(&mut builder);
+        builder.finish(None, "p", None)
+    }
+
+    // Golden values: computed outside Rust with Python's `xxhash.xxh3_128_hexdigest` of
+    // `json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. If one of
+    // these changes, every key in every deployed cache changes: that is a breaking release.
+    #[test]
+    fn keys_are_frozen_and_match_the_documented_canonical_form() {
+        assert_eq!(
+            key(|k| {
+                k.arg("location_name", "Recife");
+            }),
+            "p:cccb998e077f32923f57e5b7625f9c0a"
+        );
+        assert_eq!(
+            key(|k| {
+                k.arg("limit", &10u32);
+            }),
+            "p:3ed03db573e8df68642a909db1118e4e"
+        );
+        let mut filter = HashMap::new();
+        filter.insert("z", Some(1));
+        filter.insert("a", None);
+        assert_eq!(
+            key(|k| {
+                k.arg("city", "São Paulo")
+                    .arg("filter", &filter)
+                    .arg("limit", &5i64)
+                    .arg("tags", &["a", "b"]);
+            }),
+            "p:c8c9232a9c772e652e69a7635784e3e5"
+        );
+        assert_eq!(key(|_| {}), "p:dc7048f8f8747f561349cde127705c16");
+    }
+
+    #[test]
+    fn namespace_and_version_frame_the_hash() {
+        let mut builder = KeyBuilder::new();
+        builder.arg("limit", &10u32);
+        assert_eq!(
+            builder.finish(Some("app"), "top-soon", Some(2)),
+            "app:top-soon:v2:3ed03db573e8df68642a909db1118e4e"
+        );
+    }
+
+    #[test]
+    fn hash_maps_give_one_key_whatever_their_iteration_order() {
+        // Many maps with the same content, built in different orders and with different
+        // hasher seeds: one key.
+        let entries: Vec<(String, u32)> = (0..50).map(|i| (format!("k{i}"), i)).collect();
+        let reference: BTreeMap<_, _> = entries.iter().cloned().collect();
+        let expected = key(|k| {
+            k.arg("m", &reference);
+        });
+        for round in 0..20 {
+            let mut map = HashMap::new();
+            let mut shuffled = entries.clone();
+            shuffled.rotate_left(round);
+            map.extend(shuffled);
+            assert_eq!(
+                key(|k| {
+                    k.arg("m", &map);
+                }),
+                expected
+            );
+        }
+    }
+
+    #[derive(serde::Serialize)]
+    struct Query<'a> {
+        limit: u32,
+        city: Option<&'a str>,
+    }
+
+    #[derive(serde::Serialize)]
+    enum Order {
+        Newest,
+        Near { lat: f64, lon: f64 },
+        Page(u32, u32),
+    }
+
+    #[test]
+    fn canonical_json_covers_the_serde_data_model() {
+        let cases: Vec<(String, &str)> = vec![
+            (
+                canonical_json(&Query {
+                    limit: 5,
+                    city: None,
+                })
+                .unwrap(),
+                r#"{"city":null,"limit":5}"#,
+            ),
+            (canonical_json(&Order::Newest).unwrap(), r#""Newest""#),
+            (
+                canonical_json(&Order::Near {
+                    lon: 2.5,
+                    lat: -1.0,
+                })
+                .unwrap(),
+                r#"{"Near":{"lat":-1.0,"lon":2.5}}"#,
+            ),
+            (
+                canonical_json(&Order::Page(1, 2)).unwrap(),
+                r#"{"Page":[1,2]}"#,
+            ),
+            (canonical_json(&(1, "a", true)).unwrap(), r#"[1,"a",true]"#),
+            (
+                canonical_json(&BTreeMap::from([(2, "b"), (10, "a")])).unwrap(),
+                r#"{"10":"a","2":"b"}"#,
+            ),
+            (
+                canonical_json("quote\" and\nline").unwrap(),
+                r#""quote\" and\nline""#,
+            ),
+            (canonical_json(&()).unwrap(), "null"),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn different_arguments_give_different_keys() {
+        let a = key(|k| {
+            k.arg("a", "x").arg("b", "y");
+        });
+        let swapped = key(|k| {
+            k.arg("a", "y").arg("b", "x");
+        });
+        // Without separators "ab" + "c" would collide with "a" + "bc".
+        let joined = key(|k| {
+            k.arg("a", "xy").arg("b", "");
+        });
+        let renamed = key(|k| {
+            k.arg("a", "x").arg("c", "y");
+        });
+        let typed = key(|k| {
+            k.arg("a", "1");
+        });
+        let number = key(|k| {
+            k.arg("a", &1);
+        });
+        let keys = [a, swapped, joined, renamed, typed, number];
+        for (i, one) in keys.iter().enumerate() {
+            for other in &keys[i + 1..] {
+                assert_ne!(one, other);
+            }
+        }
+    }
+
+    #[test]
+    fn integer_width_and_reference_do_not_change_the_key() {
+        // A refactor from u32 to u64, or from String to &str, keeps the cache warm.
+        let narrow = key(|k| {
+            k.arg("id", &7u8);
+        });
+        let wide = key(|k| {
+            k.arg("id", &7i128);
+        });
+        assert_eq!(narrow, wide);
+        let owned = key(|k| {
+            k.arg("s", &String::from("v"));
+        });
+        let borrowed = key(|k| {
+            k.arg("s", &&"v");
+        });
+        assert_eq!(owned, borrowed);
+    }
+}

@@ -1,0 +1,212 @@
+//! Fail-open behaviour: every fault in Redis still gives the caller its value, within bounds.
+//!
+//! Latency bounds asserted here are generous (several times the configured timeouts), so that a
+//! loaded CI machine does not make them flaky; the measured figures are printed.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json_test_support::RedisServer;
+use redis::Commands;
+
+#[cached_json("double", ttl = 300)]
+async fn double(n: u64) -> u64 {
+    n * 2
+}
+
+fn cache_on(url: String) -> Cache {
+    Cache::builder().redis_url(url).build().unwrap()
+}
+
+async fn timed<F: Future>(future: F) -> (F::Output, Duration) {
+    let start = Instant::now();
+    let output = future.await;
+    (output, start.elapsed())
+}
+
+/// One call through `cache`: value, outcome, time taken.
+async fn call(cache: &Cache, n: u64) -> (u64, CacheOutcome, Duration) {
+    let ((value, outcome), took) = timed(cache.scope(observe(double(n)))).await;
+    (value, outcome.expect("a cached call ran"), took)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Calls until the outcome is no longer BYPASS; returns how long that took.
+async fn time_to_recover(cache: &Cache) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let (value, outcome, _) = call(cache, 5).await;
+        assert_eq!(value, 10);
+        if outcome != CacheOutcome::Bypass {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the cache did not come back within 10 s of Redis returning");
+}
+
+#[tokio::test]
+async fn redis_down_from_the_start_costs_one_fast_failure_then_nothing() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    server.kill();
+    let cache = cache_on(url);
+
+    let (value, outcome, first) = call(&cache, 1).await;
+    assert_eq!((value, outcome), (2, CacheOutcome::Bypass));
+    let mut later = Vec::new();
+    for n in 0..1000 {
+        let (value, outcome, took) = call(&cache, n).await;
+        assert_eq!((value, outcome), (n * 2, CacheOutcome::Bypass));
+        later.push(took);
+    }
+    let max = *later.iter().max().unwrap();
+    println!(
+        "redis down at start: first call {first:?}, then median {:?}, max {max:?}",
+        median(later)
+    );
+    assert!(
+        first < Duration::from_millis(600),
+        "first call took {first:?}"
+    );
+    assert!(
+        max < Duration::from_millis(100),
+        "a call with the breaker open took {max:?}"
+    );
+    assert!(!cache.store().is_available());
+}
+
+#[tokio::test]
+async fn redis_killed_then_restarted() {
+    let mut server = RedisServer::start();
+    let cache = cache_on(server.url());
+    assert_eq!(call(&cache, 21).await.1, CacheOutcome::Miss);
+    assert_eq!(call(&cache, 21).await.1, CacheOutcome::Hit);
+
+    server.kill();
+    let mut took = Vec::new();
+    for n in 0..200 {
+        let (value, outcome, elapsed) = call(&cache, n).await;
+        assert_eq!(value, n * 2);
+        assert_eq!(outcome, CacheOutcome::Bypass, "call {n}");
+        took.push(elapsed);
+    }
+    let max = *took.iter().max().unwrap();
+    println!("redis killed: max {max:?}, median {:?}", median(took));
+    assert!(max < Duration::from_millis(600), "a call took {max:?}");
+
+    server.restart();
+    let recovered = time_to_recover(&cache).await;
+    println!("redis restarted: cache back in use after {recovered:?}");
+    assert!(recovered < Duration::from_secs(3), "{recovered:?}");
+    // The restarted server is empty: a miss, then hits again.
+    assert_eq!(call(&cache, 21).await.1, CacheOutcome::Miss);
+    assert_eq!(call(&cache, 21).await.1, CacheOutcome::Hit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_hung_is_detected_within_the_timeout_then_skipped() {
+    let mut server = RedisServer::start();
+    let cache = cache_on(server.url());
+    assert_eq!(call(&cache, 3).await.1, CacheOutcome::Miss);
+
+    server.pause();
+    // 64 concurrent calls while the server is frozen: each waits one timeout at most.
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..64)
+        .map(|n| {
+            let cache = cache.clone();
+            tokio::spawn(async move { call(&cache, n).await })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for (n, task) in tasks.into_iter().enumerate() {
+        let (value, outcome, took) = task.await.unwrap();
+        assert_eq!((value, outcome), (n as u64 * 2, CacheOutcome::Bypass));
+        slowest = slowest.max(took);
+    }
+    println!(
+        "redis hung: 64 concurrent calls, slowest {slowest:?}, all done in {:?}",
+        start.elapsed()
+    );
+    assert!(slowest < Duration::from_millis(1000), "{slowest:?}");
+
+    // Detected: from now on calls do not wait for Redis at all.
+    let mut took = Vec::new();
+    for n in 0..500 {
+        let (value, _, elapsed) = call(&cache, n).await;
+        assert_eq!(value, n * 2);
+        took.push(elapsed);
+    }
+    let max = *took.iter().max().unwrap();
+    println!(
+        "redis hung, breaker open: median {:?}, max {max:?}",
+        median(took)
+    );
+    assert!(max < Duration::from_millis(100), "{max:?}");
+
+    server.resume();
+    let recovered = time_to_recover(&cache).await;
+    println!("redis resumed: cache back in use after {recovered:?}");
+    assert!(recovered < Duration::from_secs(3), "{recovered:?}");
+    assert_eq!(call(&cache, 3).await.1, CacheOutcome::Hit);
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_password_means_no_cache_not_errors() {
+    let server = RedisServer::start_with(&["--requirepass", "right-password"]);
+    for url in [
+        server.url(),
+        format!("redis://:wrong-password@127.0.0.1:{}/0", server.port()),
+    ] {
+        let cache = cache_on(url);
+        for n in 0..50 {
+            let (value, outcome, took) = call(&cache, n).await;
+            assert_eq!((value, outcome), (n * 2, CacheOutcome::Bypass));
+            assert!(took < Duration::from_millis(600), "{took:?}");
+        }
+    }
+    let cache = cache_on(format!(
+        "redis://:right-password@127.0.0.1:{}/0",
+        server.port()
+    ));
+    assert_eq!(call(&cache, 1).await.1, CacheOutcome::Miss);
+    assert_eq!(call(&cache, 1).await.1, CacheOutcome::Hit);
+}
+
+#[tokio::test]
+async fn redis_out_of_memory_still_serves_reads_and_callers() {
+    let server =
+        RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let cache = cache_on(server.url());
+    assert_eq!(call(&cache, 7).await.1, CacheOutcome::Miss);
+
+    // Fill Redis until it refuses writes.
+    let mut conn = server.connection();
+    let blob = "x".repeat(64 * 1024);
+    let mut refused = false;
+    for i in 0..200 {
+        if conn.set::<_, _, ()>(format!("filler:{i}"), &blob).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "redis never reported out of memory");
+
+    // Stored values are still served; new ones cannot be stored, and callers do not notice.
+    assert_eq!(call(&cache, 7).await.1, CacheOutcome::Hit);
+    for n in 100..150 {
+        let (value, outcome, took) = call(&cache, n).await;
+        assert_eq!((value, outcome), (n * 2, CacheOutcome::Miss));
+        assert!(took < Duration::from_millis(600), "{took:?}");
+    }
+    assert!(
+        cache.store().is_available(),
+        "OOM replies must not open the breaker"
+    );
+}
