@@ -22,7 +22,7 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
     }
     check_generics(&function)?;
     let key_args = key_arguments(&function, &args.skip)?;
-    let mode = output_mode(&sig.output, &args)?;
+    let mode = output_mode(sig, &args)?;
 
     let CacheArgs {
         prefix,
@@ -40,7 +40,12 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         // Spanned at the argument, so that "not Serialize" errors point at it.
         quote_spanned!(ident.span()=> #call.arg(#name, &#ident);)
     });
-    let mode = Ident::new(mode, Span::mixed_site());
+    // Spanned at the return type, so that "not Deserialize" errors point at it.
+    let output_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
+    let mode = Ident::new(mode, output_span);
 
     let ItemFn {
         attrs,
@@ -166,10 +171,10 @@ fn find_impl_trait(ty: &Type) -> Option<&Type> {
 }
 
 /// Which `Call` method runs the body: `value`, `result` or `option`.
-fn output_mode(output: &ReturnType, args: &CacheArgs) -> syn::Result<&'static str> {
-    let ty = match output {
+fn output_mode(sig: &syn::Signature, args: &CacheArgs) -> syn::Result<&'static str> {
+    let ty = match &sig.output {
         ReturnType::Default => return Err(syn::Error::new(
-            Span::call_site(),
+            sig.ident.span(),
             "#[cached_json] needs a function that returns a value to cache; this one returns `()`",
         )),
         ReturnType::Type(_, ty) => ty,
