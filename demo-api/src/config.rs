@@ -1,0 +1,52 @@
+//! Settings from the environment (and an optional `.env` file).
+
+use std::time::Duration;
+
+/// Everything the demo reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `HOST`, default `127.0.0.1`.
+    pub host: String,
+    /// `PORT`, default `8000`.
+    pub port: u16,
+    /// `REDIS_URL`: when set, the cache is Redis; when not, the embedded in-process store.
+    pub redis_url: Option<String>,
+    /// `DATABASE_URL`, default `sqlite://demo-api.db` (created if missing).
+    pub database_url: String,
+    /// `DEMO_ORIGIN_LATENCY_MS`: the simulated geocoder's delay; the weather service takes
+    /// twice as long. Default 400 (so 800 ms for the weather).
+    pub origin_latency: Duration,
+    /// `DEMO_SEED_EVENTS`: events generated into an empty database. Default 5000.
+    pub seed_events: u32,
+}
+
+impl Config {
+    /// Reads the environment. Errors name the variable and what was wrong with it.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Config {
+            host: var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: parse("PORT", 8000)?,
+            redis_url: var("REDIS_URL"),
+            database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://demo-api.db".to_owned()),
+            origin_latency: Duration::from_millis(parse("DEMO_ORIGIN_LATENCY_MS", 400)?),
+            seed_events: parse("DEMO_SEED_EVENTS", 5000)?,
+        })
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|err| format!("{name}={value:?} is not valid: {err}")),
+    }
+}
