@@ -11,9 +11,9 @@ if [[ -z "${REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null 2>&1
     echo "redis-server not found: installing Debian's redis-server package"
     apt-get update -qq
     # Only the binary is needed; do not let the package start a system service.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    policy=/usr/sbin/policy-rc.d
+    [[ -e $policy ]] || { printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && trap 'rm -f "$policy"' EXIT; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-    rm -f /usr/sbin/policy-rc.d
   else
     echo "redis-server is missing: install it (Debian: sudo apt-get install redis-server) or set REDIS_SERVER_BIN" >&2
     exit 1
@@ -24,3 +24,5 @@ echo "using $(${REDIS_SERVER_BIN:-redis-server} --version | head -1)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# A user's crate outside the workspace, depending on the facade alone.
+cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target

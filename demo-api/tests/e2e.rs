@@ -1,0 +1,512 @@
+//! End-to-end: the real demo-api binary over real HTTP, against a real redis-server and a real
+//! SQLite file, each test with its own.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cached_json_test_support::RedisServer;
+use redis::Commands;
+use serde_json::{json, Value};
+
+/// Simulated origin latency for these tests (geocoder; the weather service takes twice this).
+const ORIGIN_MS: u64 = 100;
+
+struct Demo {
+    child: Child,
+    base: String,
+    db: std::path::PathBuf,
+    http: reqwest::Client,
+}
+
+struct Reply {
+    status: u16,
+    x_cache: Option<String>,
+    body: Value,
+    took: Duration,
+}
+
+impl Demo {
+    async fn start(redis_url: Option<String>) -> Demo {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let db =
+            std::env::temp_dir().join(format!("demo-api-test-{}-{port}.db", std::process::id()));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_demo-api"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DEMO_ORIGIN_LATENCY_MS", ORIGIN_MS.to_string())
+            .env("DEMO_SEED_EVENTS", "300")
+            .env("RUST_LOG", "warn")
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(url) = redis_url {
+            command.env("REDIS_URL", url);
+        }
+        let child = command.spawn().expect("start demo-api");
+        let demo = Demo {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            db,
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = demo.http.get(format!("{}/health", demo.base)).send().await {
+                if response.status() == 200 {
+                    return demo;
+                }
+            }
+            assert!(Instant::now() < deadline, "demo-api did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let start = Instant::now();
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        let x_cache = response
+            .headers()
+            .get("x-cache")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        let took = start.elapsed();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
+        Reply {
+            status,
+            x_cache,
+            body,
+            took,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &str, content_type: Option<&str>) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .body(body.to_owned());
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        self.send(request).await
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.db.display()));
+        }
+    }
+}
+
+const CACHED_ROUTES: [(&str, &str, i64); 4] = [
+    (
+        "/api/v1/local_info?location_name=Recife",
+        "local-info",
+        86_400,
+    ),
+    (
+        "/api/v1/forecast_info?location_name=Recife",
+        "forecast",
+        1_800,
+    ),
+    ("/api/v1/eventos/top/soon?limit=5", "top-soon", 10),
+    ("/api/v1/eventos/top/most-viewed?limit=5", "top-viewed", 30),
+];
+
+fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
+    server.connection().keys(pattern).unwrap()
+}
+
+#[tokio::test]
+async fn each_cached_route_misses_then_hits_with_its_ttl_in_redis() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    for (path, prefix, ttl) in CACHED_ROUTES {
+        let miss = demo.get(path).await;
+        assert_eq!(miss.status, 200, "{path}: {}", miss.body);
+        assert_eq!(miss.x_cache.as_deref(), Some("MISS"), "{path}");
+        let hit = demo.get(path).await;
+        assert_eq!(hit.x_cache.as_deref(), Some("HIT"), "{path}");
+        assert_eq!(
+            hit.body, miss.body,
+            "{path}: a hit returns what the miss stored"
+        );
+
+        let found = keys(&redis, &format!("{prefix}:*"));
+        assert_eq!(found.len(), 1, "{path}: {found:?}");
+        let remaining: i64 = redis.connection().ttl(&found[0]).unwrap();
+        assert!(
+            remaining > ttl - 5 && remaining <= ttl,
+            "{path}: ttl {remaining}, want {ttl}"
+        );
+        println!("{path}: MISS {:?}, HIT {:?}", miss.took, hit.took);
+    }
+    // The forecast used the cached geocoding: one call to each origin in all.
+    let health = demo.get("/health").await;
+    assert_eq!(
+        health.body["origin_calls"],
+        json!({"geocoder": 1, "weather": 1})
+    );
+    assert_eq!(health.body["cache"]["store"], "redis");
+    // "recife" and " RECIFE " are the same place, so the same entry.
+    let folded = demo
+        .get("/api/v1/local_info?location_name=%20RECIFE%20")
+        .await;
+    assert_eq!(folded.x_cache.as_deref(), Some("HIT"));
+}
+
+#[tokio::test]
+async fn top_soon_expires_after_ten_seconds() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let path = "/api/v1/eventos/top/soon?limit=3";
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("HIT"));
+    tokio::time::sleep(Duration::from_millis(10_300)).await;
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
+}
+
+#[tokio::test]
+async fn an_unknown_place_is_a_404_and_is_not_cached() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    for _ in 0..2 {
+        for route in ["local_info", "forecast_info"] {
+            let reply = demo
+                .get(&format!("/api/v1/{route}?location_name=Atlantis"))
+                .await;
+            assert_eq!(reply.status, 404);
+            assert_eq!(reply.body["error"], "unknown place: \"Atlantis\"");
+        }
+    }
+    assert!(keys(&redis, "*").is_empty());
+    // Every request reached the geocoder: nothing was cached.
+    let health = demo.get("/health").await;
+    assert_eq!(health.body["origin_calls"]["geocoder"], 4);
+}
+
+#[tokio::test]
+async fn redis_killed_mid_test_every_route_still_answers_then_caching_resumes() {
+    let mut redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    for (path, _, _) in CACHED_ROUTES {
+        assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
+    }
+
+    redis.kill();
+    // The slowest origin (weather) takes 2 x ORIGIN_MS; allow generous scheduling slack.
+    let bound = Duration::from_millis(2 * ORIGIN_MS + 400);
+    for round in 0..3 {
+        for (path, _, _) in CACHED_ROUTES {
+            let reply = demo.get(path).await;
+            assert_eq!(reply.status, 200, "{path}");
+            assert_eq!(reply.x_cache.as_deref(), Some("BYPASS"), "{path}");
+            assert!(
+                reply.took < bound,
+                "{path} took {:?} (round {round})",
+                reply.took
+            );
+        }
+    }
+    let health = demo.get("/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["cache"]["available"], false);
+    // Uncached routes do not care.
+    assert_eq!(demo.get("/api/v1/eventos?limit=2").await.status, 200);
+
+    redis.restart();
+    let start = Instant::now();
+    let path = "/api/v1/local_info?location_name=Recife";
+    loop {
+        let reply = demo.get(path).await;
+        assert_eq!(reply.status, 200);
+        if reply.x_cache.as_deref() != Some("BYPASS") {
+            assert_eq!(reply.x_cache.as_deref(), Some("MISS"));
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "cache did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("cache back {:?} after the restart", start.elapsed());
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(demo.get("/health").await.body["cache"]["available"], true);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_json_4xx_and_nothing_is_cached() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let long = "x".repeat(201);
+    let gets = [
+        ("/api/v1/local_info", 400, "location_name is required"),
+        (
+            "/api/v1/local_info?location_name=",
+            400,
+            "location_name is required",
+        ),
+        (
+            "/api/v1/local_info?location_name=%20%20",
+            400,
+            "location_name is required",
+        ),
+        (
+            &*format!("/api/v1/local_info?location_name={long}"),
+            400,
+            "at most 200",
+        ),
+        (
+            &*format!("/api/v1/forecast_info?location_name={long}"),
+            400,
+            "at most 200",
+        ),
+        ("/api/v1/forecast_info", 400, "location_name is required"),
+        (
+            "/api/v1/eventos/top/soon?limit=abc",
+            400,
+            "limit must be an integer from 1 to 100",
+        ),
+        (
+            "/api/v1/eventos/top/soon?limit=0",
+            400,
+            "limit must be an integer from 1 to 100",
+        ),
+        (
+            "/api/v1/eventos/top/soon?limit=101",
+            400,
+            "limit must be an integer from 1 to 100",
+        ),
+        (
+            "/api/v1/eventos/top/most-viewed?limit=-1",
+            400,
+            "limit must be",
+        ),
+        (
+            "/api/v1/eventos/top/most-viewed?limit=1.5",
+            400,
+            "limit must be",
+        ),
+        (
+            "/api/v1/eventos?skip=abc",
+            400,
+            "skip must be an integer from 0 to 1000000",
+        ),
+        ("/api/v1/eventos?skip=-3", 400, "skip must be"),
+        ("/api/v1/eventos?limit=1000", 400, "limit must be"),
+        (
+            &*format!("/api/v1/eventos?city={long}"),
+            400,
+            "city must be at most 200",
+        ),
+        (
+            "/api/v1/eventos/abc",
+            400,
+            "event id must be a positive integer",
+        ),
+        (
+            "/api/v1/eventos/0",
+            400,
+            "event id must be a positive integer",
+        ),
+        ("/api/v1/eventos/99999999", 404, "no event with id 99999999"),
+        (
+            "/api/v1/nothing-here",
+            404,
+            "no route for GET /api/v1/nothing-here",
+        ),
+    ];
+    for (path, status, message) in gets {
+        let reply = demo.get(path).await;
+        assert_eq!(reply.status, status, "{path}: {}", reply.body);
+        let error = reply.body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(message),
+            "{path}: {error:?} should say {message:?}"
+        );
+        assert_eq!(reply.body["status"], status);
+    }
+
+    let json = Some("application/json");
+    let valid_time = "2030-01-01T20:00:00-03:00";
+    let posts = [
+        (r#"{"title":"x""#.to_owned(), json, 400, "not valid JSON"),
+        ("not json".to_owned(), json, 400, "not valid JSON"),
+        (String::new(), json, 400, "not valid JSON"),
+        (
+            format!(r#"{{"title":"Show","starts_at":"{valid_time}"}}"#),
+            json,
+            422,
+            "missing field `city`",
+        ),
+        (
+            r#"{"title":"Show","city":"Natal","starts_at":"tomorrow"}"#.to_owned(),
+            json,
+            422,
+            "invalid event",
+        ),
+        (
+            format!(r#"{{"title":"","city":"Natal","starts_at":"{valid_time}"}}"#),
+            json,
+            422,
+            "title must be 1 to 200 characters",
+        ),
+        (
+            format!(r#"{{"title":"{long}","city":"Natal","starts_at":"{valid_time}"}}"#),
+            json,
+            422,
+            "title must be 1 to 200",
+        ),
+        (
+            format!(r#"{{"title":"Show","city":" ","starts_at":"{valid_time}"}}"#),
+            json,
+            422,
+            "city must be 1 to 100",
+        ),
+        (
+            format!(r#"{{"title":"Show","city":"Natal","starts_at":"{valid_time}","price":3}}"#),
+            json,
+            422,
+            "unknown field `price`",
+        ),
+        (
+            format!(r#"{{"title":"Show","city":"Natal","starts_at":"{valid_time}"}}"#),
+            Some("text/plain"),
+            415,
+            "Content-Type: application/json",
+        ),
+        (
+            format!(r#"{{"title":"Show","city":"Natal","starts_at":"{valid_time}"}}"#),
+            None,
+            415,
+            "Content-Type: application/json",
+        ),
+        (
+            format!(
+                r#"{{"title":"{}","city":"Natal","starts_at":"{valid_time}"}}"#,
+                "y".repeat(70_000)
+            ),
+            json,
+            413,
+            "at most 65536 bytes",
+        ),
+    ];
+    for (body, content_type, status, message) in posts {
+        let reply = demo.post("/api/v1/eventos", &body, content_type).await;
+        let shown: String = body.chars().take(60).collect();
+        assert_eq!(reply.status, status, "{shown}: {}", reply.body);
+        let error = reply.body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(message),
+            "{shown}: {error:?} should say {message:?}"
+        );
+    }
+    assert!(keys(&redis, "*").is_empty(), "a 4xx must cache nothing");
+    assert_eq!(
+        demo.get("/health").await.body["origin_calls"]["geocoder"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_posted_event_can_be_read_viewed_and_found_by_city() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let created = demo
+        .post(
+            "/api/v1/eventos",
+            r#"{"title":"Show de Frevo","city":"São Luís","starts_at":"2030-02-10T21:00:00-03:00","venue":"Praia Grande"}"#,
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["title"], "Show de Frevo");
+    assert_eq!(created.body["starts_at"], "2030-02-11T00:00:00Z");
+    assert_eq!(created.body["views"], 0);
+    let id = created.body["id"].as_i64().unwrap();
+
+    for views in 1..=2 {
+        let read = demo.get(&format!("/api/v1/eventos/{id}")).await;
+        assert_eq!(read.status, 200);
+        assert_eq!(read.x_cache, None, "never cached");
+        assert_eq!(read.body["views"], views);
+        assert_eq!(read.body["venue"], "Praia Grande");
+    }
+
+    // city= ignores case and accents; the page is ordered by start time.
+    let listed = demo.get("/api/v1/eventos?city=SAO%20LUIS&limit=100").await;
+    assert_eq!(listed.status, 200);
+    let events = listed.body.as_array().unwrap();
+    assert!(events.iter().any(|e| e["id"] == id));
+    assert!(events.iter().all(|e| e["city"] == "São Luís"));
+    let starts: Vec<&str> = events
+        .iter()
+        .map(|e| e["starts_at"].as_str().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]));
+    let page = demo.get("/api/v1/eventos?skip=5&limit=7").await;
+    assert_eq!(page.body.as_array().unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn without_redis_the_embedded_store_still_caches() {
+    let demo = Demo::start(None).await;
+    let health = demo.get("/health").await;
+    assert_eq!(health.body["cache"]["store"], "memory");
+    let path = "/api/v1/local_info?location_name=Natal";
+    let miss = demo.get(path).await;
+    assert_eq!(miss.x_cache.as_deref(), Some("MISS"));
+    assert!(miss.took >= Duration::from_millis(ORIGIN_MS));
+    let hit = demo.get(path).await;
+    assert_eq!(hit.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(hit.body["state"], "RN");
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let mut demo = Demo::start(None).await;
+    // A request in flight when the signal arrives still gets its answer.
+    let in_flight = {
+        let http = demo.http.clone();
+        let url = format!("{}/api/v1/forecast_info?location_name=Olinda", demo.base);
+        tokio::spawn(async move { http.get(url).send().await.map(|r| r.status().as_u16()) })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Command::new("kill")
+        .args(["-TERM", &demo.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(in_flight.await.unwrap().unwrap(), 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = demo.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "demo-api did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
