@@ -27,10 +27,18 @@ pub(crate) struct CacheArgs {
     pub returns: Option<(Returns, Span)>,
     /// Set by `cache_none`: `None` is cached too.
     pub cache_none: Option<Span>,
+    /// `lock`: one process of many computes a cold key.
+    pub lock: bool,
+    /// `stale = N`: keep the last good value N seconds past its TTL, for failures.
+    pub stale: Option<u64>,
+    /// `jitter = N`: add up to N random seconds to each TTL.
+    pub jitter: Option<u64>,
+    /// `timeout_ms = N`: answer the stale value when the function takes longer.
+    pub timeout_ms: Option<u64>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
-const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`";
+const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`";
 
 impl Parse for CacheArgs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -53,6 +61,10 @@ impl Parse for CacheArgs {
         let mut version = None;
         let mut returns = None;
         let mut cache_none = None;
+        let mut lock = None::<Span>;
+        let mut stale = None;
+        let mut jitter = None;
+        let mut timeout_ms = None::<(u64, Span)>;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -118,6 +130,47 @@ impl Parse for CacheArgs {
                     };
                     returns = Some((parsed, kind.span()));
                 }
+                "lock" => {
+                    if lock.is_some() {
+                        return Err(duplicate());
+                    }
+                    lock = Some(name.span());
+                }
+                "stale" => {
+                    if stale.is_some() {
+                        return Err(duplicate());
+                    }
+                    input.parse::<Token![=]>()?;
+                    let (secs, _) = positive_integer(
+                        input,
+                        "stale",
+                        "seconds the last good value is kept past its TTL, e.g. `stale = 3600`",
+                    )?;
+                    stale = Some(secs);
+                }
+                "jitter" => {
+                    if jitter.is_some() {
+                        return Err(duplicate());
+                    }
+                    input.parse::<Token![=]>()?;
+                    let (secs, _) = positive_integer(
+                        input,
+                        "jitter",
+                        "the most seconds added at random to each TTL, e.g. `jitter = 30`",
+                    )?;
+                    jitter = Some(secs);
+                }
+                "timeout_ms" => {
+                    if timeout_ms.is_some() {
+                        return Err(duplicate());
+                    }
+                    input.parse::<Token![=]>()?;
+                    timeout_ms = Some(positive_integer(
+                        input,
+                        "timeout_ms",
+                        "milliseconds after which the stale value answers, e.g. `timeout_ms = 500`",
+                    )?);
+                }
                 "cache_none" => {
                     if cache_none.is_some() {
                         return Err(duplicate());
@@ -138,6 +191,13 @@ impl Parse for CacheArgs {
                 format!("missing `ttl = SECONDS`: {USAGE}"),
             ));
         };
+        if let (Some((_, span)), None) = (timeout_ms, stale) {
+            return Err(syn::Error::new(
+                span,
+                "`timeout_ms` needs `stale = SECONDS`: without a last good value there is \
+                 nothing to answer instead of waiting for the function",
+            ));
+        }
         Ok(CacheArgs {
             prefix,
             ttl,
@@ -145,6 +205,10 @@ impl Parse for CacheArgs {
             version,
             returns,
             cache_none,
+            lock: lock.is_some(),
+            stale,
+            jitter,
+            timeout_ms: timeout_ms.map(|(ms, _)| ms),
         })
     }
 }

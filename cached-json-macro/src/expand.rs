@@ -28,12 +28,29 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         prefix,
         ttl,
         version,
+        lock,
+        stale,
+        jitter,
+        timeout_ms,
         ..
     } = &args;
     let version = match version {
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
     };
+    let mut options = TokenStream::new();
+    if *lock {
+        options.extend(quote!(.with_lock()));
+    }
+    if let Some(secs) = stale {
+        options.extend(quote!(.with_stale(#secs)));
+    }
+    if let Some(secs) = jitter {
+        options.extend(quote!(.with_jitter(#secs)));
+    }
+    if let Some(ms) = timeout_ms {
+        options.extend(quote!(.with_soft_timeout_ms(#ms)));
+    }
     let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
     let call = Ident::new("__cached_json_call", Span::mixed_site());
     let arg_calls = key_args.iter().map(|(name, ident)| {
@@ -57,7 +74,7 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         #(#attrs)*
         #vis #sig {
             static #site: ::cached_json::__private::CacheSite =
-                ::cached_json::__private::CacheSite::new(#prefix, #ttl, #version);
+                ::cached_json::__private::CacheSite::new(#prefix, #ttl, #version)#options;
             let mut #call = ::cached_json::__private::Call::new(&#site);
             #(#arg_calls)*
             #call.#mode(async move #block).await

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::flight::Flights;
 use crate::memory::MemoryStore;
 use crate::redis_store::{ConfigError, RedisConfig, RedisStore};
 use crate::store::{BoxFuture, Store, StoreError};
@@ -37,6 +38,7 @@ pub struct Cache {
 struct Inner {
     store: Box<dyn Store>,
     namespace: Option<String>,
+    flights: Flights,
 }
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
@@ -52,6 +54,7 @@ impl Cache {
             inner: Arc::new(Inner {
                 store: Box::new(store),
                 namespace: None,
+                flights: Flights::default(),
             }),
         }
     }
@@ -76,6 +79,7 @@ impl Cache {
             inner: Arc::new(Inner {
                 store: store_from_env(),
                 namespace: namespace_from_env(),
+                flights: Flights::default(),
             }),
         }
     }
@@ -115,6 +119,16 @@ impl Cache {
     /// The namespace that starts every key, if any.
     pub fn namespace(&self) -> Option<&str> {
         self.inner.namespace.as_deref()
+    }
+
+    /// How many keys have a call in flight in this process right now (their function is
+    /// running, and concurrent callers of the same key wait for it).
+    pub fn in_flight(&self) -> usize {
+        self.inner.flights.len()
+    }
+
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
     }
 
     /// Removes one key (as built by the attribute, namespace included).
@@ -178,6 +192,7 @@ impl CacheBuilder {
             inner: Arc::new(Inner {
                 store,
                 namespace: self.namespace.or_else(namespace_from_env),
+                flights: Flights::default(),
             }),
         })
     }

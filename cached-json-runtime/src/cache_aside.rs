@@ -2,26 +2,51 @@
 //!
 //! Everything the `#[cached_json]` attribute generates is a [`CacheSite`] and a few calls on
 //! [`Call`]: the logic lives here, where it is tested, not in generated code.
+//!
+//! A miss goes through three guards against stampedes and failures, each cheap when unused:
+//! concurrent misses of one key in this process are coalesced ([`crate::flight`]); with `lock`,
+//! a lease in the store lets one process of many compute the key; with `stale`, the last good
+//! value outlives its TTL in a second key and answers when the function fails.
 
+use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::cache::Cache;
+use crate::flight::{follow, Joined, Landing, Lead};
 use crate::key::KeyBuilder;
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
 use crate::store::StoreError;
 
-/// The fixed part of one annotated function's caching: its prefix, TTL and key version.
+/// How long a cross-process lock is held at most: past it, a crashed holder's lock expires.
+const LOCK_LEASE: Duration = Duration::from_secs(5);
+/// How long a caller waits for another process's computation before computing itself.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting caller looks for the value (and retries the lock).
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
+/// The fixed part of one annotated function's caching: prefix, TTL, key version and options.
+///
+/// Built in a `static` by the attribute: every method is `const`.
 #[derive(Debug)]
 pub struct CacheSite {
     prefix: &'static str,
     ttl: Duration,
     version: Option<u32>,
+    lock: bool,
+    stale: Option<Duration>,
+    jitter: Option<Duration>,
+    soft_timeout: Option<Duration>,
 }
 
 impl CacheSite {
@@ -31,7 +56,35 @@ impl CacheSite {
             prefix,
             ttl: Duration::from_secs(ttl_secs),
             version,
+            lock: false,
+            stale: None,
+            jitter: None,
+            soft_timeout: None,
         }
+    }
+
+    /// Coalesce misses across processes with a lease in the store (`lock`).
+    pub const fn with_lock(mut self) -> Self {
+        self.lock = true;
+        self
+    }
+
+    /// Keep the last good value `secs` past its TTL, for when the function fails (`stale`).
+    pub const fn with_stale(mut self, secs: u64) -> Self {
+        self.stale = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// Add up to `secs` of random time to each stored TTL (`jitter`).
+    pub const fn with_jitter(mut self, secs: u64) -> Self {
+        self.jitter = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// Answer the stale value when the function takes longer than `ms` (`timeout_ms`).
+    pub const fn with_soft_timeout_ms(mut self, ms: u64) -> Self {
+        self.soft_timeout = Some(Duration::from_millis(ms));
+        self
     }
 
     /// The prefix.
@@ -39,9 +92,18 @@ impl CacheSite {
         self.prefix
     }
 
-    /// How long a stored value lives.
+    /// How long a stored value lives (before jitter).
     pub const fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    fn ttl_with_jitter(&self) -> Duration {
+        match self.jitter {
+            Some(jitter) if !jitter.is_zero() => {
+                self.ttl + Duration::from_millis(fastrand::u64(0..=jitter.as_millis() as u64))
+            }
+            _ => self.ttl,
+        }
     }
 }
 
@@ -66,6 +128,7 @@ pub struct Call {
 
 static UNREADABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+static STALE_SERVED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 impl Call {
     /// Starts a call of `site`, on [`Cache::current`].
@@ -118,23 +181,12 @@ impl Call {
 
     async fn run<S: Shape, F: Future<Output = S::Output>>(mut self, function: F) -> S::Output {
         let key = self.key();
-        let store = self.cache.store();
-        let prefix = self.site.prefix;
-        let may_write = match store.get(&key).await {
-            Ok(Some(bytes)) => match serde_json::from_slice::<S::Stored>(&bytes) {
-                Ok(value) => {
-                    finish(prefix, CacheOutcome::Hit);
-                    return S::from_stored(value);
-                }
-                Err(err) => {
-                    // Corrupt, or written by an older version of the type: a miss, and the
-                    // fresh value overwrites it.
-                    if let Some(held_back) = UNREADABLE_VALUES.allow() {
-                        tracing::warn!(key, error = %err, held_back,
-                            "cached value does not deserialize: treated as a miss");
-                    }
-                    true
-                }
+        // `usable`: the store answered. When it did not (down, slow), nothing more is asked of
+        // it for this call: no write, no lock, no stale read.
+        let usable = match self.cache.store().get(&key).await {
+            Ok(Some(bytes)) => match decode::<S>(&bytes, &key) {
+                Some(output) => return self.finish(CacheOutcome::Hit, output),
+                None => true,
             },
             Ok(None) => true,
             // Redis answered (refused this key, e.g. WRONGTYPE): it is healthy, overwrite.
@@ -142,44 +194,296 @@ impl Call {
             // Down or slow: do not add a write to a store that is struggling.
             Err(_) => false,
         };
-        let output = function.await;
-        if may_write {
-            if let Some(value) = S::stored(&output) {
-                match serde_json::to_vec(value) {
-                    // A failed write has been logged by the store; the caller has its value.
-                    Ok(bytes) => drop(store.set(&key, &bytes, self.site.ttl).await),
-                    Err(err) => {
+
+        let mut function = Some(function);
+        loop {
+            let receiver = match self.cache.flights().join(&key) {
+                Joined::Leader(lead) => {
+                    let function = function.take().expect("a leader runs the function once");
+                    return self
+                        .compute::<S, F>(&key, usable, Some(lead), function)
+                        .await;
+                }
+                Joined::Follower(receiver) => receiver,
+            };
+            match follow(receiver).await {
+                Landing::Value(bytes) => {
+                    if let Some(output) = decode::<S>(&bytes, &key) {
+                        return self.finish(CacheOutcome::Hit, output);
+                    }
+                    break;
+                }
+                Landing::Stale(bytes) => {
+                    if let Some(output) = decode::<S>(&bytes, &key) {
+                        return self.finish(CacheOutcome::Stale, output);
+                    }
+                    break;
+                }
+                Landing::Absent => {
+                    if let Some(output) = S::absent() {
+                        return self.finish(CacheOutcome::Miss, output);
+                    }
+                    break;
+                }
+                // The leader's error is its own: run the function for this caller.
+                Landing::Failed => break,
+                // The leader was cancelled or panicked: try to lead.
+                Landing::Abandoned => continue,
+            }
+        }
+        let function = function.take().expect("followers keep their function");
+        self.compute::<S, F>(&key, usable, None, function).await
+    }
+
+    /// Runs the function (as the flight's leader, or alone), stores its value, lands the
+    /// flight.
+    async fn compute<S: Shape, F: Future<Output = S::Output>>(
+        &self,
+        key: &str,
+        usable: bool,
+        lead: Option<Lead<'_>>,
+        function: F,
+    ) -> S::Output {
+        let store = self.cache.store();
+        let site = self.site;
+
+        // Only the in-process leader asks for the cross-process lock: followers wait here.
+        let mut lock = None;
+        if usable && site.lock && lead.is_some() {
+            match self.wait_for_lock::<S>(key).await {
+                LockWait::Acquired(lock_key, token) => lock = Some((lock_key, token)),
+                LockWait::ValueAppeared(bytes, output) => {
+                    land(lead, Landing::Value(bytes));
+                    return self.finish(CacheOutcome::Hit, output);
+                }
+                LockWait::GaveUp => {}
+            }
+        }
+
+        let stale_key = (usable && site.stale.is_some()).then(|| format!("{key}:stale"));
+        let (outcome, output, landing) = match self
+            .call::<S, F>(stale_key.as_deref(), function)
+            .await
+        {
+            Called::Stale(bytes, output) => (CacheOutcome::Stale, output, Landing::Stale(bytes)),
+            Called::Fresh(output) => {
+                let landing = match S::stored(&output).map(serde_json::to_vec) {
+                    Some(Ok(bytes)) => {
+                        if usable {
+                            // Written before the flight lands, so that a caller arriving as
+                            // it lands finds the value in the store.
+                            let _ = store.set(key, &bytes, site.ttl_with_jitter()).await;
+                            if let (Some(stale_key), Some(stale)) = (&stale_key, site.stale) {
+                                let _ = store.set(stale_key, &bytes, site.ttl + stale).await;
+                            }
+                        }
+                        Landing::Value(bytes.into())
+                    }
+                    Some(Err(err)) => {
                         if let Some(held_back) = UNWRITABLE_VALUES.allow() {
                             tracing::warn!(key, error = %err, held_back,
                                 "value does not serialize to JSON: not cached");
                         }
+                        Landing::Failed
                     }
+                    None if S::is_absent(&output) => Landing::Absent,
+                    None => Landing::Failed,
+                };
+                let outcome = if usable {
+                    CacheOutcome::Miss
+                } else {
+                    CacheOutcome::Bypass
+                };
+                (outcome, output, landing)
+            }
+        };
+        if let Some((lock_key, token)) = lock {
+            let _ = store.unlock(&lock_key, &token).await;
+        }
+        land(lead, landing);
+        self.finish(outcome, output)
+    }
+
+    /// Runs the function, answering the stale value (if `stale_key` is set and holds one)
+    /// when it fails, panics or outlives the soft timeout.
+    async fn call<S: Shape, F: Future<Output = S::Output>>(
+        &self,
+        stale_key: Option<&str>,
+        function: F,
+    ) -> Called<S::Output> {
+        let Some(stale_key) = stale_key else {
+            return Called::Fresh(function.await);
+        };
+        let mut guarded = CatchUnwind(Box::pin(function));
+        let result = match self.site.soft_timeout {
+            Some(limit) => match tokio::time::timeout(limit, &mut guarded).await {
+                Ok(result) => result,
+                Err(_) => match self.read_stale::<S>(stale_key, "timed out").await {
+                    Some((bytes, output)) => return Called::Stale(bytes, output),
+                    // Nothing to fall back on: the function's answer is the only one.
+                    None => guarded.await,
+                },
+            },
+            None => guarded.await,
+        };
+        match result {
+            Ok(output) if S::is_failure(&output) => {
+                match self.read_stale::<S>(stale_key, "returned an error").await {
+                    Some((bytes, stale)) => Called::Stale(bytes, stale),
+                    None => Called::Fresh(output),
                 }
             }
-        }
-        finish(
-            prefix,
-            if may_write {
-                CacheOutcome::Miss
-            } else {
-                CacheOutcome::Bypass
+            Ok(output) => Called::Fresh(output),
+            Err(panic) => match self.read_stale::<S>(stale_key, "panicked").await {
+                Some((bytes, stale)) => Called::Stale(bytes, stale),
+                None => std::panic::resume_unwind(panic),
             },
+        }
+    }
+
+    async fn read_stale<S: Shape>(
+        &self,
+        stale_key: &str,
+        why: &'static str,
+    ) -> Option<(Arc<[u8]>, S::Output)> {
+        let bytes = self.cache.store().get(stale_key).await.ok()??;
+        let output = decode::<S>(&bytes, stale_key)?;
+        if let Some(held_back) = STALE_SERVED.allow() {
+            tracing::warn!(
+                prefix = self.site.prefix,
+                why,
+                held_back,
+                "function failed: serving the last good value"
+            );
+        }
+        Some((bytes.into(), output))
+    }
+
+    /// Takes the cross-process lock for `key`, or waits for the process holding it to store
+    /// the value. Gives up (and lets this caller compute) after [`LOCK_WAIT`] or on any store
+    /// error: a lock must never turn into a failure.
+    async fn wait_for_lock<S: Shape>(&self, key: &str) -> LockWait<S::Output> {
+        let store = self.cache.store();
+        let lock_key = format!("{key}:lock");
+        let token = lock_token();
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match store.try_lock(&lock_key, &token, LOCK_LEASE).await {
+                Ok(true) => return LockWait::Acquired(lock_key, token),
+                Ok(false) => {}
+                Err(_) => return LockWait::GaveUp,
+            }
+            if Instant::now() >= deadline {
+                tracing::debug!(
+                    key,
+                    "waited too long for another process's value: computing it"
+                );
+                return LockWait::GaveUp;
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+            match store.get(key).await {
+                Ok(Some(bytes)) => {
+                    if let Some(output) = decode::<S>(&bytes, key) {
+                        return LockWait::ValueAppeared(bytes.into(), output);
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return LockWait::GaveUp,
+            }
+        }
+    }
+
+    fn finish<T>(&self, outcome: CacheOutcome, output: T) -> T {
+        tracing::trace!(
+            prefix = self.site.prefix,
+            outcome = outcome.as_str(),
+            "cached call"
         );
+        record(outcome);
         output
     }
 }
 
-fn finish(prefix: &'static str, outcome: CacheOutcome) {
-    tracing::trace!(prefix, outcome = outcome.as_str(), "cached call");
-    record(outcome);
+fn land(lead: Option<Lead<'_>>, landing: Landing) {
+    if let Some(lead) = lead {
+        lead.land(landing);
+    }
+}
+
+/// The stored JSON as the function's output, or `None` (logged) if it does not deserialize:
+/// corrupt, or written by an older version of the type. The caller treats that as a miss.
+fn decode<S: Shape>(bytes: &[u8], key: &str) -> Option<S::Output> {
+    match serde_json::from_slice::<S::Stored>(bytes) {
+        Ok(value) => Some(S::from_stored(value)),
+        Err(err) => {
+            if let Some(held_back) = UNREADABLE_VALUES.allow() {
+                tracing::warn!(key, error = %err, held_back,
+                    "cached value does not deserialize: treated as a miss");
+            }
+            None
+        }
+    }
+}
+
+/// A token that tells this caller's lock from any other's, across processes.
+fn lock_token() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{:x}-{started:x}-{:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+enum LockWait<O> {
+    Acquired(String, String),
+    ValueAppeared(Arc<[u8]>, O),
+    GaveUp,
+}
+
+enum Called<O> {
+    Fresh(O),
+    Stale(Arc<[u8]>, O),
+}
+
+/// A future that turns a panic while polling into an `Err` with its payload.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 /// How a function's output maps to what is stored.
 trait Shape {
     type Output;
     type Stored: Serialize + DeserializeOwned;
+    /// The part to store, if the output is cacheable.
     fn stored(output: &Self::Output) -> Option<&Self::Stored>;
     fn from_stored(stored: Self::Stored) -> Self::Output;
+    /// Whether the output is an uncacheable answer that is the same for every caller (`None`).
+    fn is_absent(_output: &Self::Output) -> bool {
+        false
+    }
+    /// That answer, for the callers that waited for it.
+    fn absent() -> Option<Self::Output> {
+        None
+    }
+    /// Whether the output is a failure that a stale value may replace (`Err`).
+    fn is_failure(_output: &Self::Output) -> bool {
+        false
+    }
 }
 
 struct PlainShape<V>(PhantomData<V>);
@@ -206,6 +510,9 @@ impl<T: Serialize + DeserializeOwned, E> Shape for ResultShape<T, E> {
     fn from_stored(stored: T) -> Result<T, E> {
         Ok(stored)
     }
+    fn is_failure(output: &Result<T, E>) -> bool {
+        output.is_err()
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Shape for OptionShape<T> {
@@ -216,5 +523,11 @@ impl<T: Serialize + DeserializeOwned> Shape for OptionShape<T> {
     }
     fn from_stored(stored: T) -> Option<T> {
         Some(stored)
+    }
+    fn is_absent(output: &Option<T>) -> bool {
+        output.is_none()
+    }
+    fn absent() -> Option<Option<T>> {
+        Some(None)
     }
 }

@@ -9,6 +9,7 @@
 mod breaker;
 mod cache;
 mod cache_aside;
+mod flight;
 pub mod key;
 mod logging;
 mod memory;

@@ -8,8 +8,10 @@ use std::future::Future;
 
 /// What one cached call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CacheOutcome {
-    /// The value came from the cache; the function did not run.
+    /// The value came from the cache, or from a concurrent call of the same key that this one
+    /// waited for; the function did not run for this call.
     Hit,
     /// The cache was asked and had nothing usable; the function ran and its value was stored
     /// (if it was cacheable).
@@ -17,15 +19,19 @@ pub enum CacheOutcome {
     /// The cache could not be used (down, timed out, breaker open); the function ran and
     /// nothing was stored.
     Bypass,
+    /// The function failed (`Err`, panic, or over its soft timeout) and the last good value,
+    /// kept past its TTL by the `stale` option, was returned instead.
+    Stale,
 }
 
 impl CacheOutcome {
-    /// `"HIT"`, `"MISS"` or `"BYPASS"`: the conventional `X-Cache` header values.
+    /// `"HIT"`, `"MISS"`, `"BYPASS"` or `"STALE"`: for an `X-Cache` header.
     pub const fn as_str(self) -> &'static str {
         match self {
             CacheOutcome::Hit => "HIT",
             CacheOutcome::Miss => "MISS",
             CacheOutcome::Bypass => "BYPASS",
+            CacheOutcome::Stale => "STALE",
         }
     }
 }

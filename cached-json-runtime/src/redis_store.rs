@@ -315,6 +315,33 @@ impl Store for RedisStore {
         Box::pin(async move { self.run::<u64>(cmd).await.map(|n| n > 0) })
     }
 
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease.as_millis().max(1) as u64);
+        Box::pin(async move { self.run::<Option<String>>(cmd).await.map(|ok| ok.is_some()) })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        // Delete only our own lock: after a lease ran out, another caller may hold it.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+        )
+        .arg(1)
+        .arg(key)
+        .arg(token);
+        Box::pin(async move { self.run::<i64>(cmd).await.map(drop) })
+    }
+
     fn kind(&self) -> &'static str {
         "redis"
     }
