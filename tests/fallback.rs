@@ -31,9 +31,20 @@ async fn call(cache: &Cache, n: u64) -> (u64, CacheOutcome, Duration) {
     (value, outcome.expect("a cached call ran"), took)
 }
 
-fn median(mut samples: Vec<Duration>) -> Duration {
+/// (median, p99, max) of the samples.
+fn spread(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
     samples.sort();
-    samples[samples.len() / 2]
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99), at(1.0))
+}
+
+/// Once a fault is detected, a call adds next to nothing: p99 under 5 ms, as the issue asks
+/// (measured: tens of microseconds).
+fn assert_detected(samples: Vec<Duration>, what: &str) {
+    let (median, p99, max) = spread(samples);
+    println!("{what}: median {median:?}, p99 {p99:?}, max {max:?}");
+    assert!(p99 < Duration::from_millis(5), "{what}: p99 {p99:?}");
+    assert!(max < Duration::from_millis(100), "{what}: max {max:?}");
 }
 
 /// Calls until the outcome is no longer BYPASS; returns how long that took.
@@ -65,19 +76,12 @@ async fn redis_down_from_the_start_costs_one_fast_failure_then_nothing() {
         assert_eq!((value, outcome), (n * 2, CacheOutcome::Bypass));
         later.push(took);
     }
-    let max = *later.iter().max().unwrap();
-    println!(
-        "redis down at start: first call {first:?}, then median {:?}, max {max:?}",
-        median(later)
-    );
+    println!("redis down at start: first call {first:?}");
     assert!(
         first < Duration::from_millis(600),
         "first call took {first:?}"
     );
-    assert!(
-        max < Duration::from_millis(100),
-        "a call with the breaker open took {max:?}"
-    );
+    assert_detected(later, "redis down at start, then");
     assert!(!cache.store().is_available());
 }
 
@@ -96,9 +100,13 @@ async fn redis_killed_then_restarted() {
         assert_eq!(outcome, CacheOutcome::Bypass, "call {n}");
         took.push(elapsed);
     }
-    let max = *took.iter().max().unwrap();
-    println!("redis killed: max {max:?}, median {:?}", median(took));
-    assert!(max < Duration::from_millis(600), "a call took {max:?}");
+    let first = took[0];
+    println!("redis killed: first call {first:?}");
+    assert!(
+        first < Duration::from_millis(600),
+        "first call took {first:?}"
+    );
+    assert_detected(took[1..].to_vec(), "redis killed, then");
 
     server.restart();
     let recovered = time_to_recover(&cache).await;
@@ -143,12 +151,7 @@ async fn redis_hung_is_detected_within_the_timeout_then_skipped() {
         assert_eq!(value, n * 2);
         took.push(elapsed);
     }
-    let max = *took.iter().max().unwrap();
-    println!(
-        "redis hung, breaker open: median {:?}, max {max:?}",
-        median(took)
-    );
-    assert!(max < Duration::from_millis(100), "{max:?}");
+    assert_detected(took, "redis hung, breaker open");
 
     server.resume();
     let recovered = time_to_recover(&cache).await;
