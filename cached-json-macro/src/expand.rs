@@ -53,6 +53,7 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
     }
     let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
     let call = Ident::new("__cached_json_call", Span::mixed_site());
+    let cached = Ident::new("__cached_json_future", Span::mixed_site());
     let arg_calls = key_args.iter().map(|(name, ident)| {
         // Spanned at the argument, so that "not Serialize" errors point at it.
         quote_spanned!(ident.span()=> #call.arg(#name, &#ident);)
@@ -75,9 +76,14 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         #vis #sig {
             static #site: ::cached_json::__private::CacheSite =
                 ::cached_json::__private::CacheSite::new(#prefix, #ttl, #version)#options;
-            let mut #call = ::cached_json::__private::Call::new(&#site);
-            #(#arg_calls)*
-            #call.#mode(async move #block).await
+            // In a block: the call (and its key hasher) is gone before the await, so that it
+            // takes no room in the function's future.
+            let #cached = {
+                let mut #call = ::cached_json::__private::Call::new(&#site);
+                #(#arg_calls)*
+                #call.#mode(async move #block)
+            };
+            #cached.await
         }
     })
 }

@@ -105,6 +105,15 @@ impl Cache {
             .unwrap_or_else(|_| Cache::global().clone())
     }
 
+    /// [`Cache::current`] without cloning the process-wide cache: that would write its
+    /// reference count, a cache line every core shares, on every call.
+    pub(crate) fn current_ref() -> CurrentCache {
+        match SCOPED.try_with(Cache::clone) {
+            Ok(scoped) => CurrentCache::Scoped(scoped),
+            Err(_) => CurrentCache::Global(Cache::global()),
+        }
+    }
+
     /// Runs `future` with this cache as [`Cache::current`] for every cached call inside it
     /// (not in tasks it spawns). For tests, and for apps with several caches.
     pub async fn scope<F: Future>(&self, future: F) -> F::Output {
@@ -143,6 +152,22 @@ impl std::fmt::Debug for Cache {
             .field("store", &self.store().kind())
             .field("namespace", &self.namespace())
             .finish()
+    }
+}
+
+/// The cache a call uses: borrowed when it is the process-wide one.
+pub(crate) enum CurrentCache {
+    Global(&'static Cache),
+    Scoped(Cache),
+}
+
+impl std::ops::Deref for CurrentCache {
+    type Target = Cache;
+    fn deref(&self) -> &Cache {
+        match self {
+            CurrentCache::Global(cache) => cache,
+            CurrentCache::Scoped(cache) => cache,
+        }
     }
 }
 

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::cache::Cache;
-use crate::flight::{follow, Joined, Landing, Lead};
-use crate::key::KeyBuilder;
+use crate::cache::{Cache, CurrentCache};
+use crate::flight::{follow, FlightKey, Joined, Landing, Lead};
+use crate::key::{format_key, KeyBuilder};
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
 use crate::store::StoreError;
@@ -121,7 +121,7 @@ impl<T: Serialize + ?Sized> KeyArg for T {}
 
 /// One cached call being prepared: the cache it uses and its key.
 pub struct Call {
-    cache: Cache,
+    cache: CurrentCache,
     site: &'static CacheSite,
     key: KeyBuilder,
 }
@@ -134,7 +134,7 @@ impl Call {
     /// Starts a call of `site`, on [`Cache::current`].
     pub fn new(site: &'static CacheSite) -> Self {
         Call {
-            cache: Cache::current(),
+            cache: Cache::current_ref(),
             site,
             key: KeyBuilder::new(),
         }
@@ -146,45 +146,67 @@ impl Call {
         self
     }
 
-    /// The key this call reads and writes.
-    pub fn key(&mut self) -> String {
-        self.key
-            .finish(self.cache.namespace(), self.site.prefix, self.site.version)
-    }
-
     /// Caches every value `function` returns.
-    pub async fn value<V, F>(self, function: F) -> V
+    pub fn value<V, F>(self, function: F) -> impl Future<Output = V>
     where
         V: Serialize + DeserializeOwned,
         F: Future<Output = V>,
     {
-        self.run::<PlainShape<V>, F>(function).await
+        self.into_aside().run::<PlainShape<V>, F>(function)
     }
 
     /// Caches `Ok` values; `Err` is returned as it is and not stored.
-    pub async fn result<T, E, F>(self, function: F) -> Result<T, E>
+    pub fn result<T, E, F>(self, function: F) -> impl Future<Output = Result<T, E>>
     where
         T: Serialize + DeserializeOwned,
         F: Future<Output = Result<T, E>>,
     {
-        self.run::<ResultShape<T, E>, F>(function).await
+        self.into_aside().run::<ResultShape<T, E>, F>(function)
     }
 
     /// Caches `Some` values; `None` is returned and not stored.
-    pub async fn option<T, F>(self, function: F) -> Option<T>
+    pub fn option<T, F>(self, function: F) -> impl Future<Output = Option<T>>
     where
         T: Serialize + DeserializeOwned,
         F: Future<Output = Option<T>>,
     {
-        self.run::<OptionShape<T>, F>(function).await
+        self.into_aside().run::<OptionShape<T>, F>(function)
     }
 
-    async fn run<S: Shape, F: Future<Output = S::Output>>(mut self, function: F) -> S::Output {
-        let key = self.key();
+    /// Finishes the key now, so that the hasher's state (half a kilobyte) is not carried in
+    /// the call's future.
+    fn into_aside(mut self) -> Aside {
+        let digest = self.key.digest();
+        let key = format_key(
+            self.cache.namespace(),
+            self.site.prefix,
+            self.site.version,
+            digest,
+        );
+        Aside {
+            flight: (self.site as *const CacheSite as usize, digest),
+            cache: self.cache,
+            site: self.site,
+            key,
+        }
+    }
+}
+
+/// A call with its key: what the cache-aside future carries.
+struct Aside {
+    cache: CurrentCache,
+    site: &'static CacheSite,
+    key: String,
+    flight: FlightKey,
+}
+
+impl Aside {
+    async fn run<S: Shape, F: Future<Output = S::Output>>(self, function: F) -> S::Output {
+        let key = self.key.as_str();
         // `usable`: the store answered. When it did not (down, slow), nothing more is asked of
         // it for this call: no write, no lock, no stale read.
-        let usable = match self.cache.store().get(&key).await {
-            Ok(Some(bytes)) => match decode::<S>(&bytes, &key) {
+        let usable = match self.cache.store().get(key).await {
+            Ok(Some(bytes)) => match decode::<S>(&bytes, key) {
                 Some(output) => return self.finish(CacheOutcome::Hit, output),
                 None => true,
             },
@@ -194,27 +216,35 @@ impl Call {
             // Down or slow: do not add a write to a store that is struggling.
             Err(_) => false,
         };
+        // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
+        // every call's future kilobytes larger, and hits never need them.
+        Box::pin(self.miss::<S, F>(usable, function)).await
+    }
 
+    async fn miss<S: Shape, F: Future<Output = S::Output>>(
+        &self,
+        usable: bool,
+        function: F,
+    ) -> S::Output {
+        let key = self.key.as_str();
         let mut function = Some(function);
         loop {
-            let receiver = match self.cache.flights().join(&key) {
+            let receiver = match self.cache.flights().join(self.flight) {
                 Joined::Leader(lead) => {
                     let function = function.take().expect("a leader runs the function once");
-                    return self
-                        .compute::<S, F>(&key, usable, Some(lead), function)
-                        .await;
+                    return self.compute::<S, F>(usable, Some(lead), function).await;
                 }
                 Joined::Follower(receiver) => receiver,
             };
             match follow(receiver).await {
                 Landing::Value(bytes) => {
-                    if let Some(output) = decode::<S>(&bytes, &key) {
+                    if let Some(output) = decode::<S>(&bytes, key) {
                         return self.finish(CacheOutcome::Hit, output);
                     }
                     break;
                 }
                 Landing::Stale(bytes) => {
-                    if let Some(output) = decode::<S>(&bytes, &key) {
+                    if let Some(output) = decode::<S>(&bytes, key) {
                         return self.finish(CacheOutcome::Stale, output);
                     }
                     break;
@@ -232,18 +262,18 @@ impl Call {
             }
         }
         let function = function.take().expect("followers keep their function");
-        self.compute::<S, F>(&key, usable, None, function).await
+        self.compute::<S, F>(usable, None, function).await
     }
 
     /// Runs the function (as the flight's leader, or alone), stores its value, lands the
     /// flight.
     async fn compute<S: Shape, F: Future<Output = S::Output>>(
         &self,
-        key: &str,
         usable: bool,
         lead: Option<Lead<'_>>,
         function: F,
     ) -> S::Output {
+        let key = self.key.as_str();
         let store = self.cache.store();
         let site = self.site;
 
@@ -267,7 +297,10 @@ impl Call {
         {
             Called::Stale(bytes, output) => (CacheOutcome::Stale, output, Landing::Stale(bytes)),
             Called::Fresh(output) => {
-                let landing = match S::stored(&output).map(serde_json::to_vec) {
+                // With nowhere to write and nobody waiting, the JSON would be thrown away.
+                let wanted = usable || lead.as_ref().is_some_and(Lead::has_followers);
+                let stored = S::stored(&output).filter(|_| wanted);
+                let landing = match stored.map(serde_json::to_vec) {
                     Some(Ok(bytes)) => {
                         if usable {
                             // Written before the flight lands, so that a caller arriving as
@@ -287,6 +320,7 @@ impl Call {
                         Landing::Failed
                     }
                     None if S::is_absent(&output) => Landing::Absent,
+                    // An error, or a value nobody was waiting for.
                     None => Landing::Failed,
                 };
                 let outcome = if usable {

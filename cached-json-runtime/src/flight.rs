@@ -10,6 +10,8 @@
 //! nothing, and followers compete for leadership again, so that one of them runs it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -29,12 +31,42 @@ pub(crate) enum Landing {
     Abandoned,
 }
 
-type Slot = Arc<watch::Sender<Option<Landing>>>;
+/// A call's identity: its site (each annotated function has one) and the 128-bit hash of its
+/// arguments; within one cache (one namespace) that is its key, without building a string.
+pub(crate) type FlightKey = (usize, u128);
+
+/// The flight of one key: who leads it, and how followers hear its landing.
+struct Slot {
+    leader: u64,
+    landing: watch::Sender<Option<Landing>>,
+}
+
+/// The keys are already uniformly distributed hashes: use their bits as they are.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64;
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 ^= (n as u64).rotate_left(32);
+    }
+}
 
 /// The calls in flight, by key.
 #[derive(Default)]
 pub(crate) struct Flights {
-    in_flight: Mutex<HashMap<String, Slot>>,
+    in_flight: Mutex<HashMap<FlightKey, Slot, BuildHasherDefault<KeyHasher>>>,
+    next_leader: AtomicU64,
 }
 
 pub(crate) enum Joined<'a> {
@@ -44,17 +76,23 @@ pub(crate) enum Joined<'a> {
 
 impl Flights {
     /// Joins the flight for `key`: as its leader if there is none.
-    pub(crate) fn join(&self, key: &str) -> Joined<'_> {
+    pub(crate) fn join(&self, key: FlightKey) -> Joined<'_> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = in_flight.get(key) {
-            return Joined::Follower(slot.subscribe());
+        if let Some(slot) = in_flight.get(&key) {
+            return Joined::Follower(slot.landing.subscribe());
         }
-        let slot: Slot = Arc::new(watch::channel(None).0);
-        in_flight.insert(key.to_owned(), slot.clone());
+        let leader = self.next_leader.fetch_add(1, Ordering::Relaxed);
+        in_flight.insert(
+            key,
+            Slot {
+                leader,
+                landing: watch::channel(None).0,
+            },
+        );
         Joined::Leader(Lead {
             flights: self,
-            key: key.to_owned(),
-            slot,
+            key,
+            leader,
             landed: false,
         })
     }
@@ -79,8 +117,8 @@ pub(crate) async fn follow(mut receiver: watch::Receiver<Option<Landing>>) -> La
 /// A flight's leadership. Dropping it without landing (cancellation, panic) lands `Abandoned`.
 pub(crate) struct Lead<'a> {
     flights: &'a Flights,
-    key: String,
-    slot: Slot,
+    key: FlightKey,
+    leader: u64,
     landed: bool,
 }
 
@@ -89,11 +127,22 @@ impl Lead<'_> {
         self.finish(landing);
     }
 
+    /// Whether any caller is waiting for this flight's landing.
+    pub(crate) fn has_followers(&self) -> bool {
+        let in_flight = self
+            .flights
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        in_flight
+            .get(&self.key)
+            .is_some_and(|slot| slot.landing.receiver_count() > 0)
+    }
+
     fn finish(&mut self, landing: Landing) {
         self.landed = true;
-        // Answer the followers first, then leave the table: a caller arriving in between
-        // follows a landed flight and gets its answer at once, instead of running again.
-        self.slot.send_replace(Some(landing));
+        // Leave the table and answer the followers under one lock: no caller can join the
+        // flight after it landed, and none is left without an answer.
         let mut in_flight = self
             .flights
             .in_flight
@@ -101,9 +150,11 @@ impl Lead<'_> {
             .unwrap_or_else(|e| e.into_inner());
         if in_flight
             .get(&self.key)
-            .is_some_and(|slot| Arc::ptr_eq(slot, &self.slot))
+            .is_some_and(|slot| slot.leader == self.leader)
         {
-            in_flight.remove(&self.key);
+            if let Some(slot) = in_flight.remove(&self.key) {
+                slot.landing.send_replace(Some(landing));
+            }
         }
     }
 }
@@ -123,13 +174,15 @@ mod tests {
     #[tokio::test]
     async fn one_leader_per_key_and_followers_get_its_landing() {
         let flights = Flights::default();
-        let Joined::Leader(lead) = flights.join("k") else {
+        let Joined::Leader(lead) = flights.join((1, 7)) else {
             panic!("first caller leads");
         };
-        let Joined::Follower(follower) = flights.join("k") else {
+        let Joined::Follower(follower) = flights.join((1, 7)) else {
             panic!("second caller follows");
         };
-        assert!(matches!(flights.join("other"), Joined::Leader(_)));
+        assert!(lead.has_followers());
+        assert!(matches!(flights.join((2, 7)), Joined::Leader(_)));
+        assert!(matches!(flights.join((1, 8)), Joined::Leader(_)));
         lead.land(Landing::Value(Arc::from(&b"1"[..])));
         assert!(matches!(follow(follower).await, Landing::Value(v) if &*v == b"1"));
         assert_eq!(flights.len(), 0);
@@ -138,13 +191,13 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_leader_releases_its_followers_as_abandoned() {
         let flights = Flights::default();
-        let lead = flights.join("k");
-        let Joined::Follower(follower) = flights.join("k") else {
+        let lead = flights.join((1, 7));
+        let Joined::Follower(follower) = flights.join((1, 7)) else {
             panic!("second caller follows");
         };
         drop(lead);
         assert!(matches!(follow(follower).await, Landing::Abandoned));
         assert_eq!(flights.len(), 0);
-        assert!(matches!(flights.join("k"), Joined::Leader(_)));
+        assert!(matches!(flights.join((1, 7)), Joined::Leader(_)));
     }
 }

@@ -101,21 +101,49 @@ impl KeyBuilder {
         prefix: &str,
         version: Option<u32>,
     ) -> String {
-        self.hasher.0.update(b"}");
-        let hash = self.hasher.0.digest128();
-        let mut key =
-            String::with_capacity(namespace.map_or(0, |n| n.len() + 1) + prefix.len() + 12 + 33);
-        if let Some(namespace) = namespace {
-            key.push_str(namespace);
-            key.push(':');
-        }
-        key.push_str(prefix);
-        if let Some(version) = version {
-            let _ = write!(key, ":v{version}");
-        }
-        let _ = write!(key, ":{hash:032x}");
-        key
+        format_key(namespace, prefix, version, self.digest())
     }
+
+    /// The hash of the arguments: the last part of the key.
+    pub fn digest(&mut self) -> u128 {
+        self.hasher.0.update(b"}");
+        self.hasher.0.digest128()
+    }
+}
+
+/// `[namespace:]prefix[:vN]:hash` for an arguments digest.
+pub fn format_key(
+    namespace: Option<&str>,
+    prefix: &str,
+    version: Option<u32>,
+    digest: u128,
+) -> String {
+    let mut key =
+        String::with_capacity(namespace.map_or(0, |n| n.len() + 1) + prefix.len() + 12 + 33);
+    if let Some(namespace) = namespace {
+        key.push_str(namespace);
+        key.push(':');
+    }
+    key.push_str(prefix);
+    if let Some(version) = version {
+        let _ = write!(key, ":v{version}");
+    }
+    key.push(':');
+    push_hex(&mut key, digest);
+    key
+}
+
+/// Appends `hash` as 32 lowercase hex digits, without going through `core::fmt`: this runs on
+/// every call.
+fn push_hex(out: &mut String, hash: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, byte) in hash.to_be_bytes().iter().enumerate() {
+        buf[2 * i] = DIGITS[(byte >> 4) as usize];
+        buf[2 * i + 1] = DIGITS[(byte & 0xf) as usize];
+    }
+    // Hex digits are ASCII.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// The canonical JSON of `value`, as it is hashed. For tests and for people checking keys.

@@ -4,9 +4,17 @@
 //! never waits on a reconnect: when the connection fails the breaker opens, calls skip Redis,
 //! and a background task on the store's own small runtime reconnects with backoff.
 //!
-//! The connection's driver task also lives on that runtime, so the store works from any number
-//! of Tokio runtimes (one per `#[tokio::test]`, one per actix worker), and outlives them.
+//! Connections: a redis-rs multiplexed connection is driven by a task on the runtime that made
+//! it. The store's own connection lives on its own thread, so it works from any runtime (one
+//! per `#[tokio::test]`, one per actix worker) and outlives them; but a command sent to another
+//! thread's driver costs two thread hops, which on a loaded machine is most of a hit's cost. So
+//! each runtime that uses the store also gets a connection of its own, made in the background on
+//! its first call (until then it uses the store's): the same arrangement as a connection a
+//! handler would create by hand.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -72,13 +80,19 @@ pub struct RedisStore {
 }
 
 struct Shared {
+    /// Unique in the process: tells this store's thread-local slot entries from another's.
+    id: u64,
     client: Client,
     config: RedisConfig,
     /// The URL as it may be logged.
     display_url: String,
     breaker: Breaker,
-    /// The live connection while the breaker is closed.
+    /// The store's own connection (driven on its thread) while the breaker is closed.
     connection: RwLock<Option<MultiplexedConnection>>,
+    /// Connections driven on the callers' runtimes, by runtime.
+    local: RwLock<HashMap<tokio::runtime::Id, LocalConnection>>,
+    /// Bumped whenever the breaker opens: connections made before an outage are not used after.
+    generation: AtomicU64,
     /// Woken when the first connection attempt ends, for callers waiting on it.
     first_attempt_done: Notify,
     started: std::sync::Once,
@@ -109,11 +123,14 @@ impl RedisStore {
             .map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
+                id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
                 client,
                 breaker: Breaker::new(config.failure_threshold),
                 config,
                 display_url,
                 connection: RwLock::new(None),
+                local: RwLock::new(HashMap::new()),
+                generation: AtomicU64::new(0),
                 first_attempt_done: Notify::new(),
                 started: std::sync::Once::new(),
                 background: Background::start().map_err(|err| {
@@ -154,8 +171,78 @@ impl RedisStore {
                 }
             }
         }
+        if let Some(connection) = self.local_connection() {
+            return Ok(connection);
+        }
         let guard = shared.connection.read().unwrap_or_else(|e| e.into_inner());
         guard.clone().ok_or(StoreError::Unavailable)
+    }
+
+    /// This runtime's own connection if it is ready; if there is none, starts making one in
+    /// the background (the caller uses the store's connection meanwhile).
+    fn local_connection(&self) -> Option<MultiplexedConnection> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let id = runtime.id();
+        let shared = &self.shared;
+        let generation = shared.generation.load(Ordering::Acquire);
+        // The thread's slot first: no lock, no shared cache line written.
+        let cached = THREAD_CONNECTION.with(|slot| {
+            slot.borrow()
+                .as_ref()
+                .filter(|c| c.store == shared.id && c.runtime == id && c.generation == generation)
+                .map(|c| c.connection.clone())
+        });
+        if cached.is_some() {
+            return cached;
+        }
+        {
+            let local = shared.local.read().unwrap_or_else(|e| e.into_inner());
+            match local.get(&id) {
+                Some(LocalConnection::Ready(connection)) => {
+                    let connection = connection.clone();
+                    THREAD_CONNECTION.with(|slot| {
+                        *slot.borrow_mut() = Some(ThreadConnection {
+                            store: shared.id,
+                            runtime: id,
+                            generation,
+                            connection: connection.clone(),
+                        });
+                    });
+                    return Some(connection);
+                }
+                Some(LocalConnection::Connecting) => return None,
+                None => {}
+            }
+        }
+        let mut local = shared.local.write().unwrap_or_else(|e| e.into_inner());
+        if local.contains_key(&id) {
+            return None;
+        }
+        // Runtimes come and go (tests, worker restarts): never keep more than a few.
+        if local.len() >= MAX_LOCAL_CONNECTIONS {
+            local.clear();
+        }
+        local.insert(id, LocalConnection::Connecting);
+        drop(local);
+        let store = Arc::downgrade(shared);
+        runtime.spawn(async move {
+            let Some(shared) = store.upgrade() else {
+                return;
+            };
+            let made = connect(&shared).await.ok();
+            let mut local = shared.local.write().unwrap_or_else(|e| e.into_inner());
+            let current = shared.generation.load(Ordering::Acquire) == generation;
+            match made {
+                Some(connection) if current => {
+                    local.insert(id, LocalConnection::Ready(connection));
+                }
+                // Failed, or an outage began meanwhile: the next call tries again.
+                _ => {
+                    local.remove(&id);
+                }
+            }
+        });
+        None
     }
 
     /// Runs one command with the timeout, feeding the outcome to the breaker.
@@ -199,7 +286,13 @@ impl RedisStore {
     fn failed(&self, hard: bool, error: &str) {
         let shared = &self.shared;
         if shared.breaker.on_failure(hard) {
+            shared.generation.fetch_add(1, Ordering::AcqRel);
             *shared.connection.write().unwrap_or_else(|e| e.into_inner()) = None;
+            shared
+                .local
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             tracing::warn!(url = %shared.display_url, error,
                 "redis unavailable: bypassing the cache until it is back");
             shared
@@ -209,6 +302,29 @@ impl RedisStore {
             tracing::warn!(url = %shared.display_url, error, held_back, "redis command failed");
         }
     }
+}
+
+/// A connection driven on a caller's runtime.
+enum LocalConnection {
+    /// Being made in the background.
+    Connecting,
+    Ready(MultiplexedConnection),
+}
+
+const MAX_LOCAL_CONNECTIONS: usize = 64;
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's copy of its runtime's connection, valid while store, runtime and generation match.
+struct ThreadConnection {
+    store: u64,
+    runtime: tokio::runtime::Id,
+    generation: u64,
+    connection: MultiplexedConnection,
+}
+
+thread_local! {
+    static THREAD_CONNECTION: RefCell<Option<ThreadConnection>> = const { RefCell::new(None) };
 }
 
 fn is_connection_failure(err: &RedisError) -> bool {

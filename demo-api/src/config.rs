@@ -18,6 +18,8 @@ pub struct Config {
     pub origin_latency: Duration,
     /// `DEMO_SEED_EVENTS`: events generated into an empty database. Default 5000.
     pub seed_events: u32,
+    /// `DEMO_BENCH_ROUTES=1`: also serve the `/bench/...` baselines of BENCHMARKS.md.
+    pub bench_routes: bool,
 }
 
 impl Config {
@@ -30,6 +32,7 @@ impl Config {
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://demo-api.db".to_owned()),
             origin_latency: Duration::from_millis(parse("DEMO_ORIGIN_LATENCY_MS", 400)?),
             seed_events: parse("DEMO_SEED_EVENTS", 5000)?,
+            bench_routes: var("DEMO_BENCH_ROUTES").is_some_and(|v| v == "1" || v == "true"),
         })
     }
 }

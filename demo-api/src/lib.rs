@@ -2,6 +2,7 @@
 //!
 //! Start it with `cargo run -p demo-api`; see the README for a walk-through.
 
+pub mod bench_routes;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -39,8 +40,14 @@ pub async fn run(config: Config) -> Result<(), String> {
     let events = EventStore::open(&config.database_url, config.seed_events)
         .await
         .map_err(|err| format!("cannot open DATABASE_URL {}: {err}", config.database_url))?;
+    let geocoder = Geocoder::new(config.origin_latency);
+    let bench = if config.bench_routes {
+        Some(bench_state(&config, &geocoder).await?)
+    } else {
+        None
+    };
     let state = web::Data::new(AppState {
-        geocoder: Geocoder::new(config.origin_latency),
+        geocoder,
         weather: WeatherService::new(config.origin_latency * 2),
         events,
         cache,
@@ -54,6 +61,15 @@ pub async fn run(config: Config) -> Result<(), String> {
             .app_data(query_config())
             .app_data(json_config())
             .configure(routes_config)
+            .configure(|config| {
+                if let Some((redis, geocoder)) = &bench {
+                    config
+                        .app_data(redis.clone())
+                        .app_data(geocoder.clone())
+                        .service(bench_routes::manual)
+                        .service(bench_routes::uncached);
+                }
+            })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
             .route(
                 "/docs",
@@ -116,6 +132,27 @@ pub fn routes_config(config: &mut web::ServiceConfig) {
         .service(routes::create_event)
         .service(routes::get_event)
         .service(routes::health);
+}
+
+/// What the `/bench/...` baselines need: their own Redis connection, the geocoder.
+async fn bench_state(
+    config: &Config,
+    geocoder: &Geocoder,
+) -> Result<(web::Data<bench_routes::ManualRedis>, web::Data<Geocoder>), String> {
+    let url = config
+        .redis_url
+        .as_deref()
+        .ok_or("DEMO_BENCH_ROUTES needs REDIS_URL")?;
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| format!("bench routes: cannot connect to Redis: {e}"))?;
+    tracing::info!("serving the /bench/local_info/{{manual,uncached}} baselines");
+    Ok((
+        web::Data::new(bench_routes::ManualRedis(connection)),
+        web::Data::new(geocoder.clone()),
+    ))
 }
 
 /// Redis when `REDIS_URL` is set, else the embedded in-process store: the demo works on a

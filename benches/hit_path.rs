@@ -1,0 +1,258 @@
+//! The HIT path against the alternatives, in one run, against a redis-server the bench starts:
+//!
+//! - `hand-written`: `GET` + `serde_json::from_slice` on a multiplexed redis-rs connection,
+//!   the floor any cache-aside over Redis can reach;
+//! - `cached-json`: a `#[cached_json]` function on a hit;
+//! - `cached-crate`: the `cached` crate's `#[concurrent_cached]` over its `AsyncRedisCache`.
+//!
+//! Criterion measures each contender in turn. On a shared 2-core machine the speed of the
+//! machine drifts by tens of percent between two such measurements, so the ratios come from a
+//! paired comparison first: contenders alternate in small batches, round after round, and each
+//! ratio is the median of the per-round ratios.
+//!
+//! `cargo bench --bench hit_path` for figures; `cargo test --benches` runs each once (CI).
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use cached_json::{cached_json, Cache};
+use cached_json_test_support::RedisServer;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+/// The demo's `local_info` value: about 100 bytes of JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LocalInfo {
+    name: String,
+    state: String,
+    country: String,
+    latitude: f64,
+    longitude: f64,
+    population: u64,
+}
+
+fn lookup(location_name: &str) -> LocalInfo {
+    LocalInfo {
+        name: location_name.to_owned(),
+        state: "PE".into(),
+        country: "BR".into(),
+        latitude: -8.0476,
+        longitude: -34.877,
+        population: 1_488_920,
+    }
+}
+
+#[cached_json("bench-local-info", ttl = 3600)]
+async fn with_cached_json(location_name: &str) -> Result<LocalInfo, String> {
+    Ok(lookup(location_name))
+}
+
+static CACHED_CRATE_URL: OnceLock<String> = OnceLock::new();
+
+#[cached::macros::concurrent_cached(
+    map_error = r##"|e| format!("{e:?}")"##,
+    ty = "cached::AsyncRedisCache<String, LocalInfo>",
+    create = r##" {
+        cached::AsyncRedisCache::builder("bench-cached-crate")
+            .ttl(std::time::Duration::from_secs(3600))
+            .connection_string(CACHED_CRATE_URL.get().expect("set before the first call"))
+            .build()
+            .await
+            .expect("the cached crate's redis store")
+    } "##
+)]
+async fn with_cached_crate(location_name: String) -> Result<LocalInfo, String> {
+    Ok(lookup(&location_name))
+}
+
+async fn hand_written(connection: &mut redis::aio::MultiplexedConnection, key: &str) -> LocalInfo {
+    let bytes: Option<Vec<u8>> = connection.get(key).await.expect("GET");
+    serde_json::from_slice(&bytes.expect("stored")).expect("JSON")
+}
+
+const TASKS: u64 = 64;
+
+type Contender = (
+    &'static str,
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>,
+);
+
+/// Interleaved comparison: every round runs a batch of each contender (sequentially, or over
+/// 64 tasks); prints the median time per call and the median per-round ratio to the first.
+fn paired(
+    runtime: &tokio::runtime::Runtime,
+    title: &str,
+    concurrent: bool,
+    contenders: &[Contender],
+) {
+    let quick = std::env::args().any(|a| a == "--test");
+    let (rounds, batch) = if quick { (2, 64) } else { (31, 2048) };
+    let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
+    for round in 0..rounds {
+        // Rotate the order too, so that no contender always runs right after another.
+        for offset in 0..contenders.len() {
+            let i = (round + offset) % contenders.len();
+            let call = contenders[i].1.clone();
+            let elapsed = runtime.block_on(async move {
+                if concurrent {
+                    concurrently(batch, move || call()).await
+                } else {
+                    let started = Instant::now();
+                    for _ in 0..batch {
+                        call().await;
+                    }
+                    started.elapsed()
+                }
+            });
+            per_call[i].push(elapsed.as_nanos() as f64 / batch as f64);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("\n{title} ({rounds} rounds x {batch} calls, interleaved)");
+    println!(
+        "| contender | median per call | ratio to {} (median of rounds) |",
+        contenders[0].0
+    );
+    println!("|---|---|---|");
+    for (i, (name, _)) in contenders.iter().enumerate() {
+        let ratios: Vec<f64> = per_call[i]
+            .iter()
+            .zip(&per_call[0])
+            .map(|(a, b)| a / b)
+            .collect();
+        println!(
+            "| {name} | {:.2} µs | {:.3}x |",
+            median(per_call[i].clone()) / 1000.0,
+            median(ratios)
+        );
+    }
+}
+
+/// Runs `iters` calls of `call` spread over 64 concurrent tasks; returns the time per call
+/// times `iters`, as criterion's `iter_custom` wants.
+async fn concurrently<F, Fut>(iters: u64, call: F) -> Duration
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future + Send,
+{
+    let per_task = iters.div_ceil(TASKS).max(1);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let call = call.clone();
+        tasks.spawn(async move {
+            for _ in 0..per_task {
+                black_box(call().await);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    started
+        .elapsed()
+        .mul_f64(iters as f64 / (per_task * TASKS) as f64)
+}
+
+fn hit_path(c: &mut Criterion) {
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    Cache::builder()
+        .redis_url(server.url())
+        .build()
+        .unwrap()
+        .install()
+        .expect("the bench installs the process-wide cache first");
+    CACHED_CRATE_URL.set(server.url()).unwrap();
+
+    // Warm every contender: the values are stored, connections made.
+    let connection = runtime.block_on(async {
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let value = serde_json::to_vec(&lookup("Recife")).unwrap();
+        let _: () = connection.set("bench-hand-written", value).await.unwrap();
+        with_cached_json("Recife").await.unwrap();
+        with_cached_crate("Recife".into()).await.unwrap();
+        connection
+    });
+
+    let contenders: Vec<Contender> = vec![
+        ("hand-written", {
+            let connection = connection.clone();
+            Arc::new(move || {
+                let mut connection = connection.clone();
+                Box::pin(async move {
+                    black_box(hand_written(&mut connection, "bench-hand-written").await);
+                })
+            })
+        }),
+        (
+            "cached-json",
+            Arc::new(|| {
+                Box::pin(async {
+                    black_box(with_cached_json("Recife").await.unwrap());
+                })
+            }),
+        ),
+        (
+            "cached-crate",
+            Arc::new(|| {
+                Box::pin(async {
+                    black_box(with_cached_crate("Recife".into()).await.unwrap());
+                })
+            }),
+        ),
+    ];
+    paired(&runtime, "HIT, one call at a time", false, &contenders);
+    paired(&runtime, "HIT, 64 concurrent tasks", true, &contenders);
+
+    let mut group = c.benchmark_group("hit/sequential");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("hand-written", |b| {
+        b.to_async(&runtime).iter(|| {
+            let mut connection = connection.clone();
+            async move { hand_written(&mut connection, "bench-hand-written").await }
+        })
+    });
+    group.bench_function("cached-json", |b| {
+        b.to_async(&runtime).iter(|| with_cached_json("Recife"))
+    });
+    group.bench_function("cached-crate", |b| {
+        b.to_async(&runtime)
+            .iter(|| with_cached_crate("Recife".into()))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("hit/64-tasks");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("hand-written", |b| {
+        b.to_async(&runtime).iter_custom(|iters| {
+            let connection = connection.clone();
+            concurrently(iters, move || {
+                let mut connection = connection.clone();
+                async move { hand_written(&mut connection, "bench-hand-written").await }
+            })
+        })
+    });
+    group.bench_function("cached-json", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iters| concurrently(iters, || with_cached_json("Recife")))
+    });
+    group.bench_function("cached-crate", |b| {
+        b.to_async(&runtime)
+            .iter_custom(|iters| concurrently(iters, || with_cached_crate("Recife".into())))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hit_path);
+criterion_main!(benches);

@@ -1,0 +1,52 @@
+//! Baselines for the HTTP benchmark (BENCHMARKS.md), served only with `DEMO_BENCH_ROUTES=1`:
+//! the same `local_info` answer through a hand-written Redis cache-aside, and with no cache.
+
+use actix_web::{get, web, HttpResponse};
+use redis::AsyncCommands;
+
+use crate::error::ApiError;
+use crate::geocoder::{Geocoder, LocalInfo};
+use crate::routes::LocationQuery;
+use crate::text::fold;
+
+/// A Redis connection of its own, as a hand-written cache-aside would hold it.
+pub struct ManualRedis(pub redis::aio::MultiplexedConnection);
+
+/// `local_info` with the cache-aside written by hand: `GET`, `from_slice`; on a miss the
+/// geocoder and `SET EX`. No fallback, no coalescing: the floor for cost on a hit.
+#[get("/bench/local_info/manual")]
+pub async fn manual(
+    redis: web::Data<ManualRedis>,
+    geocoder: web::Data<Geocoder>,
+    query: web::Query<LocationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = fold(query.location_name.as_deref().unwrap_or(""));
+    let key = format!("local-info-manual:{name}");
+    let mut connection = redis.0.clone();
+    if let Ok(Some(bytes)) = connection.get::<_, Option<Vec<u8>>>(&key).await {
+        if let Ok(place) = serde_json::from_slice::<LocalInfo>(&bytes) {
+            return Ok(HttpResponse::Ok().json(place));
+        }
+    }
+    let place = geocoder
+        .locate(&name)
+        .await
+        .ok_or_else(|| ApiError::NotFound(format!("unknown place: {name:?}")))?;
+    if let Ok(json) = serde_json::to_vec(&place) {
+        let _: Result<(), _> = connection.set_ex(&key, json, 86_400).await;
+    }
+    Ok(HttpResponse::Ok().json(place))
+}
+
+/// `local_info` with no cache: every request goes to the geocoder.
+#[get("/bench/local_info/uncached")]
+pub async fn uncached(
+    geocoder: web::Data<Geocoder>,
+    query: web::Query<LocationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = fold(query.location_name.as_deref().unwrap_or(""));
+    match geocoder.locate(&name).await {
+        Some(place) => Ok(HttpResponse::Ok().json(place)),
+        None => Err(ApiError::NotFound(format!("unknown place: {name:?}"))),
+    }
+}

@@ -1,0 +1,84 @@
+//! A steady HIT load for profilers: 64 tasks calling a `#[cached_json]` function that hits,
+//! against a redis-server it starts, for `SECONDS` (default 10).
+//!
+//! ```text
+//! cargo build --release --example profile_hit
+//! perf record -e cpu-clock -g target/release/examples/profile_hit
+//! ```
+
+use std::time::{Duration, Instant};
+
+use cached_json::{cached_json, Cache};
+use cached_json_test_support::RedisServer;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct LocalInfo {
+    name: String,
+    state: String,
+    country: String,
+    latitude: f64,
+    longitude: f64,
+    population: u64,
+}
+
+#[cached_json("profile-local-info", ttl = 3600)]
+async fn local_info(location_name: &str) -> Result<LocalInfo, String> {
+    Ok(LocalInfo {
+        name: location_name.to_owned(),
+        state: "PE".into(),
+        country: "BR".into(),
+        latitude: -8.0476,
+        longitude: -34.877,
+        population: 1_488_920,
+    })
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    println!(
+        "future of one call: {} bytes",
+        std::mem::size_of_val(&local_info("x"))
+    );
+    let server = RedisServer::start();
+    Cache::builder()
+        .redis_url(server.url())
+        .build()
+        .unwrap()
+        .install()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls = runtime.block_on(async move {
+        local_info("Recife").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut calls = 0u64;
+                    while Instant::now() < deadline {
+                        local_info("Recife").await.unwrap();
+                        calls += 1;
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let mut calls = 0;
+        for task in tasks {
+            calls += task.await.unwrap();
+        }
+        calls
+    });
+    println!(
+        "{calls} hits in {seconds} s: {:.0} per second",
+        calls as f64 / seconds as f64
+    );
+}
