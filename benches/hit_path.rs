@@ -89,7 +89,7 @@ fn paired(
     concurrent: bool,
     contenders: &[Contender],
 ) {
-    let quick = std::env::args().any(|a| a == "--test");
+    let quick = !std::env::args().any(|a| a == "--bench");
     let (rounds, batch) = if quick { (2, 64) } else { (31, 2048) };
     let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); contenders.len()];
     for round in 0..rounds {

@@ -55,7 +55,7 @@ fn redis_down(c: &mut Criterion) {
         "the breaker is open"
     );
 
-    let quick = std::env::args().any(|a| a == "--test");
+    let quick = !std::env::args().any(|a| a == "--bench");
     let (rounds, batch) = if quick { (2, 100) } else { (31, 20_000) };
     let (mut plain, mut open, mut added) = (Vec::new(), Vec::new(), Vec::new());
     runtime.block_on(async {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: formatting, lints, unit, integration (against
-# real redis-server processes the tests start themselves), trybuild and doc tests, and the
-# benchmarks in quick mode.
+# real redis-server processes the tests start themselves), trybuild and doc tests, a user's
+# crate outside the workspace, and the benchmarks and load tests in quick mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +26,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 # A user's crate outside the workspace, depending on the facade alone.
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
+
+# The benchmarks in quick mode: they must build and run; their figures come from full runs
+# (BENCHMARKS.md, RESILIENCE.md).
+cargo test --locked --benches
+ROUNDS=1 DURATION=1 PROFILE=debug scripts/bench-http.sh
+DURATION=6 PROFILE=debug scripts/resilience-load.sh

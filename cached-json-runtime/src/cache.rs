@@ -278,4 +278,7 @@ impl Store for NoStore {
     fn is_available(&self) -> bool {
         false
     }
+    fn known_down(&self) -> bool {
+        true
+    }
 }

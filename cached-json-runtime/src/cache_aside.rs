@@ -205,7 +205,13 @@ impl Aside {
         let key = self.key.as_str();
         // `usable`: the store answered. When it did not (down, slow), nothing more is asked of
         // it for this call: no write, no lock, no stale read.
-        let usable = match self.cache.store().get(key).await {
+        let store = self.cache.store();
+        let read = if store.known_down() {
+            Err(StoreError::Unavailable)
+        } else {
+            store.get(key).await
+        };
+        let usable = match read {
             Ok(Some(bytes)) => match decode::<S>(&bytes, key) {
                 Some(output) => return self.finish(CacheOutcome::Hit, output),
                 None => true,

@@ -465,6 +465,10 @@ impl Store for RedisStore {
     fn is_available(&self) -> bool {
         self.shared.breaker.state() == BreakerState::Closed
     }
+
+    fn known_down(&self) -> bool {
+        self.shared.breaker.state() == BreakerState::Open
+    }
 }
 
 /// A one-thread Tokio runtime owned by the store: it runs the connection's driver and the

@@ -88,4 +88,10 @@ pub trait Store: Send + Sync + 'static {
     fn is_available(&self) -> bool {
         true
     }
+
+    /// Whether the store is known to be down (e.g. its circuit breaker is open), so that a
+    /// call should not even ask it. Unlike `!is_available()`, `false` while still connecting.
+    fn known_down(&self) -> bool {
+        false
+    }
 }
