@@ -213,3 +213,29 @@ async fn redis_out_of_memory_still_serves_reads_and_callers() {
         "OOM replies must not open the breaker"
     );
 }
+
+#[cached_json("no-write", ttl = 300)]
+async fn not_written_after_a_failed_read(n: u64) -> u64 {
+    n + 100
+}
+
+#[tokio::test]
+async fn a_call_whose_read_failed_sends_no_write() {
+    // A paused server keeps what it is sent in its socket buffer and runs it on SIGCONT: if the
+    // call had sent a SET after its GET timed out, the key would exist after the resume.
+    let mut server = RedisServer::start();
+    let cache = cache_on(server.url());
+    assert_eq!(call(&cache, 0).await.1, CacheOutcome::Miss); // connected
+    server.pause();
+    let (value, outcome) = cache
+        .scope(observe(not_written_after_a_failed_read(1)))
+        .await;
+    assert_eq!((value, outcome), (101, Some(CacheOutcome::Bypass)));
+    server.resume();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys: Vec<String> = server.connection().keys("no-write:*").unwrap();
+    assert!(
+        keys.is_empty(),
+        "a write reached Redis after a failed read: {keys:?}"
+    );
+}

@@ -11,6 +11,10 @@ use crate::redis_store::{ConfigError, RedisConfig, RedisStore};
 use crate::store::{BoxFuture, Store, StoreError};
 
 /// The Redis URL used when `REDIS_URL` is not set.
+///
+/// ```
+/// assert_eq!(cached_json_runtime::DEFAULT_REDIS_URL, "redis://127.0.0.1:6379/0");
+/// ```
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 
 /// A handle to a store and the namespace its keys live in. Cheap to clone.
@@ -172,6 +176,19 @@ impl std::ops::Deref for CurrentCache {
 }
 
 /// Builds a [`Cache`]. Without a store, it takes the one [`Cache::from_env`] would.
+///
+/// ```
+/// use cached_json_runtime::Cache;
+///
+/// // At start-up, before the first cached call:
+/// let cache = Cache::builder()
+///     .redis_url("redis://127.0.0.1:6379/0")
+///     .namespace("my-app")
+///     .build()
+///     .expect("a valid URL");
+/// // cache.install() makes it the process-wide cache.
+/// # drop(cache);
+/// ```
 #[derive(Default)]
 pub struct CacheBuilder {
     store: Option<Result<Box<dyn Store>, ConfigError>>,

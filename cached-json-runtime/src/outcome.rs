@@ -7,6 +7,14 @@ use std::cell::Cell;
 use std::future::Future;
 
 /// What one cached call did.
+///
+/// ```
+/// use cached_json_runtime::CacheOutcome;
+///
+/// let header = CacheOutcome::Hit.as_str();
+/// assert_eq!(header, "HIT");
+/// assert_eq!(CacheOutcome::Bypass.to_string(), "BYPASS");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CacheOutcome {

@@ -31,6 +31,17 @@ use crate::store::{BoxFuture, Store, StoreError};
 /// The defaults bound every call: no cached call waits on Redis longer than `op_timeout`
 /// for its read (and as long again for its write), and while Redis is known to be down,
 /// calls skip it entirely.
+///
+/// ```
+/// use std::time::Duration;
+/// use cached_json_runtime::{Cache, RedisConfig};
+///
+/// // A Redis in another zone: more room per command, the rest as is. Builds without I/O.
+/// let mut config = RedisConfig::new("redis://cache.internal:6379/0");
+/// config.op_timeout = Duration::from_millis(400);
+/// let cache = Cache::builder().redis(config).namespace("shop").build().unwrap();
+/// assert_eq!(cache.store().kind(), "redis");
+/// ```
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host[:port][/db]`; `rediss://` needs a TLS feature of redis-rs.
@@ -100,7 +111,16 @@ struct Shared {
     op_errors: LogLimiter,
 }
 
-/// An error in the store's configuration, found when it is built.
+/// An error in the store's configuration, found when it is built. Its message never shows
+/// the URL's password.
+///
+/// ```
+/// use cached_json_runtime::Cache;
+///
+/// let err = Cache::builder().redis_url("redis://:secret@host:notaport").build().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid Redis URL"));
+/// assert!(!err.to_string().contains("secret"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub(crate) String);
 

@@ -13,6 +13,15 @@ use std::time::Duration;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Why a store could not answer.
+///
+/// ```
+/// use cached_json_runtime::StoreError;
+///
+/// // Only an answer from the store itself means it is reachable.
+/// let reachable = |err: &StoreError| matches!(err, StoreError::Reply(_));
+/// assert!(reachable(&StoreError::Reply("OOM command not allowed".into())));
+/// assert!(!reachable(&StoreError::Timeout));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     /// The store is known to be down (circuit open, not connected yet): it was not even asked.
@@ -45,6 +54,35 @@ impl std::error::Error for StoreError {}
 /// Implementations must be bounded in time: a call that cannot be answered quickly returns
 /// [`StoreError::Timeout`] or [`StoreError::Unavailable`] rather than waiting. The cache-aside
 /// logic treats every error as "no cache for this call" and still runs the function.
+///
+/// A store of your own, here one that counts reads in front of the in-process store:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::time::Duration;
+/// use cached_json_runtime::{BoxFuture, Cache, MemoryStore, Store, StoreError};
+///
+/// #[derive(Default)]
+/// struct Counting { inner: MemoryStore, reads: AtomicU64 }
+///
+/// impl Store for Counting {
+///     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+///         self.reads.fetch_add(1, Ordering::Relaxed);
+///         self.inner.get(key)
+///     }
+///     fn set<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: Duration)
+///         -> BoxFuture<'a, Result<(), StoreError>> {
+///         self.inner.set(key, value, ttl)
+///     }
+///     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+///         self.inner.delete(key)
+///     }
+///     fn kind(&self) -> &'static str { "counting" }
+/// }
+///
+/// let cache = Cache::builder().store(Counting::default()).build().unwrap();
+/// assert_eq!(cache.store().kind(), "counting");
+/// ```
 pub trait Store: Send + Sync + 'static {
     /// The value under `key`, or `None` when there is none (missing or expired).
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;

@@ -510,3 +510,72 @@ async fn sigterm_shuts_down_gracefully() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_the_docs_page_are_served_offline() {
+    let demo = Demo::start(None).await;
+    let spec = demo.get("/openapi.json").await;
+    assert_eq!(spec.status, 200);
+    let paths = spec.body["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/local_info",
+        "/api/v1/forecast_info",
+        "/api/v1/eventos/top/soon",
+        "/api/v1/eventos/top/most-viewed",
+        "/api/v1/eventos",
+        "/api/v1/eventos/{id}",
+        "/health",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(paths["/api/v1/eventos"]["post"].is_object());
+
+    // /docs redirects to the Swagger UI, whose assets come from the binary, not a CDN.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = http
+        .get(format!("{}/docs", demo.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    let page = http
+        .get(format!("{}/docs/", demo.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui-bundle.js"));
+    assert!(
+        !html.contains("https://"),
+        "the docs page must not load from the network"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        let response = http
+            .get(format!("{}/docs/{asset}", demo.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+    }
+    let initializer = http
+        .get(format!("{}/docs/swagger-initializer.js", demo.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/openapi.json"));
+}
