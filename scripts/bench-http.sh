@@ -33,34 +33,9 @@ else
   cargo build --quiet -p demo-api
 fi
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 20000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-  done
-}
-
-work=$(mktemp -d)
-redis_port=$(free_port)
-demo_port=$(free_port)
-cleanup() {
-  [[ -n ${demo_pid:-} ]] && kill "$demo_pid" 2>/dev/null || true
-  [[ -f $work/redis.pid ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-  --pidfile "$work/redis.pid" --logfile "$work/redis.log"
-REDIS_URL="redis://127.0.0.1:$redis_port/0" PORT=$demo_port DATABASE_URL="sqlite://$work/demo.db" \
-  DEMO_SEED_EVENTS=100 DEMO_BENCH_ROUTES=1 RUST_LOG=warn \
-  "target/$PROFILE/demo-api" > "$work/demo.log" 2>&1 &
-demo_pid=$!
-for _ in $(seq 300); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$demo_port") 2>/dev/null && break
-  sleep 0.1
-done
+source scripts/lib/demo.sh
+start_redis
+start_demo "$PROFILE" DEMO_BENCH_ROUTES=1
 
 base="http://127.0.0.1:$demo_port"
 rows=(

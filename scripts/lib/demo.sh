@@ -1,0 +1,47 @@
+# Shared by the load scripts: a redis-server and a demo-api on free loopback ports, in a
+# temporary folder, all removed on exit. Source it, then call `start_redis` and `start_demo`.
+#
+# Sets: work (the folder), redis_port, demo_port, redis_start (the command that starts the
+# redis-server again, for scripts that kill it).
+
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+  done
+}
+
+work=$(mktemp -d)
+redis_port=$(free_port)
+demo_port=$(free_port)
+redis_start="redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $work/redis.pid --logfile $work/redis.log"
+
+cleanup() {
+  [[ -n ${demo_pid:-} ]] && kill "$demo_pid" 2>/dev/null || true
+  [[ -f $work/redis.pid ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_redis() {
+  eval "$redis_start"
+}
+
+# start_demo PROFILE [VAR=value ...]: the demo-api binary of that profile against the Redis
+# above; returns once it listens (after migrating and seeding its database).
+start_demo() {
+  local profile=$1
+  shift
+  env REDIS_URL="redis://127.0.0.1:$redis_port/0" PORT="$demo_port" \
+    DATABASE_URL="sqlite://$work/demo.db" DEMO_SEED_EVENTS=100 RUST_LOG=warn "$@" \
+    "target/$profile/demo-api" > "$work/demo.log" 2>&1 &
+  demo_pid=$!
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$demo_port") 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "demo-api did not start:" >&2
+  cat "$work/demo.log" >&2
+  return 1
+}
