@@ -33,6 +33,17 @@ async fn triple(n: u64) -> u64 {
     n * 3
 }
 
+// Two functions sharing a prefix by mistake.
+#[cached_json("shared-prefix", ttl = 60)]
+async fn price_of(id: u32) -> u32 {
+    id * 100
+}
+
+#[cached_json("shared-prefix", ttl = 60)]
+async fn stock_of(id: u32) -> u32 {
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_logs_a_few_lines_and_never_the_password() {
     let captured = Captured::default();
@@ -90,8 +101,21 @@ async fn an_outage_logs_a_few_lines_and_never_the_password() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // A prefix used by two functions is reported once, naming both.
+    let memory = Cache::builder().memory(1 << 20).build().unwrap();
+    for id in 0..3 {
+        memory.scope(price_of(id)).await;
+        memory.scope(stock_of(id)).await;
+    }
+
     let logs = captured.text();
     println!("{calls} calls during the outage; the logs:\n{logs}");
+    let shared: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("same cache prefix"))
+        .collect();
+    assert_eq!(shared.len(), 1, "{shared:?}");
+    assert!(shared[0].contains("logs::price_of") && shared[0].contains("logs::stock_of"));
     assert!(!logs.contains(password), "the password reached the logs");
     assert!(
         logs.contains("redis://:***@127.0.0.1"),
@@ -99,7 +123,7 @@ async fn an_outage_logs_a_few_lines_and_never_the_password() {
     );
     let warnings = logs.lines().filter(|l| l.contains("WARN")).count();
     assert!(calls > 1000, "too few calls to say anything: {calls}");
-    assert!(warnings <= 12, "{warnings} warning lines for {calls} calls");
+    assert!(warnings <= 13, "{warnings} warning lines for {calls} calls");
     assert!(logs.contains("cache back in use"));
     assert_eq!(
         logs.matches("does not deserialize").count(),

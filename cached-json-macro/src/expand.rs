@@ -38,7 +38,9 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
     };
-    let mut options = TokenStream::new();
+    let function_name = sig.ident.unraw().to_string();
+    let mut options =
+        quote!(.with_function(::core::concat!(::core::module_path!(), "::", #function_name)));
     if *lock {
         options.extend(quote!(.with_lock()));
     }

@@ -13,8 +13,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,10 @@ const LOCK_POLL: Duration = Duration::from_millis(25);
 #[derive(Debug)]
 pub struct CacheSite {
     prefix: &'static str,
+    /// The annotated function's path, for messages.
+    function: &'static str,
+    /// Whether this site was checked against the others (see [`CacheSite::register`]).
+    registered: AtomicBool,
     ttl: Duration,
     version: Option<u32>,
     lock: bool,
@@ -54,6 +58,8 @@ impl CacheSite {
     pub const fn new(prefix: &'static str, ttl_secs: u64, version: Option<u32>) -> Self {
         CacheSite {
             prefix,
+            function: "",
+            registered: AtomicBool::new(false),
             ttl: Duration::from_secs(ttl_secs),
             version,
             lock: false,
@@ -61,6 +67,12 @@ impl CacheSite {
             jitter: None,
             soft_timeout: None,
         }
+    }
+
+    /// Names the annotated function (its path), for messages.
+    pub const fn with_function(mut self, function: &'static str) -> Self {
+        self.function = function;
+        self
     }
 
     /// Coalesce misses across processes with a lease in the store (`lock`).
@@ -95,6 +107,34 @@ impl CacheSite {
     /// How long a stored value lives (before jitter).
     pub const fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// On a site's first call: warns if another function already uses the same prefix (and
+    /// version). Their keys would collide whenever their arguments serialize alike, and each
+    /// would read the other's values: a mistake (Spring users know it as SPR-11736) that is
+    /// cheap to catch here and costly to find in production.
+    fn register(&'static self) {
+        if self.registered.load(Ordering::Relaxed) {
+            return;
+        }
+        static SITES: Mutex<Vec<&'static CacheSite>> = Mutex::new(Vec::new());
+        let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+        if self.registered.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Some(other) = sites
+            .iter()
+            .find(|other| other.prefix == self.prefix && other.version == self.version)
+        {
+            tracing::warn!(
+                prefix = self.prefix,
+                first = other.function,
+                second = self.function,
+                "two functions use the same cache prefix: they will read each other's values \
+                 when their arguments match; give each its own prefix"
+            );
+        }
+        sites.push(self);
     }
 
     fn ttl_with_jitter(&self) -> Duration {
@@ -133,6 +173,7 @@ static STALE_SERVED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 impl Call {
     /// Starts a call of `site`, on [`Cache::current`].
     pub fn new(site: &'static CacheSite) -> Self {
+        site.register();
         Call {
             cache: Cache::current_ref(),
             site,
