@@ -28,6 +28,14 @@ pub enum ApiError {
     /// Well-formed but invalid values (too long, empty).
     #[error("{0}")]
     Unprocessable(String),
+    /// The path exists, the method does not: `allow` lists the methods it has.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What was wrong.
+        message: String,
+        /// For the `Allow` header, e.g. `GET, POST`.
+        allow: String,
+    },
     /// The body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -45,6 +53,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -56,7 +65,11 @@ impl ResponseError for ApiError {
             tracing::error!(error = %err, "database error");
         }
         let status = self.status_code();
-        HttpResponse::build(status).json(ErrorBody {
+        let mut response = HttpResponse::build(status);
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        response.json(ErrorBody {
             error: self.to_string(),
             status: status.as_u16(),
         })
