@@ -239,3 +239,42 @@ async fn a_call_whose_read_failed_sends_no_write() {
         "a write reached Redis after a failed read: {keys:?}"
     );
 }
+
+#[tokio::test]
+async fn a_server_answering_garbage_means_no_cache_not_errors() {
+    // Something that is not Redis on the port: it answers every read with an HTTP error.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut stream = stream;
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0
+                        || stream
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let cache = cache_on(format!("redis://127.0.0.1:{port}/0"));
+    let mut took = Vec::new();
+    for n in 0..200 {
+        let (value, outcome, elapsed) = call(&cache, n).await;
+        assert_eq!((value, outcome), (n * 2, CacheOutcome::Bypass));
+        took.push(elapsed);
+    }
+    let first = took[0];
+    println!("garbage server: first call {first:?}");
+    assert!(
+        first < Duration::from_millis(600),
+        "first call took {first:?}"
+    );
+    assert_detected(took[1..].to_vec(), "garbage server, then");
+}
