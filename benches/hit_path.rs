@@ -22,29 +22,10 @@ use cached_json::{cached_json, Cache};
 use cached_json_test_support::RedisServer;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
 
-/// The demo's `local_info` value: about 100 bytes of JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct LocalInfo {
-    name: String,
-    state: String,
-    country: String,
-    latitude: f64,
-    longitude: f64,
-    population: u64,
-}
+mod common;
 
-fn lookup(location_name: &str) -> LocalInfo {
-    LocalInfo {
-        name: location_name.to_owned(),
-        state: "PE".into(),
-        country: "BR".into(),
-        latitude: -8.0476,
-        longitude: -34.877,
-        population: 1_488_920,
-    }
-}
+use common::{lookup, LocalInfo};
 
 #[cached_json("bench-local-info", ttl = 3600)]
 async fn with_cached_json(location_name: &str) -> Result<LocalInfo, String> {

@@ -10,28 +10,15 @@ use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, Cache};
 use cached_json_test_support::RedisServer;
-use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize)]
-struct LocalInfo {
-    name: String,
-    state: String,
-    country: String,
-    latitude: f64,
-    longitude: f64,
-    population: u64,
-}
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::{lookup, LocalInfo};
 
 #[cached_json("profile-local-info", ttl = 3600)]
 async fn local_info(location_name: &str) -> Result<LocalInfo, String> {
-    Ok(LocalInfo {
-        name: location_name.to_owned(),
-        state: "PE".into(),
-        country: "BR".into(),
-        latitude: -8.0476,
-        longitude: -34.877,
-        population: 1_488_920,
-    })
+    Ok(lookup(location_name))
 }
 
 fn main() {

@@ -64,7 +64,7 @@ impl Parse for CacheArgs {
         let mut lock = None::<Span>;
         let mut stale = None;
         let mut jitter = None;
-        let mut timeout_ms = None::<(u64, Span)>;
+        let mut timeout_ms = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -78,24 +78,13 @@ impl Parse for CacheArgs {
             })?;
             let duplicate = || syn::Error::new(name.span(), format!("`{name}` is given twice"));
             match name.to_string().as_str() {
-                "ttl" => {
-                    if ttl.is_some() {
-                        return Err(duplicate());
-                    }
-                    input.parse::<Token![=]>()?;
-                    ttl = Some(positive_integer(input, "ttl", "seconds, e.g. `ttl = 60`")?);
-                }
-                "version" => {
-                    if version.is_some() {
-                        return Err(duplicate());
-                    }
-                    input.parse::<Token![=]>()?;
-                    let (value, span) =
-                        positive_integer(input, "version", "a key version, e.g. `version = 2`")?;
-                    let value = u32::try_from(value)
-                        .map_err(|_| syn::Error::new(span, "version must fit in a u32"))?;
-                    version = Some(value);
-                }
+                "ttl" => integer_option(input, &name, &mut ttl, "seconds, e.g. `ttl = 60`")?,
+                "version" => integer_option(
+                    input,
+                    &name,
+                    &mut version,
+                    "a key version, e.g. `version = 2`",
+                )?,
                 "skip" => {
                     if skip.is_some() {
                         return Err(duplicate());
@@ -136,41 +125,24 @@ impl Parse for CacheArgs {
                     }
                     lock = Some(name.span());
                 }
-                "stale" => {
-                    if stale.is_some() {
-                        return Err(duplicate());
-                    }
-                    input.parse::<Token![=]>()?;
-                    let (secs, _) = positive_integer(
-                        input,
-                        "stale",
-                        "seconds the last good value is kept past its TTL, e.g. `stale = 3600`",
-                    )?;
-                    stale = Some(secs);
-                }
-                "jitter" => {
-                    if jitter.is_some() {
-                        return Err(duplicate());
-                    }
-                    input.parse::<Token![=]>()?;
-                    let (secs, _) = positive_integer(
-                        input,
-                        "jitter",
-                        "the most seconds added at random to each TTL, e.g. `jitter = 30`",
-                    )?;
-                    jitter = Some(secs);
-                }
-                "timeout_ms" => {
-                    if timeout_ms.is_some() {
-                        return Err(duplicate());
-                    }
-                    input.parse::<Token![=]>()?;
-                    timeout_ms = Some(positive_integer(
-                        input,
-                        "timeout_ms",
-                        "milliseconds after which the stale value answers, e.g. `timeout_ms = 500`",
-                    )?);
-                }
+                "stale" => integer_option(
+                    input,
+                    &name,
+                    &mut stale,
+                    "seconds the last good value is kept past its TTL, e.g. `stale = 3600`",
+                )?,
+                "jitter" => integer_option(
+                    input,
+                    &name,
+                    &mut jitter,
+                    "the most seconds added at random to each TTL, e.g. `jitter = 30`",
+                )?,
+                "timeout_ms" => integer_option(
+                    input,
+                    &name,
+                    &mut timeout_ms,
+                    "milliseconds after which the stale value answers, e.g. `timeout_ms = 500`",
+                )?,
                 "cache_none" => {
                     if cache_none.is_some() {
                         return Err(duplicate());
@@ -191,6 +163,13 @@ impl Parse for CacheArgs {
                 format!("missing `ttl = SECONDS`: {USAGE}"),
             ));
         };
+        let version = match version {
+            Some((value, span)) => Some(
+                u32::try_from(value)
+                    .map_err(|_| syn::Error::new(span, "version must fit in a u32"))?,
+            ),
+            None => None,
+        };
         if let (Some((_, span)), None) = (timeout_ms, stale) {
             return Err(syn::Error::new(
                 span,
@@ -206,8 +185,8 @@ impl Parse for CacheArgs {
             returns,
             cache_none,
             lock: lock.is_some(),
-            stale,
-            jitter,
+            stale: stale.map(|(secs, _)| secs),
+            jitter: jitter.map(|(secs, _)| secs),
             timeout_ms: timeout_ms.map(|(ms, _)| ms),
         })
     }
@@ -234,6 +213,24 @@ fn check_prefix(prefix: &LitStr) -> syn::Result<()> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// `name = <positive integer>`, given at most once, into `slot`.
+fn integer_option(
+    input: ParseStream,
+    name: &Ident,
+    slot: &mut Option<(u64, Span)>,
+    what: &str,
+) -> syn::Result<()> {
+    if slot.is_some() {
+        return Err(syn::Error::new(
+            name.span(),
+            format!("`{name}` is given twice"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    *slot = Some(positive_integer(input, &name.to_string(), what)?);
     Ok(())
 }
 
