@@ -278,3 +278,34 @@ async fn a_server_answering_garbage_means_no_cache_not_errors() {
     );
     assert_detected(took[1..].to_vec(), "garbage server, then");
 }
+
+#[tokio::test]
+async fn a_runtime_refused_its_own_connection_uses_the_shared_one_and_retries_slowly() {
+    // Two client slots: this test's connection and the store's own. The connection the store
+    // also makes for this test's runtime is refused ("max number of clients reached").
+    let server = RedisServer::start_with(&["--maxclients", "2"]);
+    let mut inspection = server.connection();
+    let cache = cache_on(server.url());
+    assert_eq!(call(&cache, 4).await.1, CacheOutcome::Miss);
+    let started = Instant::now();
+    let mut calls = 0;
+    while started.elapsed() < Duration::from_millis(500) {
+        assert_eq!(call(&cache, 4).await.1, CacheOutcome::Hit);
+        calls += 1;
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut inspection)
+        .unwrap();
+    let rejected: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("rejected_connections:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("rejected_connections in INFO stats");
+    println!("{calls} hits through the shared connection; {rejected} connections refused");
+    assert!(calls > 50);
+    assert!(
+        rejected <= 3,
+        "the runtime retried its own connection {rejected} times"
+    );
+}

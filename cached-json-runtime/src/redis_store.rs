@@ -231,12 +231,15 @@ impl RedisStore {
                     return Some(connection);
                 }
                 Some(LocalConnection::Connecting) => return None,
-                None => {}
+                Some(LocalConnection::Failed(at)) if at.elapsed() < LOCAL_RETRY => return None,
+                Some(LocalConnection::Failed(_)) | None => {}
             }
         }
         let mut local = shared.local.write().unwrap_or_else(|e| e.into_inner());
-        if local.contains_key(&id) {
-            return None;
+        match local.get(&id) {
+            Some(LocalConnection::Failed(at)) if at.elapsed() >= LOCAL_RETRY => {}
+            Some(_) => return None,
+            None => {}
         }
         // Runtimes come and go (tests, worker restarts): never keep more than a few.
         if local.len() >= MAX_LOCAL_CONNECTIONS {
@@ -256,7 +259,13 @@ impl RedisStore {
                 Some(connection) if current => {
                     local.insert(id, LocalConnection::Ready(connection));
                 }
-                // Failed, or an outage began meanwhile: the next call tries again.
+                // Refused (e.g. `maxclients` reached) while the store's own connection works:
+                // callers keep using that one, and this runtime tries again after a pause
+                // rather than on every call.
+                None if current => {
+                    local.insert(id, LocalConnection::Failed(Instant::now()));
+                }
+                // An outage began meanwhile: the next call after it starts afresh.
                 _ => {
                     local.remove(&id);
                 }
@@ -329,9 +338,13 @@ enum LocalConnection {
     /// Being made in the background.
     Connecting,
     Ready(MultiplexedConnection),
+    /// The last attempt failed at that time.
+    Failed(Instant),
 }
 
 const MAX_LOCAL_CONNECTIONS: usize = 64;
+/// How long a runtime whose own connection failed uses the store's before trying again.
+const LOCAL_RETRY: Duration = Duration::from_secs(1);
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(0);
 
