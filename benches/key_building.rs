@@ -5,7 +5,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cached_json::key::KeyBuilder;
+use cached_json::__private::KeyBuilder;
+use cached_json::key::Key;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 struct Counting;
@@ -26,23 +27,23 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// `local_info(location_name)`: one string.
-fn one_string() -> String {
+fn one_string() -> Key {
     let mut key = KeyBuilder::new();
     key.arg("location_name", black_box("Recife"));
-    key.finish(None, "local-info", None)
+    Key::new(None, "local-info", None, key.finish())
 }
 
 /// A list query: a few strings and integers, with a namespace.
-fn strings_and_integers() -> String {
+fn strings_and_integers() -> Key {
     let mut key = KeyBuilder::new();
     key.arg("city", black_box("São Paulo"))
         .arg("limit", &black_box(20u32))
         .arg("skip", &black_box(40u64))
         .arg("sort", black_box("starts_at"));
-    key.finish(Some("demo"), "events", Some(2))
+    Key::new(Some("demo"), "events", Some(2), key.finish())
 }
 
-fn allocations_per_call(f: fn() -> String) -> f64 {
+fn allocations_per_call(f: fn() -> Key) -> f64 {
     const CALLS: u64 = 10_000;
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for _ in 0..CALLS {

@@ -22,8 +22,19 @@
 /// Makes an `async fn` cache-aside: key from its arguments, `GET`; on a hit the stored value,
 /// on a miss the body's value, stored as JSON with the TTL.
 ///
-/// `#[cached_json("prefix", ttl = SECONDS, skip(arg, ...), version = N, returns = value |
-/// result | option, cache_none)]`; only the prefix and `ttl` are required.
+/// `#[cached_json("prefix", ttl = SECONDS, ...)]`; only the prefix and `ttl` are required.
+///
+/// | option | meaning |
+/// |---|---|
+/// | `skip(a, b)` | arguments left out of the key (pools, clients, request ids) |
+/// | `version = N` | adds `:vN` to the key: bump it when the cached type changes shape |
+/// | `returns = value \| result \| option` | how the output is cached, for a type alias the attribute cannot see through |
+/// | `cache_none` | with `Option<T>`: cache `None` too (stored as JSON `null`) |
+/// | `lock` | across processes: one instance computes a cold key, the others wait for its value |
+/// | `stale = N` | keep the last good value N seconds past its TTL; answer it when the function returns `Err` or panics |
+/// | `timeout_ms = N` | with `stale`: answer the stale value when the function takes longer than N ms |
+/// | `jitter = N` | add 0..N random seconds to each TTL |
+/// | `crate = "path"` | where this crate is, when it is renamed in `Cargo.toml` or re-exported by another crate |
 ///
 /// - `Result<T, E>`: only `Ok` is cached. `Option<T>`: only `Some` (add `cache_none` to cache
 ///   `None` as well). Any other return type: every value. Behind a type alias, say which with
@@ -66,13 +77,35 @@
 ///     }
 /// }
 /// ```
+///
+/// Against a flaky, slow origin shared by several instances of an app:
+///
+/// ```
+/// # use cached_json::cached_json;
+/// #[cached_json("rates", ttl = 60, lock, stale = 3600, timeout_ms = 800, jitter = 10)]
+/// async fn exchange_rate(currency: &str) -> Result<f64, String> {
+///     Ok(5.1) // the slow, sometimes failing call
+/// }
+/// ```
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
-    key, observe, redact_url, BoxFuture, Cache, CacheBuilder, CacheOutcome, ConfigError,
-    MemoryStore, RedisConfig, RedisStore, Store, StoreError, DEFAULT_REDIS_URL,
+    observe, redact_url, Cache, CacheBuilder, CacheOutcome, ConfigError, RedisConfig,
+    DEFAULT_REDIS_URL,
 };
+
+/// The storage seam: the [`Store`](store::Store) trait, its answers, and the two stores that
+/// come with the crate (Redis and in-process).
+pub mod store {
+    pub use cached_json_runtime::store::*;
+}
+
+/// Cache keys: the [`Key`](key::Key) type and the canonical JSON its hash is computed over.
+pub mod key {
+    pub use cached_json_runtime::key::{canonical_json, Key};
+}
 
 #[doc(hidden)]
 pub mod __private {
-    pub use cached_json_runtime::{CacheSite, Call};
+    pub use cached_json_runtime::key::KeyBuilder;
+    pub use cached_json_runtime::{CacheSite, Call, KeyArg};
 }

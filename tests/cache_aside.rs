@@ -4,19 +4,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::RedisServer;
+use cached_json_test_support::{child, RedisServer};
 use redis::Commands;
 use serde::{Deserialize, Serialize};
-
-fn cache_on(server: &RedisServer) -> Cache {
-    Cache::builder().redis_url(server.url()).build().unwrap()
-}
-
-fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
-    let mut keys: Vec<String> = server.connection().keys(pattern).unwrap();
-    keys.sort();
-    keys
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct LocalInfo {
@@ -59,7 +49,7 @@ async fn shared_info(location_name: &str) -> Result<LocalInfo, String> {
 #[tokio::test]
 async fn a_hit_returns_the_stored_value_without_running_the_body() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     cache
         .scope(async {
             let (first, outcome) = observe(local_info("Recife")).await;
@@ -73,7 +63,7 @@ async fn a_hit_returns_the_stored_value_without_running_the_body() {
 
     // The key is the documented one, the value is plain JSON, the TTL is the attribute's.
     let key = "local-info:cccb998e077f32923f57e5b7625f9c0a";
-    assert_eq!(keys(&server, "local-info:*"), vec![key.to_owned()]);
+    assert_eq!(server.keys("local-info:*"), vec![key.to_owned()]);
     let mut conn = server.connection();
     let stored: String = conn.get(key).unwrap();
     assert_eq!(stored, r#"{"name":"Recife","population":6000}"#);
@@ -84,7 +74,8 @@ async fn a_hit_returns_the_stored_value_without_running_the_body() {
 #[tokio::test]
 async fn errors_are_returned_and_never_cached() {
     let server = RedisServer::start();
-    cache_on(&server)
+    server
+        .cache()
         .scope(async {
             for _ in 0..3 {
                 let (result, outcome) = observe(strict_info("Atlantis")).await;
@@ -94,7 +85,7 @@ async fn errors_are_returned_and_never_cached() {
             assert_eq!(STRICT_RUNS.load(Ordering::SeqCst), 3);
         })
         .await;
-    assert!(keys(&server, "*").is_empty());
+    assert!(server.keys("*").is_empty());
 }
 
 static TICKS: AtomicUsize = AtomicUsize::new(0);
@@ -107,13 +98,14 @@ async fn tick() -> usize {
 #[tokio::test]
 async fn a_value_expires_after_its_ttl() {
     let server = RedisServer::start();
-    cache_on(&server)
+    server
+        .cache()
         .scope(async {
             let first = tick().await;
             assert_eq!(tick().await, first, "second call within the TTL is a hit");
             let pttl: i64 = server
                 .connection()
-                .pttl(keys(&server, "short-lived:*")[0].as_str())
+                .pttl(server.keys("short-lived:*")[0].as_str())
                 .unwrap();
             assert!((1..=1000).contains(&pttl), "pttl {pttl}");
             tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -137,7 +129,8 @@ async fn cube(n: i64) -> i64 {
 #[tokio::test]
 async fn each_argument_set_and_each_prefix_has_its_own_key() {
     let server = RedisServer::start();
-    cache_on(&server)
+    server
+        .cache()
         .scope(async {
             for n in 0..20 {
                 assert_eq!(square(n).await, n * n);
@@ -152,8 +145,8 @@ async fn each_argument_set_and_each_prefix_has_its_own_key() {
             }
         })
         .await;
-    assert_eq!(keys(&server, "square:*").len(), 20);
-    assert_eq!(keys(&server, "cube:*").len(), 20);
+    assert_eq!(server.keys("square:*").len(), 20);
+    assert_eq!(server.keys("cube:*").len(), 20);
 }
 
 static FIND_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -175,7 +168,8 @@ async fn find_caching_none(id: u32) -> Option<String> {
 #[tokio::test]
 async fn none_is_not_cached_unless_asked() {
     let server = RedisServer::start();
-    cache_on(&server)
+    server
+        .cache()
         .scope(async {
             for _ in 0..3 {
                 assert_eq!(find(1).await, None);
@@ -190,8 +184,8 @@ async fn none_is_not_cached_unless_asked() {
             assert_eq!(FIND_ALL_RUNS.load(Ordering::SeqCst), 2);
         })
         .await;
-    assert_eq!(keys(&server, "find:*").len(), 1);
-    let none_key = keys(&server, "find-with-none:*");
+    assert_eq!(server.keys("find:*").len(), 1);
+    let none_key = server.keys("find-with-none:*");
     assert_eq!(none_key.len(), 2);
 }
 
@@ -207,7 +201,8 @@ async fn with_skipped(pool: &Pool, city: String, request_id: u64) -> String {
 #[tokio::test]
 async fn skipped_arguments_are_left_out_of_the_key() {
     let server = RedisServer::start();
-    cache_on(&server)
+    server
+        .cache()
         .scope(async {
             let a = Pool { name: "a" };
             let b = Pool { name: "b" };
@@ -217,7 +212,7 @@ async fn skipped_arguments_are_left_out_of_the_key() {
             assert_eq!(with_skipped(&b, "Belém".into(), 3).await, "Belém via b (3)");
         })
         .await;
-    assert_eq!(keys(&server, "skip:*").len(), 2);
+    assert_eq!(server.keys("skip:*").len(), 2);
 }
 
 struct Repository {
@@ -236,7 +231,8 @@ impl Repository {
 #[tokio::test]
 async fn self_is_never_part_of_the_key() {
     let server = RedisServer::start();
-    cache_on(&server)
+    server
+        .cache()
         .scope(async {
             let one = Repository {
                 calls: AtomicUsize::new(0),
@@ -256,9 +252,9 @@ async fn self_is_never_part_of_the_key() {
 #[tokio::test]
 async fn a_corrupt_or_foreign_value_is_a_miss_and_is_overwritten() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     cache.scope(square(12)).await;
-    let key = keys(&server, "square:*").remove(0);
+    let key = server.keys("square:*").remove(0);
     let mut conn = server.connection();
 
     for corrupt in ["not json", r#"{"a":1}"#, "\"144\"", ""] {
@@ -295,7 +291,7 @@ async fn a_namespace_and_version_frame_every_key() {
         .build()
         .unwrap();
     cache.scope(versioned(1)).await;
-    let found = keys(&server, "*");
+    let found = server.keys("*");
     assert_eq!(found.len(), 1);
     assert!(found[0].starts_with("shop:versioned:v3:"), "{found:?}");
     assert_eq!(found[0].len(), "shop:versioned:v3:".len() + 32);
@@ -306,7 +302,7 @@ fn one_cache_serves_several_runtimes_one_after_another() {
     // Each #[tokio::test] and each actix worker has its own runtime; a runtime that ends must
     // not take the cache's connection with it.
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     for round in 0..3 {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -323,12 +319,9 @@ fn one_cache_serves_several_runtimes_one_after_another() {
     }
 }
 
-/// Run as a child process by `a_second_process_reads_what_the_first_wrote`.
-const CHILD_URL: &str = "CACHED_JSON_TEST_CHILD_URL";
-
 #[tokio::test]
 async fn a_second_process_reads_what_the_first_wrote() {
-    if let Ok(url) = std::env::var(CHILD_URL) {
+    if let Some(url) = child::role() {
         let cache = Cache::builder().redis_url(url).build().unwrap();
         let (info, outcome) = cache.scope(observe(shared_info("Olinda"))).await;
         println!(
@@ -339,20 +332,13 @@ async fn a_second_process_reads_what_the_first_wrote() {
         return;
     }
     let server = RedisServer::start();
-    let written = cache_on(&server)
-        .scope(shared_info("Olinda"))
-        .await
-        .unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_second_process_reads_what_the_first_wrote",
-            "--nocapture",
-        ])
-        .env(CHILD_URL, server.url())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let written = server.cache().scope(shared_info("Olinda")).await.unwrap();
+    let stdout = child::spawn(
+        "a_second_process_reads_what_the_first_wrote",
+        1,
+        &server.url(),
+    )
+    .remove(0);
     let line = stdout
         .lines()
         .find(|l| l.starts_with("CHILD "))

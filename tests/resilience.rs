@@ -4,40 +4,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cached_json::key::KeyBuilder;
+use cached_json::__private::KeyBuilder;
+use cached_json::key::Key;
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::RedisServer;
+use cached_json_test_support::{child, concurrently, count, RedisServer};
 use redis::Commands;
 use tokio::task::JoinSet;
-
-fn cache_on(server: &RedisServer) -> Cache {
-    Cache::builder().redis_url(server.url()).build().unwrap()
-}
-
-/// Runs `calls` concurrent tasks of `call` inside `cache`; returns their (value, outcome).
-async fn concurrently<T, F, Fut>(cache: &Cache, calls: usize, call: F) -> Vec<(T, CacheOutcome)>
-where
-    T: Send + 'static,
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = T> + Send + 'static,
-{
-    let mut tasks = JoinSet::new();
-    for i in 0..calls {
-        let cache = cache.clone();
-        let future = call(i);
-        tasks.spawn(async move { cache.scope(observe(future)).await });
-    }
-    let mut results = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        let (value, outcome) = done.unwrap();
-        results.push((value, outcome.expect("a cached call ran")));
-    }
-    results
-}
-
-fn count(results: &[(impl Sized, CacheOutcome)], outcome: CacheOutcome) -> usize {
-    results.iter().filter(|(_, o)| *o == outcome).count()
-}
 
 static COLD_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -51,7 +23,7 @@ async fn cold(id: u32) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_of_one_key_run_the_function_once() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     let results = concurrently(&cache, 100, |_| cold(1)).await;
     assert_eq!(COLD_RUNS.load(Ordering::SeqCst), 1);
     assert!(results.iter().all(|(v, _)| v == "value 1"));
@@ -72,7 +44,7 @@ async fn during_outage(id: u32) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misses_are_still_coalesced_while_redis_is_down() {
     let mut server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     server.kill();
     // Let the breaker find out.
     cache.scope(during_outage(0)).await;
@@ -102,7 +74,7 @@ async fn flaky(id: u32) -> Result<u32, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_leader_does_not_fail_its_followers() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     let results = concurrently(&cache, 10, |_| flaky(3)).await;
     let failed = results.iter().filter(|(v, _)| v.is_err()).count();
     assert_eq!(failed, 1, "only the leader sees its own error");
@@ -125,7 +97,7 @@ async fn slow(id: u32) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_leader_hands_over_to_a_follower() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     // The leader gives up after 50 ms (its client went away, say).
     let leader = {
         let cache = cache.clone();
@@ -158,7 +130,7 @@ async fn panicky(id: u32) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_leader_hands_over_to_a_follower() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     let mut tasks = JoinSet::new();
     for _ in 0..10 {
         let cache = cache.clone();
@@ -237,11 +209,9 @@ fn count_origin_run(redis_url: &str, counter: &str) {
     let _: i64 = conn.incr(counter, 1).unwrap();
 }
 
-const CHILD_URL: &str = "CACHED_JSON_TEST_LOCK_CHILD_URL";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_compute_a_cold_key_once_with_lock() {
-    if let Ok(url) = std::env::var(CHILD_URL) {
+    if let Some(url) = child::role() {
         // Child: 20 concurrent callers of each function.
         let cache = Cache::builder().redis_url(&url).build().unwrap();
         let locked = concurrently(&cache, 20, |_| {
@@ -259,23 +229,12 @@ async fn two_processes_compute_a_cold_key_once_with_lock() {
         return;
     }
     let server = RedisServer::start();
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            std::process::Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "two_processes_compute_a_cold_key_once_with_lock",
-                    "--nocapture",
-                ])
-                .env(CHILD_URL, server.url())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
+    let outputs = child::spawn(
+        "two_processes_compute_a_cold_key_once_with_lock",
+        2,
+        &server.url(),
+    );
+    for stdout in outputs {
         assert!(stdout.contains("CHILD OK"), "child failed: {stdout}");
     }
     let mut conn = server.connection();
@@ -302,11 +261,11 @@ async fn after_crash(id: u32) -> u32 {
 #[tokio::test]
 async fn a_crashed_lock_holder_is_survived_through_the_lease_expiry() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     // Another process took the lock and died: nobody will store the value or release it.
-    let key = KeyBuilder::new()
-        .arg("id", &1u32)
-        .finish(None, "crashed-holder", None);
+    let mut args = KeyBuilder::new();
+    args.arg("id", &1u32);
+    let key = Key::new(None, "crashed-holder", None, args.finish());
     let _: () = redis::cmd("SET")
         .arg(format!("{key}:lock"))
         .arg("dead-process")
@@ -351,7 +310,7 @@ async fn exchange_rate(currency: &str) -> Result<f64, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_if_error_serves_the_last_good_value_on_err_panic_and_timeout() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     let call = |currency: &'static str| cache.scope(observe(exchange_rate(currency)));
 
     // Nothing stored yet: errors and panics pass through as they are.
@@ -368,9 +327,9 @@ async fn stale_if_error_serves_the_last_good_value_on_err_panic_and_timeout() {
     ORIGIN_MODE.store(HEALTHY, Ordering::SeqCst);
     assert_eq!(call("USD").await, (Ok(5.25), Some(CacheOutcome::Miss)));
     // Both keys are plain JSON of the value.
-    let key = KeyBuilder::new()
-        .arg("currency", "USD")
-        .finish(None, "rates", None);
+    let mut args = KeyBuilder::new();
+    args.arg("currency", "USD");
+    let key = Key::new(None, "rates", None, args.finish()).to_string();
     let mut conn = server.connection();
     assert_eq!(conn.get::<_, String>(&key).unwrap(), "5.25");
     assert_eq!(
@@ -408,7 +367,7 @@ async fn jittered(id: u32) -> u32 {
 #[tokio::test]
 async fn jitter_spreads_the_expiry_of_keys_written_together() {
     let server = RedisServer::start();
-    let cache = cache_on(&server);
+    let cache = server.cache();
     for id in 0..50 {
         cache.scope(jittered(id)).await;
     }

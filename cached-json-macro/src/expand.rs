@@ -1,30 +1,22 @@
-//! Checking the annotated function and generating its cache-aside body.
+//! The generated code, as pure quoting of a checked [`Model`].
 //!
-//! The generated code is small on purpose: a static [`CacheSite`], one `Call::arg` per key
-//! argument, and the original body run through `Call::{value, result, option}`. Every item is
-//! named through `::cached_json::__private`, and the generated locals use mixed-site hygiene,
-//! so that a user's argument named `call` or `key` cannot clash with them.
+//! It is small on purpose: a static `CacheSite`, one `Call::arg` per key argument, and the
+//! original body run through `Call::{value, result, option}`. Every item is named through
+//! `<crate>::__private`, and the generated locals use mixed-site hygiene, so that a user's
+//! argument named `call` or `key` cannot clash with them. Spans point at what the user wrote:
+//! a key argument that is not `Serialize` is reported at the argument, a value that does not
+//! deserialize at the return type.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{FnArg, GenericParam, Ident, ItemFn, Pat, ReturnType, Type};
+use syn::Ident;
 
-use crate::args::{CacheArgs, Returns};
+use crate::item::MaybeItemFn;
+use crate::valid::{Mode, Model};
 
-pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStream> {
-    let sig = &function.sig;
-    if sig.asyncness.is_none() {
-        return Err(syn::Error::new(
-            sig.fn_token.span(),
-            "#[cached_json] only works on `async fn`: the cache lookup is asynchronous",
-        ));
-    }
-    check_generics(&function)?;
-    let key_args = key_arguments(&function, &args.skip)?;
-    let mode = output_mode(sig, &args)?;
-
-    let CacheArgs {
+pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
+    let Model {
+        krate,
         prefix,
         ttl,
         version,
@@ -32,13 +24,16 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         stale,
         jitter,
         timeout_ms,
-        ..
-    } = &args;
+        key_args,
+        mode,
+        output_span,
+        function_name,
+    } = model;
+    let private = quote!(#krate::__private);
     let version = match version {
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
     };
-    let function_name = sig.ident.unraw().to_string();
     let mut options =
         quote!(.with_function(::core::concat!(::core::module_path!(), "::", #function_name)));
     if *lock {
@@ -54,187 +49,58 @@ pub(crate) fn expand(args: CacheArgs, function: ItemFn) -> syn::Result<TokenStre
         options.extend(quote!(.with_soft_timeout_ms(#ms)));
     }
     let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
-    let call = Ident::new("__cached_json_call", Span::mixed_site());
-    let cached = Ident::new("__cached_json_future", Span::mixed_site());
-    let arg_calls = key_args.iter().map(|(name, ident)| {
-        // Spanned at the argument, so that "not Serialize" errors point at it.
+    // Unnameable by the user (mixed-site), but located at the return type: errors about the
+    // cached value point there, not at the attribute.
+    let at_output = Span::mixed_site().located_at(*output_span);
+    let call = Ident::new("__cached_json_call", at_output);
+    let cached = Ident::new("__cached_json_future", at_output);
+    let arg_calls = key_args.iter().map(|arg| {
+        let (name, ident) = (&arg.name, &arg.ident);
         quote_spanned!(ident.span()=> #call.arg(#name, &#ident);)
     });
-    // Spanned at the return type, so that "not Deserialize" errors point at it.
-    let output_span = match &sig.output {
-        ReturnType::Type(_, ty) => ty.span(),
-        ReturnType::Default => sig.ident.span(),
-    };
-    let mode = Ident::new(mode, output_span);
+    let mode = Ident::new(
+        match mode {
+            Mode::Value => "value",
+            Mode::Result => "result",
+            Mode::Option => "option",
+        },
+        *output_span,
+    );
 
-    let ItemFn {
-        attrs,
+    let MaybeItemFn {
+        outer_attrs,
+        inner_attrs,
         vis,
         sig,
-        block,
+        brace_token,
+        body,
     } = function;
-    Ok(quote! {
-        #(#attrs)*
-        #vis #sig {
-            static #site: ::cached_json::__private::CacheSite =
-                ::cached_json::__private::CacheSite::new(#prefix, #ttl, #version)#options;
-            // In a block: the call (and its key hasher) is gone before the await, so that it
-            // takes no room in the function's future.
-            let #cached = {
-                let mut #call = ::cached_json::__private::Call::new(&#site);
-                #(#arg_calls)*
-                #call.#mode(async move #block)
-            };
-            #cached.await
-        }
-    })
-}
-
-/// Type and const generics are refused: the key holds the arguments, not the type parameters,
-/// so two instantiations would read each other's values.
-fn check_generics(function: &ItemFn) -> syn::Result<()> {
-    for param in &function.sig.generics.params {
-        match param {
-            GenericParam::Lifetime(_) => {}
-            GenericParam::Type(_) | GenericParam::Const(_) => {
-                return Err(syn::Error::new(
-                    param.span(),
-                    "#[cached_json] does not support generic functions: the cache key cannot tell \
-                     instantiations apart; write a non-generic wrapper for each type you cache",
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The key arguments as (name, ident), sorted by name, after checking every argument and every
-/// `skip` name.
-fn key_arguments(function: &ItemFn, skip: &[Ident]) -> syn::Result<Vec<(String, Ident)>> {
-    let mut named = Vec::new();
-    for input in &function.sig.inputs {
-        let FnArg::Typed(arg) = input else {
-            continue; // `self` in any form: never part of the key.
+    // The body's braces keep their place in the user's code, for the compiler's messages.
+    let mut user_body = TokenStream::new();
+    brace_token.surround(&mut user_body, |tokens| tokens.extend(body));
+    let mut generated_body = TokenStream::new();
+    // Spanned at the return type: a value that is not `CacheValue` gives one error there, not
+    // one per use of the future.
+    let run = quote_spanned! {*output_span=>
+        // In a block: the call (and its key buffer) is gone before the await, so that it
+        // takes no room in the function's future.
+        let #cached = {
+            let mut #call = #private::Call::new(&#site);
+            #(#arg_calls)*
+            #call.#mode(async move #user_body)
         };
-        if let Some(impl_trait) = find_impl_trait(&arg.ty) {
-            return Err(syn::Error::new(
-                impl_trait.span(),
-                "#[cached_json] does not support `impl Trait` arguments (they make the function \
-                 generic): take a concrete type, e.g. `&str`, `&[T]` or `&MyClient`",
-            ));
-        }
-        match &*arg.pat {
-            Pat::Ident(pat) if pat.subpat.is_none() => named.push(pat.ident.clone()),
-            other => {
-                return Err(syn::Error::new(
-                    other.span(),
-                    "#[cached_json] needs a plain name for each argument, to put it in the key: \
-                     bind it to a name and destructure it inside the function",
-                ))
-            }
-        }
-    }
-    for name in skip {
-        if name == "self" {
-            return Err(syn::Error::new(
-                name.span(),
-                "`self` is never part of the cache key: no need to skip it",
-            ));
-        }
-        if !named.iter().any(|arg| arg == name) {
-            let known: Vec<String> = named.iter().map(ToString::to_string).collect();
-            return Err(syn::Error::new(
-                name.span(),
-                if known.is_empty() {
-                    format!("cannot skip `{name}`: this function has no such argument")
-                } else {
-                    format!(
-                        "cannot skip `{name}`: this function has no such argument (its arguments: {})",
-                        known.join(", ")
-                    )
-                },
-            ));
-        }
-    }
-    let mut key: Vec<(String, Ident)> = named
-        .into_iter()
-        .filter(|arg| !skip.contains(arg))
-        .map(|ident| (ident.unraw().to_string(), ident))
-        .collect();
-    // The runtime hashes a JSON object whose members must be sorted by name.
-    key.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(key)
-}
-
-use syn::ext::IdentExt;
-
-fn find_impl_trait(ty: &Type) -> Option<&Type> {
-    match ty {
-        Type::ImplTrait(_) => Some(ty),
-        Type::Reference(r) => find_impl_trait(&r.elem),
-        Type::Paren(p) => find_impl_trait(&p.elem),
-        Type::Group(g) => find_impl_trait(&g.elem),
-        Type::Slice(s) => find_impl_trait(&s.elem),
-        Type::Array(a) => find_impl_trait(&a.elem),
-        Type::Ptr(p) => find_impl_trait(&p.elem),
-        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
-        Type::Path(p) => p
-            .path
-            .segments
-            .iter()
-            .find_map(|segment| match &segment.arguments {
-                syn::PathArguments::AngleBracketed(generic) => {
-                    generic.args.iter().find_map(|arg| match arg {
-                        syn::GenericArgument::Type(ty) => find_impl_trait(ty),
-                        _ => None,
-                    })
-                }
-                _ => None,
-            }),
-        _ => None,
-    }
-}
-
-/// Which `Call` method runs the body: `value`, `result` or `option`.
-fn output_mode(sig: &syn::Signature, args: &CacheArgs) -> syn::Result<&'static str> {
-    let ty = match &sig.output {
-        ReturnType::Default => return Err(syn::Error::new(
-            sig.ident.span(),
-            "#[cached_json] needs a function that returns a value to cache; this one returns `()`",
-        )),
-        ReturnType::Type(_, ty) => ty,
+        #cached.await
     };
-    let returns = match args.returns {
-        Some((returns, _)) => returns,
-        None => match last_segment(ty).as_deref() {
-            Some("Result") => Returns::Result,
-            Some("Option") => Returns::Option,
-            _ => Returns::Value,
-        },
-    };
-    Ok(match (returns, args.cache_none) {
-        (Returns::Value, None) => "value",
-        (Returns::Result, None) => "result",
-        (Returns::Option, None) => "option",
-        // A cached `None` is stored as JSON `null`: the whole `Option` is the value.
-        (Returns::Option, Some(_)) => "value",
-        (_, Some(span)) => {
-            return Err(syn::Error::new(
-                span,
-                "`cache_none` applies to functions returning `Option<T>` \
-                 (add `returns = option` if it is behind a type alias)",
-            ))
-        }
-    })
-}
-
-fn last_segment(ty: &Type) -> Option<String> {
-    match ty {
-        Type::Path(path) if path.qself.is_none() => {
-            path.path.segments.last().map(|s| s.ident.to_string())
-        }
-        Type::Group(group) => last_segment(&group.elem),
-        Type::Paren(paren) => last_segment(&paren.elem),
-        _ => None,
+    brace_token.surround(&mut generated_body, |tokens| {
+        tokens.extend(quote! {
+            #(#inner_attrs)*
+            static #site: #private::CacheSite =
+                #private::CacheSite::new(#prefix, #ttl, #version)#options;
+            #run
+        })
+    });
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig #generated_body
     }
 }

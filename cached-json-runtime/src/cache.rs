@@ -1,14 +1,12 @@
-//! The cache handle: which store, which namespace; the process-wide default and scoped
-//! overrides.
+//! The cache handle: which store, which namespace, which calls are in flight; the process-wide
+//! default (installed, or built from the environment) and scoped overrides.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use crate::flight::Flights;
-use crate::memory::MemoryStore;
-use crate::redis_store::{ConfigError, RedisConfig, RedisStore};
-use crate::store::{BoxFuture, Store, StoreError};
+use crate::redis::{ConfigError, RedisConfig, RedisStore};
+use crate::store::{MemoryStore, NoStore, Store, StoreError};
 
 /// The Redis URL used when `REDIS_URL` is not set.
 ///
@@ -24,7 +22,8 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 /// on first use).
 ///
 /// ```
-/// use cached_json_runtime::{Cache, MemoryStore};
+/// use cached_json_runtime::store::MemoryStore;
+/// use cached_json_runtime::Cache;
 ///
 /// let cache = Cache::builder()
 ///     .store(MemoryStore::default())
@@ -268,34 +267,5 @@ fn store_from_env() -> Box<dyn Store> {
             );
             Box::new(NoStore)
         }
-    }
-}
-
-/// The store of a cache that is off: every call runs its function.
-struct NoStore;
-
-impl Store for NoStore {
-    fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError::Unavailable)))
-    }
-    fn set<'a>(
-        &'a self,
-        _: &'a str,
-        _: &'a [u8],
-        _: Duration,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError::Unavailable)))
-    }
-    fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError::Unavailable)))
-    }
-    fn kind(&self) -> &'static str {
-        "off"
-    }
-    fn is_available(&self) -> bool {
-        false
-    }
-    fn known_down(&self) -> bool {
-        true
     }
 }

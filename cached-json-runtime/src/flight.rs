@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::key::FlightId;
+
 /// What a leader's call ended with, as its followers see it.
 #[derive(Debug, Clone)]
 pub(crate) enum Landing {
@@ -30,10 +32,6 @@ pub(crate) enum Landing {
     /// Cancelled or panicked before an answer: followers try to lead.
     Abandoned,
 }
-
-/// A call's identity: its site (each annotated function has one) and the 128-bit hash of its
-/// arguments; within one cache (one namespace) that is its key, without building a string.
-pub(crate) type FlightKey = (usize, u128);
 
 /// The flight of one key: who leads it, and how followers hear its landing.
 struct Slot {
@@ -65,7 +63,7 @@ impl Hasher for KeyHasher {
 /// The calls in flight, by key.
 #[derive(Default)]
 pub(crate) struct Flights {
-    in_flight: Mutex<HashMap<FlightKey, Slot, BuildHasherDefault<KeyHasher>>>,
+    in_flight: Mutex<HashMap<FlightId, Slot, BuildHasherDefault<KeyHasher>>>,
     next_leader: AtomicU64,
 }
 
@@ -76,7 +74,7 @@ pub(crate) enum Joined<'a> {
 
 impl Flights {
     /// Joins the flight for `key`: as its leader if there is none.
-    pub(crate) fn join(&self, key: FlightKey) -> Joined<'_> {
+    pub(crate) fn join(&self, key: FlightId) -> Joined<'_> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = in_flight.get(&key) {
             return Joined::Follower(slot.landing.subscribe());
@@ -117,7 +115,7 @@ pub(crate) async fn follow(mut receiver: watch::Receiver<Option<Landing>>) -> La
 /// A flight's leadership. Dropping it without landing (cancellation, panic) lands `Abandoned`.
 pub(crate) struct Lead<'a> {
     flights: &'a Flights,
-    key: FlightKey,
+    key: FlightId,
     leader: u64,
     landed: bool,
 }

@@ -1,26 +1,31 @@
 //! The runtime of [`cached-json`](https://docs.rs/cached-json): deterministic keys, the
-//! [`Store`] seam with its Redis and in-process stores, the process-wide [`Cache`] and the
-//! fail-open cache-aside call that `#[cached_json]` generates calls to.
+//! [`Store`](store::Store) seam with its Redis and in-process stores, the process-wide [`Cache`]
+//! and the fail-open cache-aside call that `#[cached_json]` generates calls to.
 //!
-//! Use it through the `cached-json` crate; this crate is its engine room.
+//! Use it through the `cached-json` crate; this crate is its engine room. ARCHITECTURE.md at
+//! the repository's root follows one call through the modules.
 
 #![warn(missing_docs)]
 
-mod breaker;
+mod aside;
 mod cache;
-mod cache_aside;
+mod call;
 mod flight;
 pub mod key;
+mod lock;
 mod logging;
-mod memory;
 mod outcome;
-mod redis_store;
-mod store;
+mod redis;
+mod shape;
+mod site;
+mod stale;
+pub mod store;
+mod unwind;
 
 pub use cache::{Cache, CacheBuilder, DEFAULT_REDIS_URL};
-pub use cache_aside::{CacheSite, Call, KeyArg};
+pub use call::{Call, KeyArg};
 pub use logging::redact_url;
-pub use memory::MemoryStore;
 pub use outcome::{observe, CacheOutcome};
-pub use redis_store::{ConfigError, RedisConfig, RedisStore};
-pub use store::{BoxFuture, Store, StoreError};
+pub use redis::{ConfigError, RedisConfig};
+pub use shape::CacheValue;
+pub use site::CacheSite;

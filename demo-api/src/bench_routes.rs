@@ -6,7 +6,7 @@ use redis::AsyncCommands;
 
 use crate::error::ApiError;
 use crate::geocoder::{Geocoder, LocalInfo};
-use crate::routes::LocationQuery;
+use crate::query::LocationQuery;
 use crate::text::fold;
 
 /// A Redis connection of its own, as a hand-written cache-aside would hold it.

@@ -3,12 +3,17 @@
 //! Start it with `cargo run -p demo-api`; see the README for a walk-through.
 
 pub mod bench_routes;
+pub mod cached;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod fallback;
 pub mod geocoder;
+pub mod handlers;
+pub mod health;
 pub mod openapi;
-pub mod routes;
+pub mod query;
+pub mod state;
 pub mod text;
 pub mod weather;
 
@@ -28,7 +33,7 @@ use crate::config::Config;
 use crate::error::{ApiError, ErrorBody};
 use crate::events::EventStore;
 use crate::geocoder::Geocoder;
-use crate::routes::AppState;
+use crate::state::AppState;
 use crate::weather::WeatherService;
 
 /// Builds everything from `config` and serves until SIGINT/SIGTERM.
@@ -79,7 +84,7 @@ pub async fn run(config: Config) -> Result<(), String> {
                         .finish()
                 }),
             )
-            .default_service(web::to(routes::not_found))
+            .default_service(web::to(fallback::not_found))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap_fn(|request, service| {
                 let started = Instant::now();
@@ -90,7 +95,7 @@ pub async fn run(config: Config) -> Result<(), String> {
                     let response = response.await?;
                     let cache = response
                         .headers()
-                        .get(routes::X_CACHE)
+                        .get(handlers::X_CACHE)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-")
                         .to_owned();
@@ -124,14 +129,14 @@ pub async fn run(config: Config) -> Result<(), String> {
 /// Every route of the API (without the docs), for the server and for tests.
 pub fn routes_config(config: &mut web::ServiceConfig) {
     config
-        .service(routes::get_local_info)
-        .service(routes::get_forecast_info)
-        .service(routes::get_top_soon)
-        .service(routes::get_top_viewed)
-        .service(routes::list_events)
-        .service(routes::create_event)
-        .service(routes::get_event)
-        .service(routes::health);
+        .service(handlers::get_local_info)
+        .service(handlers::get_forecast_info)
+        .service(handlers::get_top_soon)
+        .service(handlers::get_top_viewed)
+        .service(handlers::list_events)
+        .service(handlers::create_event)
+        .service(handlers::get_event)
+        .service(health::health);
 }
 
 /// What the `/bench/...` baselines need: their own Redis connection, the geocoder.

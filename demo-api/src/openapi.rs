@@ -5,7 +5,8 @@ use utoipa::OpenApi;
 use crate::error::ErrorBody;
 use crate::events::{Event, NewEvent};
 use crate::geocoder::LocalInfo;
-use crate::routes::{self, CacheHealth, Health, OriginCalls};
+use crate::handlers;
+use crate::health::{self, CacheHealth, Health, OriginCalls};
 use crate::weather::{DayForecast, Forecast};
 
 /// The API's OpenAPI description.
@@ -17,14 +18,14 @@ use crate::weather::{DayForecast, Forecast};
             Cached routes answer an X-Cache header: HIT, MISS or BYPASS (cache unusable)."
     ),
     paths(
-        routes::get_local_info,
-        routes::get_forecast_info,
-        routes::get_top_soon,
-        routes::get_top_viewed,
-        routes::list_events,
-        routes::create_event,
-        routes::get_event,
-        routes::health,
+        handlers::get_local_info,
+        handlers::get_forecast_info,
+        handlers::get_top_soon,
+        handlers::get_top_viewed,
+        handlers::list_events,
+        handlers::create_event,
+        handlers::get_event,
+        health::health,
     ),
     components(schemas(
         LocalInfo, Forecast, DayForecast, Event, NewEvent, ErrorBody, Health, CacheHealth,

@@ -132,10 +132,6 @@ const CACHED_ROUTES: [(&str, &str, i64); 4] = [
     ("/api/v1/eventos/top/most-viewed?limit=5", "top-viewed", 30),
 ];
 
-fn keys(server: &RedisServer, pattern: &str) -> Vec<String> {
-    server.connection().keys(pattern).unwrap()
-}
-
 #[tokio::test]
 async fn each_cached_route_misses_then_hits_with_its_ttl_in_redis() {
     let redis = RedisServer::start();
@@ -151,7 +147,7 @@ async fn each_cached_route_misses_then_hits_with_its_ttl_in_redis() {
             "{path}: a hit returns what the miss stored"
         );
 
-        let found = keys(&redis, &format!("{prefix}:*"));
+        let found = redis.keys(&format!("{prefix}:*"));
         assert_eq!(found.len(), 1, "{path}: {found:?}");
         let remaining: i64 = redis.connection().ttl(&found[0]).unwrap();
         assert!(
@@ -198,7 +194,7 @@ async fn an_unknown_place_is_a_404_and_is_not_cached() {
             assert_eq!(reply.body["error"], "unknown place: \"Atlantis\"");
         }
     }
-    assert!(keys(&redis, "*").is_empty());
+    assert!(redis.keys("*").is_empty());
     // Every request reached the geocoder: nothing was cached.
     let health = demo.get("/health").await;
     assert_eq!(health.body["origin_calls"]["geocoder"], 4);
@@ -421,7 +417,7 @@ async fn bad_input_gets_a_json_4xx_and_nothing_is_cached() {
             "{shown}: {error:?} should say {message:?}"
         );
     }
-    assert!(keys(&redis, "*").is_empty(), "a 4xx must cache nothing");
+    assert!(redis.keys("*").is_empty(), "a 4xx must cache nothing");
     assert_eq!(
         demo.get("/health").await.body["origin_calls"]["geocoder"],
         0

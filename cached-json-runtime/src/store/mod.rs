@@ -1,21 +1,54 @@
-//! The storage seam: anything that can get and set bytes with a TTL.
+//! The storage seam: what the cache-aside call needs from a backend, and nothing more.
 //!
-//! The cache-aside logic only ever talks to a [`Store`], so Redis can be swapped for another
-//! backend (the in-process [`MemoryStore`](crate::MemoryStore), or one of your own) without
-//! touching a single annotated function.
+//! A [`Store`] is `get`, `set` with a TTL and `delete` on JSON bytes, plus two things a plain
+//! key-value interface would leave the call to guess: [`Store::health`], so that a call skips a
+//! backend known to be down without asking it, and the lock pair ([`Store::try_lock`],
+//! [`Store::unlock`]), which stores shared by several processes implement for the `lock` option.
+//! A read answers one [`Read`]: the call never interprets backend errors itself.
+
+mod memory;
+mod off;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use crate::redis::RedisStore;
+pub use memory::MemoryStore;
+pub(crate) use off::NoStore;
+
 /// A boxed future, as returned by [`Store`] methods (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Why a store could not answer.
+/// What a store answered to a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// The bytes stored under the key.
+    Value(Vec<u8>),
+    /// The store answered: nothing usable under the key (absent, expired, or refused for this
+    /// key alone, e.g. a Redis `WRONGTYPE`). A value computed now may be written.
+    Miss,
+    /// The store did not answer (down, timed out, connection lost). Nothing more is asked of it
+    /// for this call: no write, no lock, no stale read.
+    Unreachable,
+}
+
+/// What a store knows of its backend without asking it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Serving.
+    Up,
+    /// Making its first connection: a call may wait for it, briefly.
+    Connecting,
+    /// Known to be down (a circuit breaker is open): calls skip it until it is back.
+    Down,
+}
+
+/// Why a store could not carry out a write, a delete or a lock.
 ///
 /// ```
-/// use cached_json_runtime::StoreError;
+/// use cached_json_runtime::store::StoreError;
 ///
 /// // Only an answer from the store itself means it is reachable.
 /// let reachable = |err: &StoreError| matches!(err, StoreError::Reply(_));
@@ -52,21 +85,22 @@ impl std::error::Error for StoreError {}
 /// A cache backend holding JSON bytes under string keys, each with its own TTL.
 ///
 /// Implementations must be bounded in time: a call that cannot be answered quickly returns
-/// [`StoreError::Timeout`] or [`StoreError::Unavailable`] rather than waiting. The cache-aside
-/// logic treats every error as "no cache for this call" and still runs the function.
+/// [`Read::Unreachable`] (or [`StoreError::Timeout`]) rather than waiting. The cache-aside call
+/// treats every failure as "no cache for this call" and still runs the function.
 ///
 /// A store of your own, here one that counts reads in front of the in-process store:
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::time::Duration;
-/// use cached_json_runtime::{BoxFuture, Cache, MemoryStore, Store, StoreError};
+/// use cached_json_runtime::store::{BoxFuture, MemoryStore, Read, Store, StoreError};
+/// use cached_json_runtime::Cache;
 ///
 /// #[derive(Default)]
 /// struct Counting { inner: MemoryStore, reads: AtomicU64 }
 ///
 /// impl Store for Counting {
-///     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+///     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
 ///         self.reads.fetch_add(1, Ordering::Relaxed);
 ///         self.inner.get(key)
 ///     }
@@ -84,8 +118,9 @@ impl std::error::Error for StoreError {}
 /// assert_eq!(cache.store().kind(), "counting");
 /// ```
 pub trait Store: Send + Sync + 'static {
-    /// The value under `key`, or `None` when there is none (missing or expired).
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// The value under `key`: [`Read::Value`], [`Read::Miss`] when there is none (missing,
+    /// expired, or refused for this key), [`Read::Unreachable`] when the store did not answer.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read>;
 
     /// Stores `value` under `key` for `ttl`.
     fn set<'a>(
@@ -119,17 +154,47 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
-    /// A short name for logs and health checks, e.g. `"redis"` or `"memory"`.
-    fn kind(&self) -> &'static str;
-
-    /// Whether the store is usable right now, as far as it knows without asking the backend.
-    fn is_available(&self) -> bool {
-        true
+    /// What the store knows of its backend without asking it. A call skips a store that is
+    /// [`Health::Down`]; the default is [`Health::Up`], for stores that cannot fail.
+    fn health(&self) -> Health {
+        Health::Up
     }
 
-    /// Whether the store is known to be down (e.g. its circuit breaker is open), so that a
-    /// call should not even ask it. Unlike `!is_available()`, `false` while still connecting.
-    fn known_down(&self) -> bool {
-        false
+    /// A short name for logs and health checks, e.g. `"redis"` or `"memory"`.
+    fn kind(&self) -> &'static str;
+}
+
+/// A shared store is a store: `Cache::new(Arc::clone(&store))` keeps a handle on it.
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
+        (**self).get(key)
+    }
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).set(key, value, ttl)
+    }
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).delete(key)
+    }
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).try_lock(key, token, lease)
+    }
+    fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).unlock(key, token)
+    }
+    fn health(&self) -> Health {
+        (**self).health()
+    }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
     }
 }

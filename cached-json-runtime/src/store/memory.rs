@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::store::{BoxFuture, Store, StoreError};
+use super::{BoxFuture, Read, Store, StoreError};
 
 /// An in-process [`Store`] on a bounded [moka](https://docs.rs/moka) cache, with a TTL per entry.
 ///
@@ -12,13 +12,13 @@ use crate::store::{BoxFuture, Store, StoreError};
 /// evicted by TTL and, past `max_bytes`, by moka's TinyLFU policy.
 ///
 /// ```
-/// use cached_json_runtime::{MemoryStore, Store};
+/// use cached_json_runtime::store::{MemoryStore, Read, Store};
 /// use std::time::Duration;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new(64 * 1024 * 1024);
 /// store.set("k", b"42", Duration::from_secs(5)).await.unwrap();
-/// assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"42"[..]));
+/// assert_eq!(store.get("k").await, Read::Value(b"42".to_vec()));
 /// # });
 /// ```
 #[derive(Clone)]
@@ -71,9 +71,12 @@ impl Default for MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        let value = self.entries.get(key).map(|entry| entry.value.to_vec());
-        Box::pin(std::future::ready(Ok(value)))
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
+        let read = match self.entries.get(key) {
+            Some(entry) => Read::Value(entry.value.to_vec()),
+            None => Read::Miss,
+        };
+        Box::pin(std::future::ready(read))
     }
 
     fn set<'a>(
@@ -118,8 +121,8 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(store.get("short").await.unwrap(), None);
-        assert_eq!(store.get("long").await.unwrap(), Some(b"2".to_vec()));
+        assert_eq!(store.get("short").await, Read::Miss);
+        assert_eq!(store.get("long").await, Read::Value(b"2".to_vec()));
     }
 
     #[tokio::test]
@@ -130,9 +133,9 @@ mod tests {
             .set("k", b"2", Duration::from_millis(50))
             .await
             .unwrap();
-        assert_eq!(store.get("k").await.unwrap(), Some(b"2".to_vec()));
+        assert_eq!(store.get("k").await, Read::Value(b"2".to_vec()));
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(store.get("k").await.unwrap(), None);
+        assert_eq!(store.get("k").await, Read::Miss);
         store.set("d", b"3", Duration::from_secs(60)).await.unwrap();
         assert!(store.delete("d").await.unwrap());
         assert!(!store.delete("d").await.unwrap());

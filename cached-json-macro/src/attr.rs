@@ -1,0 +1,305 @@
+//! The attribute's options: `#[cached_json("prefix", ttl = N, ...)]` parsed into an [`Attr`],
+//! one small parser per kind of option. Only the attribute's own rules are checked here; what
+//! depends on the function (skipped names, the return type) is [`crate::valid`]'s.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned as _;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
+
+use crate::errors::Errors;
+
+/// How the function's output is cached, when `returns = ...` says it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Returns {
+    /// Every value is cached.
+    Value,
+    /// `Result<T, E>`: only `Ok` is cached.
+    Result,
+    /// `Option<T>`: only `Some` is cached.
+    Option,
+}
+
+/// A number the user wrote, with where they wrote it.
+pub(crate) type Spanned<T> = (T, Span);
+
+/// The attribute's options, each as written.
+pub(crate) struct Attr {
+    pub prefix: LitStr,
+    pub ttl: Spanned<u64>,
+    pub skip: Vec<Ident>,
+    pub version: Option<Spanned<u32>>,
+    pub returns: Option<Spanned<Returns>>,
+    /// `cache_none`: `None` is cached too.
+    pub cache_none: Option<Span>,
+    /// `lock`: one process of many computes a cold key.
+    pub lock: Option<Span>,
+    /// `stale = N`: keep the last good value N seconds past its TTL, for failures.
+    pub stale: Option<Spanned<u64>>,
+    /// `jitter = N`: add up to N random seconds to each TTL.
+    pub jitter: Option<Spanned<u64>>,
+    /// `timeout_ms = N`: answer the stale value when the function takes longer.
+    pub timeout_ms: Option<Spanned<u64>>,
+    /// `crate = "path"`: where the facade is, when it is renamed or re-exported.
+    pub krate: Option<Path>,
+}
+
+const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
+const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `crate = \"path\"`";
+
+impl Parse for Attr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                format!("missing cache prefix and ttl: {USAGE}"),
+            ));
+        }
+        if !input.peek(LitStr) {
+            return Err(input.error(format!(
+                "the first argument must be the cache prefix, a string literal: {USAGE}"
+            )));
+        }
+        let mut errors = Errors::new();
+        let prefix: LitStr = input.parse()?;
+        errors.take(check_prefix(&prefix));
+
+        let mut ttl = None;
+        let mut skip = None::<Option<Vec<Ident>>>;
+        let mut version = None;
+        let mut returns = None;
+        let mut cache_none = None;
+        let mut lock = None;
+        let mut stale = None;
+        let mut jitter = None;
+        let mut timeout_ms = None;
+        let mut krate = None;
+        while !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+            if input.peek(LitStr) {
+                return Err(input.error("the cache prefix is given once, as the first argument"));
+            }
+            let name = input.call(Ident::parse_any).map_err(|err| {
+                syn::Error::new(err.span(), format!("expected an option: {OPTIONS}"))
+            })?;
+            let option = name.to_string();
+            let duplicate = syn::Error::new(name.span(), format!("`{name}` is given twice"));
+            let given_twice = match option.as_str() {
+                "ttl" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "seconds, e.g. `ttl = 60`",
+                    &mut ttl,
+                )?,
+                "version" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "a key version, e.g. `version = 2`",
+                    &mut version,
+                )?,
+                "stale" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "seconds the last good value is kept past its TTL, e.g. `stale = 3600`",
+                    &mut stale,
+                )?,
+                "jitter" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "the most seconds added at random to each TTL, e.g. `jitter = 30`",
+                    &mut jitter,
+                )?,
+                "timeout_ms" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "milliseconds after which the stale value answers, e.g. `timeout_ms = 500`",
+                    &mut timeout_ms,
+                )?,
+                "skip" => set_once(&mut skip, parse_skip(input, &name)?),
+                "returns" => set_once(&mut returns, parse_returns(input, &mut errors)?),
+                "lock" => set_once(&mut lock, Some(name.span())),
+                "cache_none" => set_once(&mut cache_none, Some(name.span())),
+                "crate" => set_once(&mut krate, parse_crate(input, &mut errors)?),
+                _ => {
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        format!("unknown option `{name}`; the options are {OPTIONS}"),
+                    ));
+                    // Skip its value, to go on checking the options after it.
+                    while !input.is_empty() && !input.peek(Token![,]) {
+                        input.parse::<proc_macro2::TokenTree>()?;
+                    }
+                    false
+                }
+            };
+            if given_twice {
+                errors.push(duplicate);
+            }
+        }
+        if ttl.is_none() {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                format!("missing `ttl = SECONDS`: {USAGE}"),
+            ));
+        }
+        if let (Some(Some((_, span))), None) = (timeout_ms, stale) {
+            errors.push(syn::Error::new(
+                span,
+                "`timeout_ms` needs `stale = SECONDS`: without a last good value there is \
+                 nothing to answer instead of waiting for the function",
+            ));
+        }
+        errors.finish()?;
+        Ok(Attr {
+            prefix,
+            ttl: ttl.flatten().unwrap_or((0, Span::call_site())),
+            skip: skip.flatten().unwrap_or_default(),
+            version: version.flatten(),
+            returns: returns.flatten(),
+            cache_none: cache_none.flatten(),
+            lock: lock.flatten(),
+            stale: stale.flatten(),
+            jitter: jitter.flatten(),
+            timeout_ms: timeout_ms.flatten(),
+            krate: krate.flatten(),
+        })
+    }
+}
+
+/// Stores `value` in an empty `slot`; returns whether the slot was already set.
+fn set_once<T>(slot: &mut Option<T>, value: T) -> bool {
+    if slot.is_some() {
+        return true;
+    }
+    *slot = Some(value);
+    false
+}
+
+/// `name = <positive integer literal>` into `slot` (`Some(None)` when given but invalid: its
+/// error is reported, and the option is not also reported missing); returns whether it was
+/// given before.
+fn integer<T: TryFrom<u64>>(
+    input: ParseStream,
+    errors: &mut Errors,
+    name: &Ident,
+    what: &str,
+    slot: &mut Option<Option<Spanned<T>>>,
+) -> syn::Result<bool> {
+    input.parse::<Token![=]>()?;
+    let expr: Expr = input.parse()?;
+    let value = errors.take(positive_integer(&expr, &name.to_string(), what));
+    Ok(set_once(slot, value))
+}
+
+fn positive_integer<T: TryFrom<u64>>(
+    expr: &Expr,
+    option: &str,
+    what: &str,
+) -> syn::Result<Spanned<T>> {
+    let span = expr.span();
+    let not_integer = || {
+        syn::Error::new(
+            span,
+            format!("`{option}` must be a positive integer literal: {what}"),
+        )
+    };
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => {
+            let value: u64 = int.base10_parse().map_err(|_| not_integer())?;
+            if value == 0 {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{option}` must be at least 1: {what}"),
+                ));
+            }
+            let value = T::try_from(value)
+                .map_err(|_| syn::Error::new(span, format!("`{option}` is too large: {what}")))?;
+            Ok((value, span))
+        }
+        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => Err(syn::Error::new(
+            span,
+            format!("`{option}` must be positive: {what}"),
+        )),
+        _ => Err(not_integer()),
+    }
+}
+
+/// `skip(a, b)`.
+fn parse_skip(input: ParseStream, name: &Ident) -> syn::Result<Option<Vec<Ident>>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let names = content.parse_terminated(Ident::parse_any, Token![,])?;
+    if names.is_empty() {
+        return Err(syn::Error::new(
+            name.span(),
+            "`skip(...)` needs the names of the arguments to leave out of the key",
+        ));
+    }
+    Ok(Some(names.into_iter().collect()))
+}
+
+/// `returns = value | result | option`.
+fn parse_returns(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Spanned<Returns>>> {
+    input.parse::<Token![=]>()?;
+    let kind: Ident = input.call(Ident::parse_any)?;
+    let returns = match kind.to_string().as_str() {
+        "value" => Returns::Value,
+        "result" => Returns::Result,
+        "option" => Returns::Option,
+        _ => {
+            errors.push(syn::Error::new(
+                kind.span(),
+                "`returns` must be `value` (cache every value), `result` (cache `Ok`) or `option` (cache `Some`)",
+            ));
+            return Ok(None);
+        }
+    };
+    Ok(Some((returns, kind.span())))
+}
+
+/// `crate = "path::to::cached_json"`.
+fn parse_crate(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Path>> {
+    input.parse::<Token![=]>()?;
+    let path: LitStr = input.parse()?;
+    Ok(errors.take(path.parse::<Path>().map_err(|_| {
+        syn::Error::new(
+            path.span(),
+            "`crate` must be the path the `cached-json` crate is reachable at, e.g. `crate = \"cj\"` or `crate = \"my_platform::cache\"`",
+        )
+    })))
+}
+
+/// Characters that would make a prefix awkward in `redis-cli`, in `SCAN MATCH prefix:*`
+/// patterns, or ambiguous next to the `:` separators.
+fn check_prefix(prefix: &LitStr) -> syn::Result<()> {
+    let value = prefix.value();
+    if value.trim().is_empty() {
+        return Err(syn::Error::new(
+            prefix.span(),
+            "the cache prefix must not be empty: it names this function's keys, e.g. \"users\"",
+        ));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')))
+    {
+        return Err(syn::Error::new(
+            prefix.span(),
+            format!(
+                "the cache prefix may only use ASCII letters, digits and `-_./:`; found {bad:?}"
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Checking the attribute against the function, and building the [`Model`] of what to
+//! generate: the key arguments (sorted), how the output is cached, and the options. Every
+//! error of the signature is gathered and reported at once.
+
+use proc_macro2::Span;
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{FnArg, GenericParam, Ident, LitStr, Pat, Path, ReturnType, Signature, Type};
+
+use crate::attr::{Attr, Returns};
+use crate::errors::Errors;
+use crate::item::MaybeItemFn;
+
+/// What the expansion needs, checked.
+pub(crate) struct Model {
+    /// Where the facade is: `::cached_json` unless `crate = "..."` says otherwise.
+    pub krate: Path,
+    pub prefix: LitStr,
+    pub ttl: u64,
+    pub version: Option<u32>,
+    pub lock: bool,
+    pub stale: Option<u64>,
+    pub jitter: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    /// The key arguments, sorted by name: the runtime hashes a JSON object whose members
+    /// must be in order.
+    pub key_args: Vec<KeyArg>,
+    pub mode: Mode,
+    /// Where errors about the cached type point: the return type.
+    pub output_span: Span,
+    /// The function's name, for messages.
+    pub function_name: String,
+}
+
+/// One argument that is part of the key.
+pub(crate) struct KeyArg {
+    /// The name in the key: the identifier without `r#`.
+    pub name: String,
+    pub ident: Ident,
+}
+
+/// Which `Call` method runs the body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Every value is cached.
+    Value,
+    /// `Ok` is cached.
+    Result,
+    /// `Some` is cached.
+    Option,
+}
+
+pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model> {
+    let sig = &function.sig;
+    let mut errors = Errors::new();
+    if sig.asyncness.is_none() {
+        errors.push(syn::Error::new(
+            sig.fn_token.span(),
+            "#[cached_json] only works on `async fn`: the cache lookup is asynchronous",
+        ));
+    }
+    errors.take(check_generics(sig));
+    let key_args = errors.take(key_arguments(sig, &attr.skip));
+    let mode = errors.take(output_mode(sig, attr));
+    errors.finish()?;
+    // Both are set: an error in either was reported above.
+    let (Some(key_args), Some(mode)) = (key_args, mode) else {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "#[cached_json]: invalid function",
+        ));
+    };
+    Ok(Model {
+        krate: attr
+            .krate
+            .clone()
+            .unwrap_or_else(|| syn::parse_quote!(::cached_json)),
+        prefix: attr.prefix.clone(),
+        ttl: attr.ttl.0,
+        version: attr.version.map(|(version, _)| version),
+        lock: attr.lock.is_some(),
+        stale: attr.stale.map(|(secs, _)| secs),
+        jitter: attr.jitter.map(|(secs, _)| secs),
+        timeout_ms: attr.timeout_ms.map(|(ms, _)| ms),
+        key_args,
+        mode,
+        output_span: match &sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => sig.ident.span(),
+        },
+        function_name: sig.ident.unraw().to_string(),
+    })
+}
+
+/// Type and const generics are refused: the key holds the arguments, not the type parameters,
+/// so two instantiations would read each other's values.
+fn check_generics(sig: &Signature) -> syn::Result<()> {
+    let mut errors = Errors::new();
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Lifetime(_) => {}
+            GenericParam::Type(_) | GenericParam::Const(_) => errors.push(syn::Error::new(
+                param.span(),
+                "#[cached_json] does not support generic functions: the cache key cannot tell \
+                 instantiations apart; write a non-generic wrapper for each type you cache",
+            )),
+        }
+    }
+    errors.finish()
+}
+
+/// The key arguments, sorted by name, after checking every argument and every `skip` name.
+fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
+    let mut errors = Errors::new();
+    let mut named = Vec::new();
+    for input in &sig.inputs {
+        let FnArg::Typed(arg) = input else {
+            continue; // `self` in any form: never part of the key.
+        };
+        if let Some(impl_trait) = find_impl_trait(&arg.ty) {
+            errors.push(syn::Error::new(
+                impl_trait.span(),
+                "#[cached_json] does not support `impl Trait` arguments (they make the function \
+                 generic): take a concrete type, e.g. `&str`, `&[T]` or `&MyClient`",
+            ));
+        }
+        match &*arg.pat {
+            Pat::Ident(pat) if pat.subpat.is_none() => named.push(pat.ident.clone()),
+            other => errors.push(syn::Error::new(
+                other.span(),
+                "#[cached_json] needs a plain name for each argument, to put it in the key: \
+                 bind it to a name and destructure it inside the function",
+            )),
+        }
+    }
+    for name in skip {
+        if name == "self" {
+            errors.push(syn::Error::new(
+                name.span(),
+                "`self` is never part of the cache key: no need to skip it",
+            ));
+        } else if !named.iter().any(|arg| arg == name) {
+            let known: Vec<String> = named.iter().map(ToString::to_string).collect();
+            errors.push(syn::Error::new(
+                name.span(),
+                if known.is_empty() {
+                    format!("cannot skip `{name}`: this function has no such argument")
+                } else {
+                    format!(
+                        "cannot skip `{name}`: this function has no such argument (its arguments: {})",
+                        known.join(", ")
+                    )
+                },
+            ));
+        }
+    }
+    errors.finish()?;
+    let mut key: Vec<KeyArg> = named
+        .into_iter()
+        .filter(|arg| !skip.contains(arg))
+        .map(|ident| KeyArg {
+            name: ident.unraw().to_string(),
+            ident,
+        })
+        .collect();
+    key.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(key)
+}
+
+fn find_impl_trait(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(_) => Some(ty),
+        Type::Reference(r) => find_impl_trait(&r.elem),
+        Type::Paren(p) => find_impl_trait(&p.elem),
+        Type::Group(g) => find_impl_trait(&g.elem),
+        Type::Slice(s) => find_impl_trait(&s.elem),
+        Type::Array(a) => find_impl_trait(&a.elem),
+        Type::Ptr(p) => find_impl_trait(&p.elem),
+        Type::Tuple(t) => t.elems.iter().find_map(find_impl_trait),
+        Type::Path(p) => p
+            .path
+            .segments
+            .iter()
+            .find_map(|segment| match &segment.arguments {
+                syn::PathArguments::AngleBracketed(generic) => {
+                    generic.args.iter().find_map(|arg| match arg {
+                        syn::GenericArgument::Type(ty) => find_impl_trait(ty),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            }),
+        _ => None,
+    }
+}
+
+/// How the output is cached: `returns = ...` if given, else read off the return type.
+fn output_mode(sig: &Signature, attr: &Attr) -> syn::Result<Mode> {
+    let ty = match &sig.output {
+        ReturnType::Default => return Err(syn::Error::new(
+            sig.ident.span(),
+            "#[cached_json] needs a function that returns a value to cache; this one returns `()`",
+        )),
+        ReturnType::Type(_, ty) => ty,
+    };
+    let returns = match attr.returns {
+        Some((returns, _)) => returns,
+        None => match last_segment(ty).as_deref() {
+            Some("Result") => Returns::Result,
+            Some("Option") => Returns::Option,
+            _ => Returns::Value,
+        },
+    };
+    Ok(match (returns, attr.cache_none) {
+        (Returns::Value, None) => Mode::Value,
+        (Returns::Result, None) => Mode::Result,
+        (Returns::Option, None) => Mode::Option,
+        // A cached `None` is stored as JSON `null`: the whole `Option` is the value.
+        (Returns::Option, Some(_)) => Mode::Value,
+        (_, Some(span)) => {
+            return Err(syn::Error::new(
+                span,
+                "`cache_none` applies to functions returning `Option<T>` \
+                 (add `returns = option` if it is behind a type alias)",
+            ))
+        }
+    })
+}
+
+fn last_segment(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().map(|s| s.ident.to_string())
+        }
+        Type::Group(group) => last_segment(&group.elem),
+        Type::Paren(paren) => last_segment(&paren.elem),
+        _ => None,
+    }
+}

@@ -1,0 +1,209 @@
+//! The cache-aside path of one call: read the key; on a hit decode it; on a miss coalesce with
+//! concurrent callers, take the cross-process lock, run the function, store its JSON, and tell
+//! the callers that waited.
+//!
+//! Each guard on the miss path lives in its own module and is cheap when unused: coalescing in
+//! [`crate::flight`], the `lock` lease in [`crate::lock`], the `stale` copy and the soft timeout
+//! in [`crate::stale`]. This module decides when each is used; [`Aside::miss`] reads top to
+//! bottom as the order they run in.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::cache::CurrentCache;
+use crate::flight::{follow, Joined, Landing, Lead};
+use crate::key::Key;
+use crate::lock::{self, LockWait};
+use crate::logging::LogLimiter;
+use crate::outcome::{record, CacheOutcome};
+use crate::shape::{decode, Shape};
+use crate::site::CacheSite;
+use crate::stale::{self, Ran};
+use crate::store::{Health, Read};
+
+static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+
+/// A call with its key: what the cache-aside future carries.
+pub(crate) struct Aside {
+    cache: CurrentCache,
+    site: &'static CacheSite,
+    key: Key,
+}
+
+/// How coalescing with concurrent callers of the key ended for this one.
+enum Coalesced<'a, O> {
+    /// Another caller's call answered for this one.
+    Answered(CacheOutcome, O),
+    /// This caller leads the flight: it runs the function and lands the answer.
+    Lead(Lead<'a>),
+    /// The leader's answer is not this caller's (an error, or undecodable): run alone.
+    Alone,
+}
+
+impl Aside {
+    pub(crate) fn new(cache: CurrentCache, site: &'static CacheSite, key: Key) -> Self {
+        Aside { cache, site, key }
+    }
+
+    /// The whole call: the hit path inline, the miss path boxed.
+    pub(crate) async fn run<S: Shape, F: Future<Output = S::Output>>(
+        self,
+        function: F,
+    ) -> S::Output {
+        let store = self.cache.store();
+        let read = match store.health() {
+            Health::Down => Read::Unreachable,
+            Health::Up | Health::Connecting => store.get(self.key.as_str()).await,
+        };
+        // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
+        // of it for this call: no write, no lock, no stale read.
+        let reachable = match read {
+            Read::Value(bytes) => match decode::<S>(&bytes, self.key.as_str()) {
+                Some(output) => return self.finish(CacheOutcome::Hit, output),
+                // Corrupt or of another type: a miss, and overwritten.
+                None => true,
+            },
+            Read::Miss => true,
+            Read::Unreachable => false,
+        };
+        // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
+        // every call's future kilobytes larger, and hits never need them.
+        Box::pin(self.miss::<S, F>(reachable, function)).await
+    }
+
+    /// The miss path, in the order its steps run.
+    async fn miss<S: Shape, F: Future<Output = S::Output>>(
+        &self,
+        reachable: bool,
+        function: F,
+    ) -> S::Output {
+        let store = self.cache.store();
+
+        // 1. In this process, one caller per key runs the function; the others wait for what
+        //    it lands.
+        let lead = match self.coalesce::<S>().await {
+            Coalesced::Answered(outcome, output) => return self.finish(outcome, output),
+            Coalesced::Lead(lead) => Some(lead),
+            Coalesced::Alone => None,
+        };
+
+        // 2. Across processes (`lock`): the leader takes the store's lease, or gets the value
+        //    another process stored while it waited.
+        let mut lease = None;
+        if reachable && self.site.lock && lead.is_some() {
+            match lock::acquire_or_wait::<S>(store, &self.key).await {
+                LockWait::Acquired(held) => lease = Some(held),
+                LockWait::ValueAppeared(bytes, output) => {
+                    land(lead, Landing::Value(bytes.into()));
+                    return self.finish(CacheOutcome::Hit, output);
+                }
+                LockWait::GaveUp => {}
+            }
+        }
+
+        // 3. Run the function; with `stale`, a failure answers the last good value.
+        let fallback = (reachable && self.site.stale.is_some()).then_some((store, &self.key));
+        let (outcome, output, landing) =
+            match stale::run::<S, F>(self.site, fallback, function).await {
+                Ran::Stale(bytes, output) => {
+                    (CacheOutcome::Stale, output, Landing::Stale(bytes.into()))
+                }
+                Ran::Fresh(output) => {
+                    // 4. Store the value, if anyone will read it: the store, or followers.
+                    let wanted = reachable || lead.as_ref().is_some_and(Lead::has_followers);
+                    let landing = self.write::<S>(reachable, wanted, &output).await;
+                    let outcome = if reachable {
+                        CacheOutcome::Miss
+                    } else {
+                        CacheOutcome::Bypass
+                    };
+                    (outcome, output, landing)
+                }
+            };
+
+        // 5. Release the lease, then answer the followers.
+        if let Some(lease) = lease {
+            lease.release(store).await;
+        }
+        land(lead, landing);
+        self.finish(outcome, output)
+    }
+
+    /// Joins the flight of this key: as its leader, or as a follower that waits for the
+    /// leader's answer (and leads in turn if the leader is cancelled or panics).
+    async fn coalesce<S: Shape>(&self) -> Coalesced<'_, S::Output> {
+        loop {
+            let receiver = match self.cache.flights().join(self.key.flight()) {
+                Joined::Leader(lead) => return Coalesced::Lead(lead),
+                Joined::Follower(receiver) => receiver,
+            };
+            let (outcome, bytes) = match follow(receiver).await {
+                Landing::Value(bytes) => (CacheOutcome::Hit, bytes),
+                Landing::Stale(bytes) => (CacheOutcome::Stale, bytes),
+                Landing::Absent => {
+                    return match S::absent() {
+                        Some(output) => Coalesced::Answered(CacheOutcome::Miss, output),
+                        None => Coalesced::Alone,
+                    }
+                }
+                // The leader's error is its own: run the function for this caller.
+                Landing::Failed => return Coalesced::Alone,
+                // The leader was cancelled or panicked: try to lead.
+                Landing::Abandoned => continue,
+            };
+            return match decode::<S>(&bytes, self.key.as_str()) {
+                Some(output) => Coalesced::Answered(outcome, output),
+                None => Coalesced::Alone,
+            };
+        }
+    }
+
+    /// Stores a fresh output (when `reachable`), and says what the followers get: the value's
+    /// JSON if it is cacheable and `wanted`, `None`'s answer, or nothing.
+    async fn write<S: Shape>(&self, reachable: bool, wanted: bool, output: &S::Output) -> Landing {
+        let stored = S::stored(output).filter(|_| wanted);
+        match stored.map(serde_json::to_vec) {
+            Some(Ok(bytes)) => {
+                if reachable {
+                    // Written before the flight lands, so that a caller arriving as it lands
+                    // finds the value in the store.
+                    let store = self.cache.store();
+                    let _ = store
+                        .set(self.key.as_str(), &bytes, self.site.ttl_with_jitter())
+                        .await;
+                    stale::write(store, &self.key, self.site, &bytes).await;
+                }
+                Landing::Value(bytes.into())
+            }
+            Some(Err(err)) => {
+                if let Some(held_back) = UNWRITABLE_VALUES.allow() {
+                    tracing::warn!(key = self.key.as_str(), error = %err, held_back,
+                        "value does not serialize to JSON: not cached");
+                }
+                Landing::Failed
+            }
+            None if S::is_absent(output) => Landing::Absent,
+            // An error, or a value nobody was waiting for.
+            None => Landing::Failed,
+        }
+    }
+
+    fn finish<T>(&self, outcome: CacheOutcome, output: T) -> T {
+        tracing::trace!(
+            prefix = self.site.prefix,
+            outcome = outcome.as_str(),
+            "cached call"
+        );
+        record(outcome);
+        output
+    }
+}
+
+fn land(lead: Option<Lead<'_>>, landing: Landing) {
+    if let Some(lead) = lead {
+        lead.land(landing);
+    }
+}
+
+#[cfg(test)]
+mod tests;

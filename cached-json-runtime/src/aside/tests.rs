@@ -1,0 +1,408 @@
+//! The decisions of the cache-aside path (when to read, write, lock, serve stale, land a flight),
+//! against a scripted store that records every command. The same paths run against real
+//! redis-server processes in the workspace's integration tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::call::Call;
+use crate::outcome::{observe, CacheOutcome};
+use crate::site::CacheSite;
+use crate::store::{BoxFuture, Health, Read, Store, StoreError};
+use crate::Cache;
+
+/// One command the call sent to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Get(String),
+    Set(String, String, Duration),
+    TryLock(String),
+    Unlock(String),
+}
+
+/// A store that answers what the test scripted and records what it was asked.
+struct Scripted {
+    health: Health,
+    /// What `get` answers, by key; `Read::Miss` for the rest.
+    reads: Mutex<HashMap<String, Read>>,
+    /// What `try_lock` answers, in turn; granted once they run out.
+    locks: Mutex<Vec<bool>>,
+    ops: Mutex<Vec<Op>>,
+}
+
+impl Scripted {
+    fn new(health: Health) -> Arc<Self> {
+        Arc::new(Scripted {
+            health,
+            reads: Mutex::default(),
+            locks: Mutex::default(),
+            ops: Mutex::default(),
+        })
+    }
+
+    fn answer(self: &Arc<Self>, key: &str, read: Read) -> Arc<Self> {
+        self.reads.lock().unwrap().insert(key.to_owned(), read);
+        self.clone()
+    }
+
+    fn ops(&self) -> Vec<Op> {
+        self.ops.lock().unwrap().clone()
+    }
+
+    fn log(&self, op: Op) {
+        self.ops.lock().unwrap().push(op);
+    }
+}
+
+impl Store for Scripted {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
+        self.log(Op::Get(key.to_owned()));
+        let read = self.reads.lock().unwrap().get(key).cloned();
+        Box::pin(std::future::ready(read.unwrap_or(Read::Miss)))
+    }
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let value = String::from_utf8_lossy(value).into_owned();
+        self.log(Op::Set(key.to_owned(), value, ttl));
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(false)))
+    }
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.log(Op::TryLock(key.to_owned()));
+        let mut locks = self.locks.lock().unwrap();
+        let granted = if locks.is_empty() {
+            true
+        } else {
+            locks.remove(0)
+        };
+        Box::pin(std::future::ready(Ok(granted)))
+    }
+    fn unlock<'a>(&'a self, key: &'a str, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.log(Op::Unlock(key.to_owned()));
+        Box::pin(std::future::ready(Ok(())))
+    }
+    fn health(&self) -> Health {
+        self.health
+    }
+    fn kind(&self) -> &'static str {
+        "scripted"
+    }
+}
+
+static PLAIN: CacheSite = CacheSite::new("plain", 60, None);
+static LOCKED: CacheSite = CacheSite::new("locked", 60, None).with_lock();
+static STALE: CacheSite = CacheSite::new("stale", 60, None).with_stale(30);
+static SOFT: CacheSite = CacheSite::new("soft", 60, None)
+    .with_stale(30)
+    .with_soft_timeout_ms(20);
+
+/// The key of `id` under `prefix`, as the runtime builds it.
+fn key(prefix: &str, id: u32) -> String {
+    let mut args = crate::key::KeyBuilder::new();
+    args.arg("id", &id);
+    crate::key::Key::new(None, prefix, None, args.finish())
+        .as_str()
+        .to_owned()
+}
+
+fn get(prefix: &str, id: u32) -> Op {
+    Op::Get(key(prefix, id))
+}
+
+fn set(prefix: &str, id: u32, value: &str, ttl: u64) -> Op {
+    Op::Set(key(prefix, id), value.to_owned(), Duration::from_secs(ttl))
+}
+
+/// Calls `function` as a cached call of `site` with key argument `id`, on a cache on `store`.
+async fn call<T, F>(
+    store: &Arc<Scripted>,
+    site: &'static CacheSite,
+    id: u32,
+    function: F,
+) -> (T, CacheOutcome)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    F: std::future::Future<Output = T>,
+{
+    call_in(&Cache::new(store.clone()), site, id, function).await
+}
+
+/// The same, in `cache`: calls in one cache coalesce.
+async fn call_in<T, F>(
+    cache: &Cache,
+    site: &'static CacheSite,
+    id: u32,
+    function: F,
+) -> (T, CacheOutcome)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    F: std::future::Future<Output = T>,
+{
+    let (output, outcome) = cache
+        .scope(observe(async {
+            let mut call = Call::new(site);
+            call.arg("id", &id);
+            call.value(function).await
+        }))
+        .await;
+    (output, outcome.expect("a cached call ran"))
+}
+
+async fn call_result(
+    store: &Arc<Scripted>,
+    site: &'static CacheSite,
+    id: u32,
+    output: Result<u32, String>,
+) -> (Result<u32, String>, CacheOutcome) {
+    let cache = Cache::new(store.clone());
+    let (output, outcome) = cache
+        .scope(observe(async {
+            let mut call = Call::new(site);
+            call.arg("id", &id);
+            call.result(async { output }).await
+        }))
+        .await;
+    (output, outcome.expect("a cached call ran"))
+}
+
+#[tokio::test]
+async fn a_hit_is_one_read_and_the_function_does_not_run() {
+    let store = Scripted::new(Health::Up).answer(&key("plain", 1), Read::Value(b"7".to_vec()));
+    let (value, outcome) = call(&store, &PLAIN, 1, async { unreachable!() as u32 }).await;
+    assert_eq!((value, outcome), (7, CacheOutcome::Hit));
+    assert_eq!(store.ops(), vec![get("plain", 1)]);
+}
+
+#[tokio::test]
+async fn a_miss_runs_the_function_and_writes_its_json_with_the_ttl() {
+    let store = Scripted::new(Health::Up);
+    let (value, outcome) = call(&store, &PLAIN, 2, async { 40 + 2 }).await;
+    assert_eq!((value, outcome), (42, CacheOutcome::Miss));
+    assert_eq!(
+        store.ops(),
+        vec![get("plain", 2), set("plain", 2, "42", 60)]
+    );
+}
+
+#[tokio::test]
+async fn an_undecodable_value_is_a_miss_and_is_overwritten() {
+    let store =
+        Scripted::new(Health::Up).answer(&key("plain", 3), Read::Value(b"\"text\"".to_vec()));
+    let (value, outcome) = call(&store, &PLAIN, 3, async { 3u32 }).await;
+    assert_eq!((value, outcome), (3, CacheOutcome::Miss));
+    assert_eq!(store.ops(), vec![get("plain", 3), set("plain", 3, "3", 60)]);
+}
+
+#[tokio::test]
+async fn an_unreachable_store_gets_no_write_and_the_call_is_a_bypass() {
+    let store = Scripted::new(Health::Up).answer(&key("plain", 4), Read::Unreachable);
+    let (value, outcome) = call(&store, &PLAIN, 4, async { 4u32 }).await;
+    assert_eq!((value, outcome), (4, CacheOutcome::Bypass));
+    assert_eq!(store.ops(), vec![get("plain", 4)]);
+}
+
+#[tokio::test]
+async fn a_store_known_down_is_not_even_asked() {
+    let store = Scripted::new(Health::Down);
+    let (value, outcome) = call(&store, &LOCKED, 5, async { 5u32 }).await;
+    assert_eq!((value, outcome), (5, CacheOutcome::Bypass));
+    assert_eq!(store.ops(), vec![]);
+}
+
+#[tokio::test]
+async fn an_error_is_returned_and_not_written() {
+    let store = Scripted::new(Health::Up);
+    let (value, outcome) = call_result(&store, &PLAIN, 6, Err("no".into())).await;
+    assert_eq!((value, outcome), (Err("no".into()), CacheOutcome::Miss));
+    assert_eq!(store.ops(), vec![get("plain", 6)]);
+}
+
+#[tokio::test]
+async fn with_lock_the_leader_takes_the_lease_writes_then_releases_it() {
+    let store = Scripted::new(Health::Up);
+    let (value, outcome) = call(&store, &LOCKED, 7, async { 7u32 }).await;
+    assert_eq!((value, outcome), (7, CacheOutcome::Miss));
+    let lock = format!("{}:lock", key("locked", 7));
+    assert_eq!(
+        store.ops(),
+        vec![
+            get("locked", 7),
+            Op::TryLock(lock.clone()),
+            set("locked", 7, "7", 60),
+            Op::Unlock(lock),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn with_lock_a_value_stored_by_the_holder_answers_the_waiter() {
+    let store = Scripted::new(Health::Up);
+    // Another process holds the lock; by the first poll it has stored the value.
+    store.locks.lock().unwrap().push(false);
+    let entry = key("locked", 8);
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move { call(&store, &LOCKED, 8, async { unreachable!() as u32 }).await })
+    };
+    // The call's first read already happened (a miss); the poll after 25 ms finds the value.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.answer(&entry, Read::Value(b"80".to_vec()));
+    assert_eq!(waiter.await.unwrap(), (80, CacheOutcome::Hit));
+    let ops = store.ops();
+    assert_eq!(ops.iter().filter(|op| matches!(op, Op::Set(..))).count(), 0);
+    assert_eq!(
+        ops.iter().filter(|op| matches!(op, Op::Unlock(_))).count(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn no_lock_is_asked_of_an_unreachable_store() {
+    let store = Scripted::new(Health::Up).answer(&key("locked", 9), Read::Unreachable);
+    let (value, outcome) = call(&store, &LOCKED, 9, async { 9u32 }).await;
+    assert_eq!((value, outcome), (9, CacheOutcome::Bypass));
+    assert_eq!(store.ops(), vec![get("locked", 9)]);
+}
+
+#[tokio::test]
+async fn with_stale_a_fresh_value_also_writes_the_stale_copy_for_ttl_plus_stale() {
+    let store = Scripted::new(Health::Up);
+    let (value, outcome) = call_result(&store, &STALE, 10, Ok(10)).await;
+    assert_eq!((value, outcome), (Ok(10), CacheOutcome::Miss));
+    let entry = key("stale", 10);
+    assert_eq!(
+        store.ops(),
+        vec![
+            get("stale", 10),
+            set("stale", 10, "10", 60),
+            Op::Set(
+                format!("{entry}:stale"),
+                "10".into(),
+                Duration::from_secs(90)
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn with_stale_an_error_answers_the_stale_copy() {
+    let entry = key("stale", 11);
+    let store =
+        Scripted::new(Health::Up).answer(&format!("{entry}:stale"), Read::Value(b"1100".to_vec()));
+    let (value, outcome) = call_result(&store, &STALE, 11, Err("down".into())).await;
+    assert_eq!((value, outcome), (Ok(1100), CacheOutcome::Stale));
+    assert_eq!(
+        store.ops(),
+        vec![get("stale", 11), Op::Get(format!("{entry}:stale"))]
+    );
+}
+
+#[tokio::test]
+async fn with_stale_and_nothing_kept_the_error_is_returned() {
+    let store = Scripted::new(Health::Up);
+    let (value, outcome) = call_result(&store, &STALE, 12, Err("down".into())).await;
+    assert_eq!((value, outcome), (Err("down".into()), CacheOutcome::Miss));
+}
+
+#[tokio::test]
+async fn with_stale_no_stale_read_is_asked_of_an_unreachable_store() {
+    let store = Scripted::new(Health::Up).answer(&key("stale", 13), Read::Unreachable);
+    let (value, outcome) = call_result(&store, &STALE, 13, Err("down".into())).await;
+    assert_eq!((value, outcome), (Err("down".into()), CacheOutcome::Bypass));
+    assert_eq!(store.ops(), vec![get("stale", 13)]);
+}
+
+#[tokio::test]
+async fn past_the_soft_timeout_the_stale_copy_answers() {
+    let entry = key("soft", 14);
+    let store =
+        Scripted::new(Health::Up).answer(&format!("{entry}:stale"), Read::Value(b"14".to_vec()));
+    let slow = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        0u32
+    };
+    let (value, outcome) = call(&store, &SOFT, 14, slow).await;
+    assert_eq!((value, outcome), (14, CacheOutcome::Stale));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_land_one_run_on_every_follower() {
+    let store = Scripted::new(Health::Up);
+    let cache = Cache::new(store.clone());
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                call_in(&cache, &PLAIN, 15, async {
+                    RUNS.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    15u32
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for call in calls {
+        let (value, outcome) = call.await.unwrap();
+        assert_eq!(value, 15);
+        outcomes.push(outcome);
+    }
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == CacheOutcome::Miss)
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == CacheOutcome::Hit).count(),
+        19
+    );
+    let writes = store
+        .ops()
+        .into_iter()
+        .filter(|op| matches!(op, Op::Set(..)));
+    assert_eq!(writes.count(), 1, "one write for the whole flight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bypassed_leader_still_lands_its_value_on_its_followers() {
+    // The store is unreachable: nothing is written, but followers still share the one run.
+    let store = Scripted::new(Health::Up).answer(&key("plain", 16), Read::Unreachable);
+    let cache = Cache::new(store.clone());
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                call_in(&cache, &PLAIN, 16, async {
+                    RUNS.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    16u32
+                })
+                .await
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().0, 16);
+    }
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    assert!(!store.ops().iter().any(|op| matches!(op, Op::Set(..))));
+}

@@ -1,0 +1,278 @@
+//! Cache keys: the whole grammar in one place.
+//!
+//! A key is `[namespace:]prefix[:vN]:hash`, where `hash` is the lowercase hex of the 128-bit
+//! xxh3 hash of the **canonical JSON** of the key arguments ([`canonical_json`]): one JSON
+//! object whose members are the argument names and values, with every object (arguments,
+//! structs, maps) written with its members sorted by key and no whitespace. Two keys are
+//! derived from an entry's key, and live next to it: `<key>:stale` (the `stale` option's copy)
+//! and `<key>:lock` (the `lock` option's lease). Entry keys always end in 32 hex digits, so a
+//! derived key is never an entry key.
+//!
+//! The canonical form is what makes keys identical across processes, machines and releases:
+//! `HashMap` iteration order, pointer values and `Debug` output never reach the hash. It is also
+//! reproducible outside Rust; for strings, integers, booleans, `null`, arrays and objects it is
+//! exactly Python's `json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`,
+//! so `xxhash.xxh3_128_hexdigest(that)` gives the same hash.
+//!
+//! ```
+//! use cached_json_runtime::key::canonical_json;
+//!
+//! #[derive(serde::Serialize)]
+//! struct Filter { limit: u32, city: &'static str }
+//! assert_eq!(canonical_json(&Filter { limit: 5, city: "Natal" }).unwrap(), r#"{"city":"Natal","limit":5}"#);
+//! ```
+
+mod builder;
+mod canonical;
+
+use std::fmt::{self, Write as _};
+
+pub use builder::KeyBuilder;
+pub use canonical::canonical_json;
+
+/// One call's cache key: `[namespace:]prefix[:vN]:hash`, and the keys derived from it.
+///
+/// Built by the cache-aside call from its site (prefix, version), the cache's namespace and
+/// the hash of the arguments ([`KeyBuilder`]).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    text: String,
+    digest: u128,
+    /// Which site's grammar made the key (its address): with the digest, the identity of a
+    /// call in flight, cheaper to compare than the text.
+    scope: usize,
+}
+
+impl Key {
+    /// The key of the arguments hashed to `digest`, for `prefix` and `version`, under
+    /// `namespace`.
+    ///
+    /// ```
+    /// use cached_json_runtime::key::{Key, KeyBuilder};
+    ///
+    /// let mut args = KeyBuilder::new();
+    /// args.arg("location_name", &"Recife");
+    /// let key = Key::new(None, "local-info", None, args.finish());
+    /// // xxh3-128 of {"location_name":"Recife"}
+    /// assert_eq!(key.as_str(), "local-info:cccb998e077f32923f57e5b7625f9c0a");
+    /// ```
+    pub fn new(namespace: Option<&str>, prefix: &str, version: Option<u32>, digest: u128) -> Key {
+        let mut text =
+            String::with_capacity(namespace.map_or(0, |n| n.len() + 1) + prefix.len() + 12 + 33);
+        if let Some(namespace) = namespace {
+            text.push_str(namespace);
+            text.push(':');
+        }
+        text.push_str(prefix);
+        if let Some(version) = version {
+            let _ = write!(text, ":v{version}");
+        }
+        text.push(':');
+        push_hex(&mut text, digest);
+        Key {
+            text,
+            digest,
+            scope: 0,
+        }
+    }
+
+    /// Marks the key as made by the site at address `scope`, for [`Key::flight`].
+    pub(crate) fn in_scope(mut self, scope: usize) -> Key {
+        self.scope = scope;
+        self
+    }
+
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The hash of the arguments: the last part of the key.
+    pub fn digest(&self) -> u128 {
+        self.digest
+    }
+
+    /// The key of the `stale` option's copy of this entry.
+    pub(crate) fn stale(&self) -> String {
+        format!("{}:stale", self.text)
+    }
+
+    /// The key of the `lock` option's lease on this entry.
+    pub(crate) fn lock(&self) -> String {
+        format!("{}:lock", self.text)
+    }
+
+    /// The identity of this call among the calls in flight in one cache: its site and digest.
+    pub(crate) fn flight(&self) -> FlightId {
+        (self.scope, self.digest)
+    }
+}
+
+/// A call's identity among the calls in flight in one cache (one namespace): its site and the
+/// hash of its arguments. Within a cache that is its key, without comparing strings.
+pub(crate) type FlightId = (usize, u128);
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Appends `hash` as 32 lowercase hex digits, without going through `core::fmt`: this runs on
+/// every call.
+fn push_hex(out: &mut String, hash: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (i, byte) in hash.to_be_bytes().iter().enumerate() {
+        buf[2 * i] = DIGITS[(byte >> 4) as usize];
+        buf[2 * i + 1] = DIGITS[(byte & 0xf) as usize];
+    }
+    // Hex digits are ASCII.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashMap};
+
+    fn key(build: impl FnOnce(&mut KeyBuilder)) -> String {
+        let mut builder = KeyBuilder::new();
+        build(&mut builder);
+        Key::new(None, "p", None, builder.finish()).text
+    }
+
+    // Golden values: computed outside Rust with Python's `xxhash.xxh3_128_hexdigest` of
+    // `json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`. If one of
+    // these changes, every key in every deployed cache changes: that is a breaking release.
+    #[test]
+    fn keys_are_frozen_and_match_the_documented_canonical_form() {
+        assert_eq!(
+            key(|k| {
+                k.arg("location_name", "Recife");
+            }),
+            "p:cccb998e077f32923f57e5b7625f9c0a"
+        );
+        assert_eq!(
+            key(|k| {
+                k.arg("limit", &10u32);
+            }),
+            "p:3ed03db573e8df68642a909db1118e4e"
+        );
+        let mut filter = HashMap::new();
+        filter.insert("z", Some(1));
+        filter.insert("a", None);
+        assert_eq!(
+            key(|k| {
+                k.arg("city", "São Paulo")
+                    .arg("filter", &filter)
+                    .arg("limit", &5i64)
+                    .arg("tags", &["a", "b"]);
+            }),
+            "p:c8c9232a9c772e652e69a7635784e3e5"
+        );
+        assert_eq!(key(|_| {}), "p:dc7048f8f8747f561349cde127705c16");
+    }
+
+    #[test]
+    fn namespace_and_version_frame_the_hash_and_derived_keys_follow_it() {
+        let mut builder = KeyBuilder::new();
+        builder.arg("limit", &10u32);
+        let key = Key::new(Some("app"), "top-soon", Some(2), builder.finish());
+        assert_eq!(
+            key.as_str(),
+            "app:top-soon:v2:3ed03db573e8df68642a909db1118e4e"
+        );
+        assert_eq!(
+            key.stale(),
+            "app:top-soon:v2:3ed03db573e8df68642a909db1118e4e:stale"
+        );
+        assert_eq!(
+            key.lock(),
+            "app:top-soon:v2:3ed03db573e8df68642a909db1118e4e:lock"
+        );
+    }
+
+    #[test]
+    fn hash_maps_give_one_key_whatever_their_iteration_order() {
+        // Many maps with the same content, built in different orders and with different
+        // hasher seeds: one key.
+        let entries: Vec<(String, u32)> = (0..50).map(|i| (format!("k{i}"), i)).collect();
+        let reference: BTreeMap<_, _> = entries.iter().cloned().collect();
+        let expected = key(|k| {
+            k.arg("m", &reference);
+        });
+        for round in 0..20 {
+            let mut map = HashMap::new();
+            let mut shuffled = entries.clone();
+            shuffled.rotate_left(round);
+            map.extend(shuffled);
+            assert_eq!(
+                key(|k| {
+                    k.arg("m", &map);
+                }),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn different_arguments_give_different_keys() {
+        let a = key(|k| {
+            k.arg("a", "x").arg("b", "y");
+        });
+        let swapped = key(|k| {
+            k.arg("a", "y").arg("b", "x");
+        });
+        // Without separators "ab" + "c" would collide with "a" + "bc".
+        let joined = key(|k| {
+            k.arg("a", "xy").arg("b", "");
+        });
+        let renamed = key(|k| {
+            k.arg("a", "x").arg("c", "y");
+        });
+        let typed = key(|k| {
+            k.arg("a", "1");
+        });
+        let number = key(|k| {
+            k.arg("a", &1);
+        });
+        let keys = [a, swapped, joined, renamed, typed, number];
+        for (i, one) in keys.iter().enumerate() {
+            for other in &keys[i + 1..] {
+                assert_ne!(one, other);
+            }
+        }
+    }
+
+    #[test]
+    fn integer_width_and_reference_do_not_change_the_key() {
+        // A refactor from u32 to u64, or from String to &str, keeps the cache warm.
+        let narrow = key(|k| {
+            k.arg("id", &7u8);
+        });
+        let wide = key(|k| {
+            k.arg("id", &7i128);
+        });
+        assert_eq!(narrow, wide);
+        let owned = key(|k| {
+            k.arg("s", &String::from("v"));
+        });
+        let borrowed = key(|k| {
+            k.arg("s", &&"v");
+        });
+        assert_eq!(owned, borrowed);
+    }
+}

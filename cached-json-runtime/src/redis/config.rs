@@ -1,0 +1,87 @@
+//! How a [`RedisStore`](super::RedisStore) connects and how long it may wait, and the error a
+//! bad configuration gives.
+
+use std::time::Duration;
+
+/// How a [`RedisStore`](crate::store::RedisStore) connects and how long it may wait.
+///
+/// The defaults bound every call: no cached call waits on Redis longer than `op_timeout`
+/// for its read (and as long again for its write), and while Redis is known to be down,
+/// calls skip it entirely.
+///
+/// ```
+/// use std::time::Duration;
+/// use cached_json_runtime::{Cache, RedisConfig};
+///
+/// // A Redis in another zone: more room per command, the rest as is. Builds without I/O.
+/// let mut config = RedisConfig::new("redis://cache.internal:6379/0");
+/// config.op_timeout = Duration::from_millis(400);
+/// let cache = Cache::builder().redis(config).namespace("shop").build().unwrap();
+/// assert_eq!(cache.store().kind(), "redis");
+/// ```
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host[:port][/db]`. Kept as given (the password included, to
+    /// connect with); [`Debug`](std::fmt::Debug), logs and errors show it redacted.
+    pub url: String,
+    /// Longest wait for one command. Default 250 ms.
+    pub op_timeout: Duration,
+    /// Longest wait for a connection, handshake included. Default 250 ms.
+    pub connect_timeout: Duration,
+    /// Consecutive timeouts that open the breaker. A dropped connection opens it at once.
+    /// Default 3.
+    pub failure_threshold: u32,
+    /// First delay between reconnection attempts. Default 100 ms.
+    pub retry_min: Duration,
+    /// Longest delay between reconnection attempts. Default 1 s, so that the cache is back in
+    /// use within about a second of Redis returning.
+    pub retry_max: Duration,
+}
+
+impl RedisConfig {
+    /// The defaults, for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            op_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_millis(250),
+            failure_threshold: 3,
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &crate::logging::redact_url(&self.url))
+            .field("op_timeout", &self.op_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("failure_threshold", &self.failure_threshold)
+            .field("retry_min", &self.retry_min)
+            .field("retry_max", &self.retry_max)
+            .finish()
+    }
+}
+
+/// An error in the store's configuration, found when it is built. Its message never shows
+/// the URL's password.
+///
+/// ```
+/// use cached_json_runtime::Cache;
+///
+/// let err = Cache::builder().redis_url("redis://:secret@host:notaport").build().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid Redis URL"));
+/// assert!(!err.to_string().contains("secret"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub(crate) String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,180 @@
+//! Which connection a command goes out on.
+//!
+//! A redis-rs multiplexed connection is driven by a task on the runtime that made it. The
+//! store's own connection lives on its background thread, so it works from any runtime (one
+//! per `#[tokio::test]`, one per actix worker) and outlives them; but a command sent to another
+//! thread's driver costs two thread hops, which on a loaded machine is most of a hit's cost. So
+//! each runtime that uses the store also gets a connection of its own, made in the background on
+//! its first call (until then it uses the store's): the same arrangement as a connection a
+//! handler would create by hand.
+//!
+//! All of it sits in one [`Generation`], swapped whole when the store connects or loses Redis
+//! (the model of redis-rs's `ConnectionManager`): a connection of an older generation is never
+//! picked again, without any other state to update in order.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use redis::aio::MultiplexedConnection;
+
+use super::reconnect::connect;
+use super::Shared;
+
+/// The connections of one period between outages.
+struct Generation {
+    /// Unique in the process: thread slots of other generations (and stores) never match.
+    number: u64,
+    /// The store's own connection, driven on its background thread; `None` while down.
+    own: Option<MultiplexedConnection>,
+    /// Connections driven on the callers' runtimes, by runtime.
+    local: RwLock<HashMap<tokio::runtime::Id, Local>>,
+}
+
+/// A connection driven on a caller's runtime.
+enum Local {
+    /// Being made in the background.
+    Connecting,
+    Ready(MultiplexedConnection),
+    /// The last attempt failed at that time.
+    Failed(Instant),
+}
+
+const MAX_LOCAL_CONNECTIONS: usize = 64;
+/// How long a runtime whose own connection failed uses the store's before trying again.
+const LOCAL_RETRY: Duration = Duration::from_secs(1);
+
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// A thread's copy of its runtime's connection, valid while its generation is current.
+struct ThreadConnection {
+    generation: u64,
+    runtime: tokio::runtime::Id,
+    connection: MultiplexedConnection,
+}
+
+thread_local! {
+    static THREAD_CONNECTION: RefCell<Option<ThreadConnection>> = const { RefCell::new(None) };
+}
+
+/// The store's connections: the current generation.
+pub(super) struct Connections {
+    current: ArcSwap<Generation>,
+}
+
+impl Connections {
+    /// No connection yet.
+    pub(super) fn new() -> Self {
+        Connections {
+            current: ArcSwap::from_pointee(Generation::new(None)),
+        }
+    }
+
+    /// A new generation around the store's fresh connection.
+    pub(super) fn connected(&self, own: MultiplexedConnection) {
+        self.current.store(Arc::new(Generation::new(Some(own))));
+    }
+
+    /// Redis was lost: no connection of the ending generation is used again.
+    pub(super) fn lost(&self) {
+        self.current.store(Arc::new(Generation::new(None)));
+    }
+
+    /// The connection for a command from this thread: its runtime's own if it is ready, else
+    /// the store's. On a runtime's first call, starts making its own in the background.
+    pub(super) fn pick(&self, store: &Arc<Shared>) -> Option<MultiplexedConnection> {
+        let generation = self.current.load();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return generation.own.clone();
+        };
+        let id = runtime.id();
+        // The thread's slot first: no lock, no shared cache line written.
+        let cached = THREAD_CONNECTION.with(|slot| {
+            slot.borrow()
+                .as_ref()
+                .filter(|c| c.generation == generation.number && c.runtime == id)
+                .map(|c| c.connection.clone())
+        });
+        if cached.is_some() {
+            return cached;
+        }
+        if let Some(connection) = generation.local(id, &runtime, store) {
+            THREAD_CONNECTION.with(|slot| {
+                *slot.borrow_mut() = Some(ThreadConnection {
+                    generation: generation.number,
+                    runtime: id,
+                    connection: connection.clone(),
+                });
+            });
+            return Some(connection);
+        }
+        generation.own.clone()
+    }
+}
+
+impl Generation {
+    fn new(own: Option<MultiplexedConnection>) -> Self {
+        Generation {
+            number: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            own,
+            local: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Runtime `id`'s own connection if it is ready; if there is none (and Redis is up), starts
+    /// making one in the background on that runtime.
+    fn local(
+        self: &Arc<Self>,
+        id: tokio::runtime::Id,
+        runtime: &tokio::runtime::Handle,
+        store: &Arc<Shared>,
+    ) -> Option<MultiplexedConnection> {
+        {
+            let local = self.local.read().unwrap_or_else(|e| e.into_inner());
+            match local.get(&id) {
+                Some(Local::Ready(connection)) => return Some(connection.clone()),
+                Some(Local::Connecting) => return None,
+                Some(Local::Failed(at)) if at.elapsed() < LOCAL_RETRY => return None,
+                Some(Local::Failed(_)) | None => {}
+            }
+        }
+        // While Redis is down, the reconnection loop alone dials it.
+        self.own.as_ref()?;
+        let mut local = self.local.write().unwrap_or_else(|e| e.into_inner());
+        match local.get(&id) {
+            Some(Local::Failed(at)) if at.elapsed() >= LOCAL_RETRY => {}
+            Some(_) => return None,
+            None => {}
+        }
+        // Runtimes come and go (tests, worker restarts): never keep more than a few.
+        if local.len() >= MAX_LOCAL_CONNECTIONS {
+            local.clear();
+        }
+        local.insert(id, Local::Connecting);
+        drop(local);
+        let generation = Arc::downgrade(self);
+        let store = Arc::downgrade(store);
+        runtime.spawn(async move {
+            let Some(store) = store.upgrade() else {
+                return;
+            };
+            let made = connect(&store).await.ok();
+            // A generation that ended meanwhile is gone, and this connection with it.
+            let Some(generation) = generation.upgrade() else {
+                return;
+            };
+            let mut local = generation.local.write().unwrap_or_else(|e| e.into_inner());
+            match made {
+                Some(connection) => local.insert(id, Local::Ready(connection)),
+                // Refused (e.g. `maxclients` reached) while the store's own connection works:
+                // callers keep using that one, and this runtime tries again after a pause
+                // rather than on every call.
+                None => local.insert(id, Local::Failed(Instant::now())),
+            };
+        });
+        None
+    }
+}

@@ -1,0 +1,254 @@
+//! The Redis store: bounded commands, a circuit breaker, and a connection per runtime.
+//!
+//! This module runs commands: each with a timeout, its outcome fed to the [`breaker`]. Which
+//! connection a command goes out on is [`connections`]' business; finding Redis again after an
+//! outage is [`reconnect`]'s; what can be configured is [`config`]'s.
+
+mod breaker;
+mod config;
+mod connections;
+mod reconnect;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{Client, IntoConnectionInfo, RedisError};
+use tokio::sync::Notify;
+
+use self::breaker::{Breaker, BreakerState};
+use self::connections::Connections;
+use self::reconnect::{connect_loop, Background};
+use crate::logging::{redact_url, LogLimiter};
+use crate::store::{BoxFuture, Health, Read, Store, StoreError};
+
+pub use self::config::{ConfigError, RedisConfig};
+
+/// A [`Store`] on Redis that fails open.
+///
+/// Creating it does no I/O and never blocks; it connects on first use. Cloning is cheap and
+/// shares the connection.
+///
+/// ```no_run
+/// use cached_json_runtime::store::RedisStore;
+/// use cached_json_runtime::RedisConfig;
+///
+/// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/0"))?;
+/// # Ok::<(), cached_json_runtime::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+/// What the store's clones, its background tasks and its connections share.
+struct Shared {
+    client: Client,
+    config: RedisConfig,
+    /// The URL as it may be logged.
+    display_url: String,
+    breaker: Breaker,
+    connections: Connections,
+    /// Woken when the first connection attempt ends, for callers waiting on it.
+    first_attempt_done: Notify,
+    started: std::sync::Once,
+    background: Background,
+    op_errors: LogLimiter,
+}
+
+impl RedisStore {
+    /// A store for `config`. Fails only on a malformed URL.
+    pub fn new(config: RedisConfig) -> Result<Self, ConfigError> {
+        let display_url = redact_url(&config.url);
+        let info = config.url.as_str().into_connection_info().map_err(|err| {
+            ConfigError(format!("invalid Redis URL {display_url}: {:?}", err.kind()))
+        })?;
+        let client = Client::open(info)
+            .map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))?;
+        Ok(RedisStore {
+            shared: Arc::new(Shared {
+                client,
+                breaker: Breaker::new(config.failure_threshold),
+                config,
+                display_url,
+                connections: Connections::new(),
+                first_attempt_done: Notify::new(),
+                started: std::sync::Once::new(),
+                background: Background::start().map_err(|err| {
+                    ConfigError(format!("cannot start the cached-json-redis thread: {err}"))
+                })?,
+                op_errors: LogLimiter::new(Duration::from_secs(10)),
+            }),
+        })
+    }
+
+    /// The URL, password redacted.
+    pub fn display_url(&self) -> &str {
+        &self.shared.display_url
+    }
+
+    /// The connection to send a command on, waiting for the first connection attempt (bounded
+    /// by `connect_timeout`), never for a reconnection.
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        let shared = &self.shared;
+        shared.started.call_once(|| {
+            let weak = Arc::downgrade(shared);
+            shared.background.spawn(connect_loop(weak, true));
+        });
+        match shared.breaker.state() {
+            BreakerState::Closed => {}
+            BreakerState::Open => return Err(StoreError::Unavailable),
+            BreakerState::Connecting => {
+                let attempt_done = shared.first_attempt_done.notified();
+                tokio::pin!(attempt_done);
+                attempt_done.as_mut().enable();
+                if shared.breaker.state() == BreakerState::Connecting {
+                    // The connect loop has its own timeout; this one only guards against a
+                    // runtime that cannot run the loop at all.
+                    let wait = shared.config.connect_timeout + Duration::from_millis(50);
+                    if tokio::time::timeout(wait, attempt_done).await.is_err() {
+                        return Err(StoreError::Unavailable);
+                    }
+                }
+            }
+        }
+        shared
+            .connections
+            .pick(shared)
+            .ok_or(StoreError::Unavailable)
+    }
+
+    /// Runs one command with the timeout, feeding the outcome to the breaker.
+    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // No Tokio runtime to time the call with: skip the cache rather than panic.
+            return Err(StoreError::Unavailable);
+        }
+        let mut connection = self.connection().await?;
+        let shared = &self.shared;
+        match tokio::time::timeout(
+            shared.config.op_timeout,
+            cmd.query_async::<T>(&mut connection),
+        )
+        .await
+        {
+            Ok(Ok(value)) => {
+                shared.breaker.on_success();
+                Ok(value)
+            }
+            Ok(Err(err)) if is_connection_failure(&err) => {
+                self.failed(true, &err.to_string());
+                Err(StoreError::Connection(err.to_string()))
+            }
+            Ok(Err(err)) => {
+                // Redis answered: the connection is fine, the command was refused (OOM,
+                // WRONGTYPE, NOPERM...). Nothing for the breaker.
+                if let Some(held_back) = shared.op_errors.allow() {
+                    tracing::warn!(url = %shared.display_url, error = %err, held_back,
+                        "redis refused a cache command");
+                }
+                Err(StoreError::Reply(err.to_string()))
+            }
+            Err(_) => {
+                self.failed(false, "timed out");
+                Err(StoreError::Timeout)
+            }
+        }
+    }
+
+    /// Records a failed command; the one that opens the breaker drops the connections and
+    /// starts the reconnection.
+    fn failed(&self, hard: bool, error: &str) {
+        let shared = &self.shared;
+        if shared.breaker.on_failure(hard) {
+            shared.connections.lost();
+            tracing::warn!(url = %shared.display_url, error,
+                "redis unavailable: bypassing the cache until it is back");
+            shared
+                .background
+                .spawn(connect_loop(Arc::downgrade(shared), false));
+        } else if let Some(held_back) = shared.op_errors.allow() {
+            tracing::warn!(url = %shared.display_url, error, held_back, "redis command failed");
+        }
+    }
+}
+
+fn is_connection_failure(err: &RedisError) -> bool {
+    err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error()
+}
+
+impl Store for RedisStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        Box::pin(async move {
+            match self.run::<Option<Vec<u8>>>(cmd).await {
+                Ok(Some(bytes)) => Read::Value(bytes),
+                Ok(None) => Read::Miss,
+                // Redis answered, refusing this key (e.g. WRONGTYPE): it is healthy, and the
+                // value computed now overwrites the key.
+                Err(StoreError::Reply(_)) => Read::Miss,
+                Err(_) => Read::Unreachable,
+            }
+        })
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        Box::pin(self.run(cmd))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key);
+        Box::pin(async move { self.run::<u64>(cmd).await.map(|n| n > 0) })
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(lease.as_millis().max(1) as u64);
+        Box::pin(async move { self.run::<Option<String>>(cmd).await.map(|ok| ok.is_some()) })
+    }
+
+    fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        // Delete only our own lock: after a lease ran out, another caller may hold it.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+        )
+        .arg(1)
+        .arg(key)
+        .arg(token);
+        Box::pin(async move { self.run::<i64>(cmd).await.map(drop) })
+    }
+
+    fn health(&self) -> Health {
+        match self.shared.breaker.state() {
+            BreakerState::Closed => Health::Up,
+            BreakerState::Connecting => Health::Connecting,
+            BreakerState::Open => Health::Down,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

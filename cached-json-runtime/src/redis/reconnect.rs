@@ -1,0 +1,118 @@
+//! Finding Redis again: the store's own small runtime, and the loop on it that connects with
+//! backoff while callers skip the cache.
+//!
+//! redis-rs's own reconnection makes callers wait for it (seconds, by default). Here a caller
+//! never waits on a reconnect: the breaker is open meanwhile, and this loop alone dials Redis.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisError};
+
+use super::Shared;
+
+/// A one-thread Tokio runtime owned by the store: it runs the store's connection driver and the
+/// reconnection loop, so neither depends on a caller's runtime staying alive.
+pub(super) struct Background {
+    handle: tokio::runtime::Handle,
+    /// Dropping it ends the thread (and its tasks) when the store goes away.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Background {
+    pub(super) fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("cached-json-redis".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })?;
+        Ok(Background {
+            handle,
+            _stop: stop,
+        })
+    }
+
+    pub(super) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(task);
+    }
+}
+
+/// Connects, then keeps trying with capped exponential backoff until it succeeds or the store
+/// is dropped. `first`: the store's first connection, which callers may be waiting for.
+pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
+    let down_since = Instant::now();
+    let mut delay = None::<Duration>;
+    let mut attempts = 0u32;
+    let mut last_logged = None::<Instant>;
+    loop {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let Some(shared) = store.upgrade() else {
+            return;
+        };
+        attempts += 1;
+        match connect(&shared).await {
+            Ok(connection) => {
+                shared.connections.connected(connection);
+                shared.breaker.on_connected();
+                shared.first_attempt_done.notify_waiters();
+                if first && attempts == 1 {
+                    tracing::info!(url = %shared.display_url, "redis connected");
+                } else {
+                    tracing::info!(url = %shared.display_url, attempts,
+                        down_ms = down_since.elapsed().as_millis() as u64,
+                        "redis reachable again: cache back in use");
+                }
+                return;
+            }
+            Err(err) => {
+                if first && shared.breaker.on_first_connect_failed() {
+                    shared.first_attempt_done.notify_waiters();
+                }
+                // One line at the first failure, then one every 30 s while it lasts.
+                if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
+                    last_logged = Some(Instant::now());
+                    tracing::warn!(url = %shared.display_url, error = %err, attempts,
+                        "redis unreachable: running without cache, retrying in the background");
+                }
+                let config = &shared.config;
+                delay = Some(match delay {
+                    None => config.retry_min,
+                    Some(d) => (d * 2).min(config.retry_max),
+                });
+            }
+        }
+    }
+}
+
+/// One connection, made and checked within `connect_timeout`, driven on the current runtime.
+pub(super) async fn connect(shared: &Arc<Shared>) -> Result<MultiplexedConnection, String> {
+    let timeout = shared.config.connect_timeout;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        // Commands are timed by the store, which tells a timeout from a dropped connection.
+        .set_response_timeout(None);
+    let attempt = async {
+        let mut connection = shared
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        // The handshake may succeed on a server that cannot serve (loading, paused): ask it.
+        redis::cmd("PING")
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok::<_, RedisError>(connection)
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+    }
+}

@@ -1,0 +1,126 @@
+//! The fixed part of one annotated function's caching: its [`CacheSite`], built in a `static`
+//! by the attribute, and the registry that warns when two functions share a prefix.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::key::Key;
+
+/// One annotated function's prefix, TTL, key version and options.
+///
+/// Built in a `static` by the attribute: every method is `const`.
+#[derive(Debug)]
+pub struct CacheSite {
+    pub(crate) prefix: &'static str,
+    /// The annotated function's path, for messages.
+    pub(crate) function: &'static str,
+    /// Whether this site was checked against the others (see [`CacheSite::register`]).
+    registered: AtomicBool,
+    pub(crate) ttl: Duration,
+    pub(crate) version: Option<u32>,
+    pub(crate) lock: bool,
+    pub(crate) stale: Option<Duration>,
+    pub(crate) jitter: Option<Duration>,
+    pub(crate) soft_timeout: Option<Duration>,
+}
+
+impl CacheSite {
+    /// A site for `prefix`, storing values for `ttl_secs` seconds.
+    pub const fn new(prefix: &'static str, ttl_secs: u64, version: Option<u32>) -> Self {
+        CacheSite {
+            prefix,
+            function: "",
+            registered: AtomicBool::new(false),
+            ttl: Duration::from_secs(ttl_secs),
+            version,
+            lock: false,
+            stale: None,
+            jitter: None,
+            soft_timeout: None,
+        }
+    }
+
+    /// Names the annotated function (its path), for messages.
+    pub const fn with_function(mut self, function: &'static str) -> Self {
+        self.function = function;
+        self
+    }
+
+    /// Coalesce misses across processes with a lease in the store (`lock`).
+    pub const fn with_lock(mut self) -> Self {
+        self.lock = true;
+        self
+    }
+
+    /// Keep the last good value `secs` past its TTL, for when the function fails (`stale`).
+    pub const fn with_stale(mut self, secs: u64) -> Self {
+        self.stale = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// Add up to `secs` of random time to each stored TTL (`jitter`).
+    pub const fn with_jitter(mut self, secs: u64) -> Self {
+        self.jitter = Some(Duration::from_secs(secs));
+        self
+    }
+
+    /// Answer the stale value when the function takes longer than `ms` (`timeout_ms`).
+    pub const fn with_soft_timeout_ms(mut self, ms: u64) -> Self {
+        self.soft_timeout = Some(Duration::from_millis(ms));
+        self
+    }
+
+    /// The prefix.
+    pub const fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// How long a stored value lives (before jitter).
+    pub const fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The key of the call whose arguments hash to `digest`, in `namespace`.
+    pub(crate) fn key(&'static self, namespace: Option<&str>, digest: u128) -> Key {
+        Key::new(namespace, self.prefix, self.version, digest).in_scope(self as *const _ as usize)
+    }
+
+    /// On a site's first call: warns if another function already uses the same prefix (and
+    /// version). Their keys would collide whenever their arguments serialize alike, and each
+    /// would read the other's values: a mistake (Spring users know it as SPR-11736) that is
+    /// cheap to catch here and costly to find in production.
+    pub(crate) fn register(&'static self) {
+        if self.registered.load(Ordering::Relaxed) {
+            return;
+        }
+        static SITES: Mutex<Vec<&'static CacheSite>> = Mutex::new(Vec::new());
+        let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+        if self.registered.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Some(other) = sites
+            .iter()
+            .find(|other| other.prefix == self.prefix && other.version == self.version)
+        {
+            tracing::warn!(
+                prefix = self.prefix,
+                first = other.function,
+                second = self.function,
+                "two functions use the same cache prefix: they will read each other's values \
+                 when their arguments match; give each its own prefix"
+            );
+        }
+        sites.push(self);
+    }
+
+    /// The TTL of one write: the site's, plus up to `jitter` at random.
+    pub(crate) fn ttl_with_jitter(&self) -> Duration {
+        match self.jitter {
+            Some(jitter) if !jitter.is_zero() => {
+                self.ttl + Duration::from_millis(fastrand::u64(0..=jitter.as_millis() as u64))
+            }
+            _ => self.ttl,
+        }
+    }
+}

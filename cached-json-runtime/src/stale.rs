@@ -1,0 +1,89 @@
+//! The `stale` option: the last good value, kept in `<key>:stale` past the entry's TTL, answers
+//! when the function fails: returns `Err`, panics, or outlives the soft timeout (`timeout_ms`).
+
+use std::time::Duration;
+
+use crate::key::Key;
+use crate::logging::LogLimiter;
+use crate::shape::{decode, Shape};
+use crate::site::CacheSite;
+use crate::store::{Read, Store};
+use crate::unwind::CatchUnwind;
+
+static STALE_SERVED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+
+/// What running the function gave.
+pub(crate) enum Ran<O> {
+    /// The function's own output.
+    Fresh(O),
+    /// The function failed; the stale value (as stored, and decoded) answers instead.
+    Stale(Vec<u8>, O),
+}
+
+/// Runs `function`. With a stale copy to fall back on (`fallback`), a failure answers it: an
+/// `Err`, a panic, or the soft timeout. Without one, the function's answer is the only one and
+/// a panic goes on unwinding.
+pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
+    site: &CacheSite,
+    fallback: Option<(&dyn Store, &Key)>,
+    function: F,
+) -> Ran<S::Output> {
+    let Some((store, key)) = fallback else {
+        return Ran::Fresh(function.await);
+    };
+    let mut guarded = CatchUnwind::new(function);
+    let result = match site.soft_timeout {
+        Some(limit) => match tokio::time::timeout(limit, &mut guarded).await {
+            Ok(result) => result,
+            Err(_) => match read::<S>(store, key, site, "timed out").await {
+                Some((bytes, output)) => return Ran::Stale(bytes, output),
+                // Nothing to fall back on: the function's answer is the only one.
+                None => guarded.await,
+            },
+        },
+        None => guarded.await,
+    };
+    match result {
+        Ok(output) if S::is_failure(&output) => {
+            match read::<S>(store, key, site, "returned an error").await {
+                Some((bytes, stale)) => Ran::Stale(bytes, stale),
+                None => Ran::Fresh(output),
+            }
+        }
+        Ok(output) => Ran::Fresh(output),
+        Err(panic) => match read::<S>(store, key, site, "panicked").await {
+            Some((bytes, stale)) => Ran::Stale(bytes, stale),
+            None => std::panic::resume_unwind(panic),
+        },
+    }
+}
+
+/// The stale copy of `key`, if there is a readable one.
+async fn read<S: Shape>(
+    store: &dyn Store,
+    key: &Key,
+    site: &CacheSite,
+    why: &'static str,
+) -> Option<(Vec<u8>, S::Output)> {
+    let stale_key = key.stale();
+    let Read::Value(bytes) = store.get(&stale_key).await else {
+        return None;
+    };
+    let output = decode::<S>(&bytes, &stale_key)?;
+    if let Some(held_back) = STALE_SERVED.allow() {
+        tracing::warn!(
+            prefix = site.prefix,
+            why,
+            held_back,
+            "function failed: serving the last good value"
+        );
+    }
+    Some((bytes, output))
+}
+
+/// Writes the stale copy of a fresh value: it lives `stale` past the entry's TTL.
+pub(crate) async fn write(store: &dyn Store, key: &Key, site: &CacheSite, bytes: &[u8]) {
+    if let Some(stale) = site.stale {
+        let _ = store.set(&key.stale(), bytes, site.ttl + stale).await;
+    }
+}

@@ -1,0 +1,36 @@
+//! The cached functions: the seed's table, one attribute each. The routes call them and never
+//! touch the cache themselves.
+
+use cached_json::cached_json;
+
+use crate::error::ApiError;
+use crate::events::{Event, EventStore};
+use crate::geocoder::{Geocoder, LocalInfo};
+use crate::state::AppState;
+use crate::weather::Forecast;
+
+/// Geocoding is practically static: 24 h. The key is the folded name, so that "Recife",
+/// "recife" and " RECIFE " share one entry. Unknown places (`None`) are not cached.
+#[cached_json("local-info", ttl = 86400, skip(geocoder))]
+pub async fn local_info(geocoder: &Geocoder, location_key: &str) -> Option<LocalInfo> {
+    geocoder.locate(location_key).await
+}
+
+/// The weather API is slow and paid: 30 min. Geocoding goes through its own cache.
+#[cached_json("forecast", ttl = 1800, skip(state))]
+pub async fn forecast_info(state: &AppState, location_key: &str) -> Option<Forecast> {
+    let place = local_info(&state.geocoder, location_key).await?;
+    Some(state.weather.forecast(place).await)
+}
+
+/// The "next N events" ranking changes every few seconds: a 10 s snapshot is enough.
+#[cached_json("top-soon", ttl = 10, skip(events))]
+pub async fn top_soon(events: &EventStore, limit: u32) -> Result<Vec<Event>, ApiError> {
+    Ok(events.top_soon(limit).await?)
+}
+
+/// The most-viewed ranking changes only as views are counted: 30 s.
+#[cached_json("top-viewed", ttl = 30, skip(events))]
+pub async fn top_viewed(events: &EventStore, limit: u32) -> Result<Vec<Event>, ApiError> {
+    Ok(events.top_viewed(limit).await?)
+}

@@ -1,0 +1,21 @@
+//! What every handler shares.
+
+use cached_json::Cache;
+
+use crate::events::EventStore;
+use crate::geocoder::Geocoder;
+use crate::weather::WeatherService;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The simulated geocoding service.
+    pub geocoder: Geocoder,
+    /// The simulated weather service.
+    pub weather: WeatherService,
+    /// The events database.
+    pub events: EventStore,
+    /// The cache, for `/health`.
+    pub cache: Cache,
+    /// The Redis URL in use (password redacted), for `/health`.
+    pub redis_url: Option<String>,
+}
