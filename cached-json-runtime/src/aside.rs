@@ -50,10 +50,9 @@ impl Aside {
         self,
         function: F,
     ) -> S::Output {
-        let store = self.cache.store();
-        let read = match store.health() {
+        let read = match self.cache.store().health() {
             Health::Down => Read::Unreachable,
-            Health::Up | Health::Connecting => store.get(self.key.as_str()).await,
+            Health::Up | Health::Connecting => self.cache.store().get(self.key.as_str()).await,
         };
         // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
         // of it for this call: no write, no lock, no stale read.

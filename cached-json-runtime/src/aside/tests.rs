@@ -406,3 +406,4 @@ async fn a_bypassed_leader_still_lands_its_value_on_its_followers() {
     assert_eq!(RUNS.load(Ordering::SeqCst), 1);
     assert!(!store.ops().iter().any(|op| matches!(op, Op::Set(..))));
 }
+
