@@ -30,7 +30,7 @@ static GLOBAL: Counting = Counting;
 fn one_string() -> Key {
     let mut key = KeyBuilder::new();
     key.arg("location_name", black_box("Recife"));
-    Key::new(None, "local-info", None, key.finish())
+    Key::new(None, "local-info", None, key.finish().unwrap())
 }
 
 /// A list query: a few strings and integers, with a namespace.
@@ -40,7 +40,7 @@ fn strings_and_integers() -> Key {
         .arg("limit", &black_box(20u32))
         .arg("skip", &black_box(40u64))
         .arg("sort", black_box("starts_at"));
-    Key::new(Some("demo"), "events", Some(2), key.finish())
+    Key::new(Some("demo"), "events", Some(2), key.finish().unwrap())
 }
 
 fn allocations_per_call(f: fn() -> Key) -> f64 {

@@ -28,7 +28,7 @@
 /// |---|---|
 /// | `skip(a, b)` | arguments left out of the key (pools, clients, request ids) |
 /// | `version = N` | adds `:vN` to the key: bump it when the cached type changes shape |
-/// | `returns = value \| result \| option` | how the output is cached, for a type alias the attribute cannot see through |
+/// | `returns = value \| result \| option` | how the output is cached, said outright (by default: from the real return type) |
 /// | `cache_none` | with `Option<T>`: cache `None` too (stored as JSON `null`) |
 /// | `lock` | across processes: one instance computes a cold key, the others wait for its value |
 /// | `stale = N` | keep the last good value N seconds past its TTL; answer it when the function returns `Err` or panics |
@@ -37,8 +37,8 @@
 /// | `crate = "path"` | where this crate is, when it is renamed in `Cargo.toml` or re-exported by another crate |
 ///
 /// - `Result<T, E>`: only `Ok` is cached. `Option<T>`: only `Some` (add `cache_none` to cache
-///   `None` as well). Any other return type: every value. Behind a type alias, say which with
-///   `returns = ...`.
+///   `None` as well). Any other return type: every value. The compiler decides from the real
+///   type, so an alias such as `type ApiResult<T> = Result<T, MyError>` caches `Ok` only.
 /// - The key is built from every argument but `self` and the `skip`ped ones; each must be
 ///   `Serialize`. The stored type must be `Serialize + DeserializeOwned`.
 /// - Redis trouble never fails the call: the body runs and its value is returned.
@@ -106,6 +106,8 @@ pub mod key {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use cached_json_runtime::instance::instance_of;
     pub use cached_json_runtime::key::KeyBuilder;
-    pub use cached_json_runtime::{CacheSite, Call, KeyArg};
+    pub use cached_json_runtime::mode;
+    pub use cached_json_runtime::{CacheSite, Call, Codec, KeyArg};
 }

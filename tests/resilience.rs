@@ -265,7 +265,7 @@ async fn a_crashed_lock_holder_is_survived_through_the_lease_expiry() {
     // Another process took the lock and died: nobody will store the value or release it.
     let mut args = KeyBuilder::new();
     args.arg("id", &1u32);
-    let key = Key::new(None, "crashed-holder", None, args.finish());
+    let key = Key::new(None, "crashed-holder", None, args.finish().unwrap());
     let _: () = redis::cmd("SET")
         .arg(format!("{key}:lock"))
         .arg("dead-process")
@@ -329,7 +329,7 @@ async fn stale_if_error_serves_the_last_good_value_on_err_panic_and_timeout() {
     // Both keys are plain JSON of the value.
     let mut args = KeyBuilder::new();
     args.arg("currency", "USD");
-    let key = Key::new(None, "rates", None, args.finish()).to_string();
+    let key = Key::new(None, "rates", None, args.finish().unwrap()).to_string();
     let mut conn = server.connection();
     assert_eq!(conn.get::<_, String>(&key).unwrap(), "5.25");
     assert_eq!(

@@ -280,8 +280,11 @@ fn parse_crate(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Pa
     })))
 }
 
-/// Characters that would make a prefix awkward in `redis-cli`, in `SCAN MATCH prefix:*`
-/// patterns, or ambiguous next to the `:` separators.
+/// The prefix is one segment of the key's grammar, `[namespace:]prefix[:vN]:hash`: no `:` in
+/// it, and not of the form `v<digits>`, so that a key reads one way only (a prefix `a:v2`
+/// would collide with prefix `a` at version 2, and a prefix `shop:users` with prefix `users`
+/// under namespace `shop`). Other characters that would make it awkward in `redis-cli` or in
+/// `SCAN MATCH prefix:*` patterns are refused too.
 fn check_prefix(prefix: &LitStr) -> syn::Result<()> {
     let value = prefix.value();
     if value.trim().is_empty() {
@@ -290,14 +293,33 @@ fn check_prefix(prefix: &LitStr) -> syn::Result<()> {
             "the cache prefix must not be empty: it names this function's keys, e.g. \"users\"",
         ));
     }
+    if value.contains(':') {
+        return Err(syn::Error::new(
+            prefix.span(),
+            format!(
+                "the cache prefix must not contain `:`, which separates the parts of a key \
+                 (`[namespace:]prefix[:vN]:hash`); write it with `-`, `_`, `.` or `/`, e.g. {:?}",
+                value.replace(':', ".")
+            ),
+        ));
+    }
     if let Some(bad) = value
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
     {
         return Err(syn::Error::new(
             prefix.span(),
             format!(
-                "the cache prefix may only use ASCII letters, digits and `-_./:`; found {bad:?}"
+                "the cache prefix may only use ASCII letters, digits and `-_./`; found {bad:?}"
+            ),
+        ));
+    }
+    if value.len() > 1 && value.starts_with('v') && value[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return Err(syn::Error::new(
+            prefix.span(),
+            format!(
+                "the cache prefix must not look like a key version (`{value}`): keys would read \
+                 as another function's at that version; name what is cached, e.g. \"users\""
             ),
         ));
     }

@@ -58,15 +58,6 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         let (name, ident) = (&arg.name, &arg.ident);
         quote_spanned!(ident.span()=> #call.arg(#name, &#ident);)
     });
-    let mode = Ident::new(
-        match mode {
-            Mode::Value => "value",
-            Mode::Result => "result",
-            Mode::Option => "option",
-        },
-        *output_span,
-    );
-
     let MaybeItemFn {
         outer_attrs,
         inner_attrs,
@@ -78,6 +69,21 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     // The body's braces keep their place in the user's code, for the compiler's messages.
     let mut user_body = TokenStream::new();
     brace_token.surround(&mut user_body, |tokens| tokens.extend(body));
+    let body = quote!(async move #user_body);
+    // The one place the cached type's bound (`CacheValue`) is stated, located at the return
+    // type: a type that is not `CacheValue` is one error, there.
+    let codec = located_at(quote!(#private::Codec::JSON), *output_span);
+    let cached_call = match mode {
+        // The compiler picks `Ok`, `Some` or every value from the real type (autoref
+        // specialization, in the runtime's `mode` module): an alias cannot fool it.
+        Mode::FromType(ty) => quote_spanned! {*output_span=>
+            (&&#private::mode::Mode::<#ty>::new()).mode().cached(#call, #codec, #body)
+        },
+        Mode::Value => quote_spanned!(*output_span=> #call.value(#codec, #body)),
+        Mode::Result => quote_spanned!(*output_span=> #call.result(#codec, #body)),
+        Mode::Option => quote_spanned!(*output_span=> #call.option(#codec, #body)),
+    };
+
     let mut generated_body = TokenStream::new();
     // Spanned at the return type: a value that is not `CacheValue` gives one error there, not
     // one per use of the future.
@@ -85,9 +91,12 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         // In a block: the call (and its key buffer) is gone before the await, so that it
         // takes no room in the function's future.
         let #cached = {
-            let mut #call = #private::Call::new(&#site);
+            #[allow(unused_imports)]
+            use #private::mode::{ByOption as _, ByResult as _, ByValue as _};
+            // A closure made here: its type name tells the instantiation the call runs in.
+            let mut #call = #private::Call::new(&#site, #private::instance_of(&|| ()));
             #(#arg_calls)*
-            #call.#mode(async move #user_body)
+            #cached_call
         };
         #cached.await
     };
@@ -103,4 +112,23 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         #(#outer_attrs)*
         #vis #sig #generated_body
     }
+}
+
+/// `tokens` with every span located at `at`, each keeping its own hygiene (what its names
+/// resolve to): for errors to point at what the user wrote.
+fn located_at(tokens: TokenStream, at: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), located_at(group.stream(), at));
+                inner.set_span(group.span().located_at(at));
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(token.span().located_at(at));
+            }
+            token
+        })
+        .collect()
 }

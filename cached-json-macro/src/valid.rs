@@ -39,14 +39,17 @@ pub(crate) struct KeyArg {
     pub ident: Ident,
 }
 
-/// Which `Call` method runs the body.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// How the body's output is cached.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Every value is cached.
+    /// Decided by the compiler from the real return type (`Result`: `Ok`, `Option`: `Some`,
+    /// else every value), whatever alias spells it.
+    FromType(Box<Type>),
+    /// Every value is cached (`returns = value`, or `cache_none`).
     Value,
-    /// `Ok` is cached.
+    /// `Ok` is cached (`returns = result`).
     Result,
-    /// `Some` is cached.
+    /// `Some` is cached (`returns = option`).
     Option,
 }
 
@@ -194,7 +197,8 @@ fn find_impl_trait(ty: &Type) -> Option<&Type> {
     }
 }
 
-/// How the output is cached: `returns = ...` if given, else read off the return type.
+/// How the output is cached: `returns = ...` if given, else decided from the real return type
+/// by the compiler (see the runtime's `mode` module), never from how the type is spelled.
 fn output_mode(sig: &Signature, attr: &Attr) -> syn::Result<Mode> {
     let ty = match &sig.output {
         ReturnType::Default => return Err(syn::Error::new(
@@ -203,20 +207,20 @@ fn output_mode(sig: &Signature, attr: &Attr) -> syn::Result<Mode> {
         )),
         ReturnType::Type(_, ty) => ty,
     };
-    let returns = match attr.returns {
-        Some((returns, _)) => returns,
-        None => match last_segment(ty).as_deref() {
-            Some("Result") => Returns::Result,
-            Some("Option") => Returns::Option,
-            _ => Returns::Value,
-        },
-    };
-    Ok(match (returns, attr.cache_none) {
-        (Returns::Value, None) => Mode::Value,
-        (Returns::Result, None) => Mode::Result,
-        (Returns::Option, None) => Mode::Option,
+    if let Some(impl_trait) = find_impl_trait(ty) {
+        return Err(syn::Error::new(
+            impl_trait.span(),
+            "#[cached_json] needs a concrete return type, to read the stored value back as it",
+        ));
+    }
+    Ok(match (attr.returns, attr.cache_none) {
+        (None, None) => Mode::FromType(ty.clone()),
+        (Some((Returns::Value, _)), None) => Mode::Value,
+        (Some((Returns::Result, _)), None) => Mode::Result,
+        (Some((Returns::Option, _)), None) => Mode::Option,
         // A cached `None` is stored as JSON `null`: the whole `Option` is the value.
-        (Returns::Option, Some(_)) => Mode::Value,
+        (Some((Returns::Option, _)), Some(_)) => Mode::Value,
+        (None, Some(_)) if last_segment(ty).as_deref() == Some("Option") => Mode::Value,
         (_, Some(span)) => {
             return Err(syn::Error::new(
                 span,

@@ -16,7 +16,7 @@ use crate::key::Key;
 use crate::lock::{self, LockWait};
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
-use crate::shape::{decode, Shape};
+use crate::shape::{decode, Codec, Shape};
 use crate::site::CacheSite;
 use crate::stale::{self, Ran};
 use crate::store::{Health, Read};
@@ -27,7 +27,9 @@ static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 pub(crate) struct Aside {
     cache: CurrentCache,
     site: &'static CacheSite,
-    key: Key,
+    /// `None`: the call runs uncached (an argument with no canonical form, or a return type
+    /// the attribute could not see).
+    key: Option<Key>,
 }
 
 /// How coalescing with concurrent callers of the key ended for this one.
@@ -41,23 +43,28 @@ enum Coalesced<'a, O> {
 }
 
 impl Aside {
-    pub(crate) fn new(cache: CurrentCache, site: &'static CacheSite, key: Key) -> Self {
+    pub(crate) fn new(cache: CurrentCache, site: &'static CacheSite, key: Option<Key>) -> Self {
         Aside { cache, site, key }
     }
 
     /// The whole call: the hit path inline, the miss path boxed.
     pub(crate) async fn run<S: Shape, F: Future<Output = S::Output>>(
         self,
+        codec: Codec<S::Stored>,
         function: F,
     ) -> S::Output {
+        let Some(key) = &self.key else {
+            let output = function.await;
+            return self.finish(CacheOutcome::Bypass, output);
+        };
         let read = match self.cache.store().health() {
             Health::Down => Read::Unreachable,
-            Health::Up | Health::Connecting => self.cache.store().get(self.key.as_str()).await,
+            Health::Up | Health::Connecting => self.cache.store().get(key.as_str()).await,
         };
         // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
         // of it for this call: no write, no lock, no stale read.
         let reachable = match read {
-            Read::Value(bytes) => match decode::<S>(&bytes, self.key.as_str()) {
+            Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => return self.finish(CacheOutcome::Hit, output),
                 // Corrupt or of another type: a miss, and overwritten.
                 None => true,
@@ -67,12 +74,14 @@ impl Aside {
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
         // every call's future kilobytes larger, and hits never need them.
-        Box::pin(self.miss::<S, F>(reachable, function)).await
+        Box::pin(self.miss::<S, F>(codec, key, reachable, function)).await
     }
 
     /// The miss path, in the order its steps run.
     async fn miss<S: Shape, F: Future<Output = S::Output>>(
         &self,
+        codec: Codec<S::Stored>,
+        key: &Key,
         reachable: bool,
         function: F,
     ) -> S::Output {
@@ -80,7 +89,7 @@ impl Aside {
 
         // 1. In this process, one caller per key runs the function; the others wait for what
         //    it lands.
-        let lead = match self.coalesce::<S>().await {
+        let lead = match self.coalesce::<S>(codec, key).await {
             Coalesced::Answered(outcome, output) => return self.finish(outcome, output),
             Coalesced::Lead(lead) => Some(lead),
             Coalesced::Alone => None,
@@ -90,7 +99,7 @@ impl Aside {
         //    another process stored while it waited.
         let mut lease = None;
         if reachable && self.site.lock && lead.is_some() {
-            match lock::acquire_or_wait::<S>(store, &self.key).await {
+            match lock::acquire_or_wait::<S>(store, codec, key).await {
                 LockWait::Acquired(held) => lease = Some(held),
                 LockWait::ValueAppeared(bytes, output) => {
                     land(lead, Landing::Value(bytes.into()));
@@ -101,16 +110,18 @@ impl Aside {
         }
 
         // 3. Run the function; with `stale`, a failure answers the last good value.
-        let fallback = (reachable && self.site.stale.is_some()).then_some((store, &self.key));
+        let fallback = (reachable && self.site.stale.is_some()).then_some((store, key));
         let (outcome, output, landing) =
-            match stale::run::<S, F>(self.site, fallback, function).await {
+            match stale::run::<S, F>(self.site, codec, fallback, function).await {
                 Ran::Stale(bytes, output) => {
                     (CacheOutcome::Stale, output, Landing::Stale(bytes.into()))
                 }
                 Ran::Fresh(output) => {
                     // 4. Store the value, if anyone will read it: the store, or followers.
                     let wanted = reachable || lead.as_ref().is_some_and(Lead::has_followers);
-                    let landing = self.write::<S>(reachable, wanted, &output).await;
+                    let landing = self
+                        .write::<S>(codec, key, reachable, wanted, &output)
+                        .await;
                     let outcome = if reachable {
                         CacheOutcome::Miss
                     } else {
@@ -130,9 +141,13 @@ impl Aside {
 
     /// Joins the flight of this key: as its leader, or as a follower that waits for the
     /// leader's answer (and leads in turn if the leader is cancelled or panics).
-    async fn coalesce<S: Shape>(&self) -> Coalesced<'_, S::Output> {
+    async fn coalesce<S: Shape>(
+        &self,
+        codec: Codec<S::Stored>,
+        key: &Key,
+    ) -> Coalesced<'_, S::Output> {
         loop {
-            let receiver = match self.cache.flights().join(self.key.flight()) {
+            let receiver = match self.cache.flights().join(key.flight()) {
                 Joined::Leader(lead) => return Coalesced::Lead(lead),
                 Joined::Follower(receiver) => receiver,
             };
@@ -150,7 +165,7 @@ impl Aside {
                 // The leader was cancelled or panicked: try to lead.
                 Landing::Abandoned => continue,
             };
-            return match decode::<S>(&bytes, self.key.as_str()) {
+            return match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => Coalesced::Answered(outcome, output),
                 None => Coalesced::Alone,
             };
@@ -159,24 +174,30 @@ impl Aside {
 
     /// Stores a fresh output (when `reachable`), and says what the followers get: the value's
     /// JSON if it is cacheable and `wanted`, `None`'s answer, or nothing.
-    async fn write<S: Shape>(&self, reachable: bool, wanted: bool, output: &S::Output) -> Landing {
+    async fn write<S: Shape>(
+        &self,
+        codec: Codec<S::Stored>,
+        key: &Key,
+        reachable: bool,
+        wanted: bool,
+        output: &S::Output,
+    ) -> Landing {
         let stored = S::stored(output).filter(|_| wanted);
-        match stored.map(serde_json::to_vec) {
+        match stored.map(|value| codec.encode(value)) {
             Some(Ok(bytes)) => {
                 if reachable {
                     // Written before the flight lands, so that a caller arriving as it lands
                     // finds the value in the store.
                     let store = self.cache.store();
-                    let _ = store
-                        .set(self.key.as_str(), &bytes, self.site.ttl_with_jitter())
-                        .await;
-                    stale::write(store, &self.key, self.site, &bytes).await;
+                    let ttl = self.site.ttl_with_jitter();
+                    let _ = store.set(key.as_str(), &bytes, ttl).await;
+                    stale::write(store, key, self.site, &bytes, ttl).await;
                 }
                 Landing::Value(bytes.into())
             }
             Some(Err(err)) => {
                 if let Some(held_back) = UNWRITABLE_VALUES.allow() {
-                    tracing::warn!(key = self.key.as_str(), error = %err, held_back,
+                    tracing::warn!(key = key.as_str(), error = %err, held_back,
                         "value does not serialize to JSON: not cached");
                 }
                 Landing::Failed

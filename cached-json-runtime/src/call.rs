@@ -1,19 +1,23 @@
 //! What the `#[cached_json]` attribute generates calls to: a [`Call`] gathers one call's key
 //! arguments, then runs the function's body through the cache-aside path ([`crate::aside`]).
 //!
-//! The generated code is a static [`CacheSite`](crate::CacheSite), one [`Call::arg`] per key
-//! argument and one of [`Call::value`], [`Call::result`] or [`Call::option`]: the logic lives in
-//! the runtime, where it is tested.
+//! The generated code is a static [`CacheSite`](crate::CacheSite), a [`Call::new`] naming the
+//! instantiation it runs in ([`crate::instance`]), one [`Call::arg`] per key argument, and the
+//! body run through the [`Mode`](crate::mode::Mode) of its return type (or, with `returns =
+//! ...`, straight through [`Call::value`], [`Call::result`] or [`Call::option`]): the logic
+//! lives in the runtime, where it is tested.
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::aside::Aside;
-use crate::cache::Cache;
-use crate::cache::CurrentCache;
+use crate::cache::{Cache, CurrentCache};
+use crate::instance;
 use crate::key::KeyBuilder;
-use crate::shape::{CacheValue, OptionShape, PlainShape, ResultShape};
+use crate::logging::LogLimiter;
+use crate::shape::{Codec, OptionShape, PlainShape, ResultShape};
 use crate::site::CacheSite;
 
 /// A value that can be part of a cache key: anything `Serialize`.
@@ -35,14 +39,17 @@ pub struct Call {
     args: KeyBuilder,
 }
 
+static UNENCODABLE_ARGUMENTS: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+
 impl Call {
-    /// Starts a call of `site`, on [`Cache::current`].
-    pub fn new(site: &'static CacheSite) -> Self {
+    /// Starts a call of `site`, on [`Cache::current`], made in `instance` (the type name of a
+    /// closure defined in the annotated function: see [`crate::instance`]).
+    pub fn new(site: &'static CacheSite, instance: &'static str) -> Self {
         site.register();
         Call {
             cache: Cache::current_ref(),
             site,
-            args: KeyBuilder::new(),
+            args: KeyBuilder::seeded(instance::seed(instance)),
         }
     }
 
@@ -52,37 +59,71 @@ impl Call {
         self
     }
 
-    /// Caches every value `function` returns.
-    pub fn value<V, F>(self, function: F) -> impl Future<Output = V>
+    /// Caches every value `function` returns, written and read with `codec`.
+    pub fn value<V, F>(self, codec: Codec<V>, function: F) -> impl Future<Output = V>
     where
-        V: CacheValue,
         F: Future<Output = V>,
     {
-        self.into_aside().run::<PlainShape<V>, F>(function)
+        self.into_aside(false)
+            .run::<PlainShape<V>, F>(codec, function)
+    }
+
+    /// [`Call::value`], or `function` run uncached (outcome `Bypass`) when `uncached`.
+    pub(crate) fn value_unless<V, F>(
+        self,
+        uncached: bool,
+        codec: Codec<V>,
+        function: F,
+    ) -> impl Future<Output = V>
+    where
+        F: Future<Output = V>,
+    {
+        self.into_aside(uncached)
+            .run::<PlainShape<V>, F>(codec, function)
     }
 
     /// Caches `Ok` values; `Err` is returned as it is and not stored.
-    pub fn result<T, E, F>(self, function: F) -> impl Future<Output = Result<T, E>>
+    pub fn result<T, E, F>(self, codec: Codec<T>, function: F) -> impl Future<Output = Result<T, E>>
     where
-        T: CacheValue,
         F: Future<Output = Result<T, E>>,
     {
-        self.into_aside().run::<ResultShape<T, E>, F>(function)
+        self.into_aside(false)
+            .run::<ResultShape<T, E>, F>(codec, function)
     }
 
     /// Caches `Some` values; `None` is returned and not stored.
-    pub fn option<T, F>(self, function: F) -> impl Future<Output = Option<T>>
+    pub fn option<T, F>(self, codec: Codec<T>, function: F) -> impl Future<Output = Option<T>>
     where
-        T: CacheValue,
         F: Future<Output = Option<T>>,
     {
-        self.into_aside().run::<OptionShape<T>, F>(function)
+        self.into_aside(false)
+            .run::<OptionShape<T>, F>(codec, function)
+    }
+
+    /// The annotated function's path, for messages.
+    pub(crate) fn function(&self) -> &'static str {
+        self.site.function
     }
 
     /// Finishes the key now, so that the arguments' canonical buffer (256 bytes inline) is not
-    /// carried in the call's future.
-    fn into_aside(self) -> Aside {
-        let key = self.site.key(self.cache.namespace(), self.args.finish());
+    /// carried in the call's future. A call whose arguments have no key runs uncached.
+    fn into_aside(self, uncached: bool) -> Aside {
+        let key = match self.args.finish() {
+            Ok(digest) if !uncached => Some(self.site.key(self.cache.namespace(), digest)),
+            Ok(_) => None,
+            Err(unencodable) => {
+                if let Some(held_back) = UNENCODABLE_ARGUMENTS.allow() {
+                    tracing::warn!(
+                        function = self.site.function,
+                        argument = unencodable.argument,
+                        reason = %unencodable.reason,
+                        held_back,
+                        "a cache key argument has no canonical form: the call runs uncached"
+                    );
+                }
+                None
+            }
+        };
         Aside::new(self.cache, self.site, key)
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::key::Key;
-use crate::shape::{decode, Shape};
+use crate::shape::{decode, Codec, Shape};
 use crate::store::{Read, Store};
 
 /// How long a cross-process lock is held at most: past it, a crashed holder's lock expires.
@@ -43,7 +43,11 @@ pub(crate) enum LockWait<O> {
 }
 
 /// Takes the lock for `key`, or waits for the process holding it to store the value.
-pub(crate) async fn acquire_or_wait<S: Shape>(store: &dyn Store, key: &Key) -> LockWait<S::Output> {
+pub(crate) async fn acquire_or_wait<S: Shape>(
+    store: &dyn Store,
+    codec: Codec<S::Stored>,
+    key: &Key,
+) -> LockWait<S::Output> {
     let lock_key = key.lock();
     let token = lock_token();
     let deadline = Instant::now() + LOCK_WAIT;
@@ -68,7 +72,7 @@ pub(crate) async fn acquire_or_wait<S: Shape>(store: &dyn Store, key: &Key) -> L
         tokio::time::sleep(LOCK_POLL).await;
         match store.get(key.as_str()).await {
             Read::Value(bytes) => {
-                if let Some(output) = decode::<S>(&bytes, key.as_str()) {
+                if let Some(output) = decode::<S>(codec, &bytes, key.as_str()) {
                     return LockWait::ValueAppeared(bytes, output);
                 }
             }

@@ -22,10 +22,46 @@ pub trait CacheValue: Serialize + DeserializeOwned {}
 
 impl<T: Serialize + DeserializeOwned> CacheValue for T {}
 
+/// How values of `T` are written to the store and read back: as JSON.
+///
+/// Only [`Codec::JSON`] makes one, and only for `T: CacheValue`: the codec carries that proof
+/// into the call, whose own signatures then need no bound. So the generated code states the
+/// bound once, and a type that is not `CacheValue` is one error, at the return type.
+pub struct Codec<T> {
+    encode: fn(&T) -> Result<Vec<u8>, serde_json::Error>,
+    decode: fn(&[u8]) -> Result<T, serde_json::Error>,
+}
+
+impl<T: CacheValue> Codec<T> {
+    /// JSON, through serde.
+    pub const JSON: Codec<T> = Codec {
+        encode: serde_json::to_vec::<T>,
+        decode: decode_json::<T>,
+    };
+}
+
+fn decode_json<T: CacheValue>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+impl<T> Codec<T> {
+    pub(crate) fn encode(self, value: &T) -> Result<Vec<u8>, serde_json::Error> {
+        (self.encode)(value)
+    }
+}
+
+impl<T> Clone for Codec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Codec<T> {}
+
 /// How a function's output maps to what is stored.
 pub(crate) trait Shape {
     type Output;
-    type Stored: CacheValue;
+    type Stored;
     /// The part to store, if the output is cacheable.
     fn stored(output: &Self::Output) -> Option<&Self::Stored>;
     fn from_stored(stored: Self::Stored) -> Self::Output;
@@ -50,7 +86,7 @@ pub(crate) struct ResultShape<T, E>(PhantomData<(T, E)>);
 /// `Option<T>`: `Some` is cached, `None` is returned to every caller and not stored.
 pub(crate) struct OptionShape<T>(PhantomData<T>);
 
-impl<V: CacheValue> Shape for PlainShape<V> {
+impl<V> Shape for PlainShape<V> {
     type Output = V;
     type Stored = V;
     fn stored(output: &V) -> Option<&V> {
@@ -61,7 +97,7 @@ impl<V: CacheValue> Shape for PlainShape<V> {
     }
 }
 
-impl<T: CacheValue, E> Shape for ResultShape<T, E> {
+impl<T, E> Shape for ResultShape<T, E> {
     type Output = Result<T, E>;
     type Stored = T;
     fn stored(output: &Result<T, E>) -> Option<&T> {
@@ -75,7 +111,7 @@ impl<T: CacheValue, E> Shape for ResultShape<T, E> {
     }
 }
 
-impl<T: CacheValue> Shape for OptionShape<T> {
+impl<T> Shape for OptionShape<T> {
     type Output = Option<T>;
     type Stored = T;
     fn stored(output: &Option<T>) -> Option<&T> {
@@ -96,8 +132,12 @@ static UNREADABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// The stored JSON as the function's output, or `None` (logged) if it does not deserialize:
 /// corrupt, or written by an older version of the type. The caller treats that as a miss.
-pub(crate) fn decode<S: Shape>(bytes: &[u8], key: &str) -> Option<S::Output> {
-    match serde_json::from_slice::<S::Stored>(bytes) {
+pub(crate) fn decode<S: Shape>(
+    codec: Codec<S::Stored>,
+    bytes: &[u8],
+    key: &str,
+) -> Option<S::Output> {
+    match (codec.decode)(bytes) {
         Ok(value) => Some(S::from_stored(value)),
         Err(err) => {
             if let Some(held_back) = UNREADABLE_VALUES.allow() {

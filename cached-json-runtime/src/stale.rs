@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::key::Key;
 use crate::logging::LogLimiter;
-use crate::shape::{decode, Shape};
+use crate::shape::{decode, Codec, Shape};
 use crate::site::CacheSite;
 use crate::store::{Read, Store};
 use crate::unwind::CatchUnwind;
@@ -25,6 +25,7 @@ pub(crate) enum Ran<O> {
 /// a panic goes on unwinding.
 pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     site: &CacheSite,
+    codec: Codec<S::Stored>,
     fallback: Option<(&dyn Store, &Key)>,
     function: F,
 ) -> Ran<S::Output> {
@@ -35,7 +36,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     let result = match site.soft_timeout {
         Some(limit) => match tokio::time::timeout(limit, &mut guarded).await {
             Ok(result) => result,
-            Err(_) => match read::<S>(store, key, site, "timed out").await {
+            Err(_) => match read::<S>(store, codec, key, site, "timed out").await {
                 Some((bytes, output)) => return Ran::Stale(bytes, output),
                 // Nothing to fall back on: the function's answer is the only one.
                 None => guarded.await,
@@ -45,13 +46,13 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     };
     match result {
         Ok(output) if S::is_failure(&output) => {
-            match read::<S>(store, key, site, "returned an error").await {
+            match read::<S>(store, codec, key, site, "returned an error").await {
                 Some((bytes, stale)) => Ran::Stale(bytes, stale),
                 None => Ran::Fresh(output),
             }
         }
         Ok(output) => Ran::Fresh(output),
-        Err(panic) => match read::<S>(store, key, site, "panicked").await {
+        Err(panic) => match read::<S>(store, codec, key, site, "panicked").await {
             Some((bytes, stale)) => Ran::Stale(bytes, stale),
             None => std::panic::resume_unwind(panic),
         },
@@ -61,6 +62,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
 /// The stale copy of `key`, if there is a readable one.
 async fn read<S: Shape>(
     store: &dyn Store,
+    codec: Codec<S::Stored>,
     key: &Key,
     site: &CacheSite,
     why: &'static str,
@@ -69,7 +71,7 @@ async fn read<S: Shape>(
     let Read::Value(bytes) = store.get(&stale_key).await else {
         return None;
     };
-    let output = decode::<S>(&bytes, &stale_key)?;
+    let output = decode::<S>(codec, &bytes, &stale_key)?;
     if let Some(held_back) = STALE_SERVED.allow() {
         tracing::warn!(
             prefix = site.prefix,
@@ -81,9 +83,16 @@ async fn read<S: Shape>(
     Some((bytes, output))
 }
 
-/// Writes the stale copy of a fresh value: it lives `stale` past the entry's TTL.
-pub(crate) async fn write(store: &dyn Store, key: &Key, site: &CacheSite, bytes: &[u8]) {
+/// Writes the stale copy of a fresh value: it lives `stale` past the entry's TTL as written
+/// (`ttl`, jitter included), so it always outlives the entry.
+pub(crate) async fn write(
+    store: &dyn Store,
+    key: &Key,
+    site: &CacheSite,
+    bytes: &[u8],
+    ttl: Duration,
+) {
     if let Some(stale) = site.stale {
-        let _ = store.set(&key.stale(), bytes, site.ttl + stale).await;
+        let _ = store.set(&key.stale(), bytes, ttl + stale).await;
     }
 }

@@ -105,6 +105,9 @@ impl Store for Scripted {
 static PLAIN: CacheSite = CacheSite::new("plain", 60, None);
 static LOCKED: CacheSite = CacheSite::new("locked", 60, None).with_lock();
 static STALE: CacheSite = CacheSite::new("stale", 60, None).with_stale(30);
+static JITTERED: CacheSite = CacheSite::new("jittered", 60, None)
+    .with_stale(30)
+    .with_jitter(20);
 static SOFT: CacheSite = CacheSite::new("soft", 60, None)
     .with_stale(30)
     .with_soft_timeout_ms(20);
@@ -113,7 +116,7 @@ static SOFT: CacheSite = CacheSite::new("soft", 60, None)
 fn key(prefix: &str, id: u32) -> String {
     let mut args = crate::key::KeyBuilder::new();
     args.arg("id", &id);
-    crate::key::Key::new(None, prefix, None, args.finish())
+    crate::key::Key::new(None, prefix, None, args.finish().unwrap())
         .as_str()
         .to_owned()
 }
@@ -153,9 +156,9 @@ where
 {
     let (output, outcome) = cache
         .scope(observe(async {
-            let mut call = Call::new(site);
+            let mut call = Call::new(site, "");
             call.arg("id", &id);
-            call.value(function).await
+            call.value(crate::Codec::JSON, function).await
         }))
         .await;
     (output, outcome.expect("a cached call ran"))
@@ -170,9 +173,9 @@ async fn call_result(
     let cache = Cache::new(store.clone());
     let (output, outcome) = cache
         .scope(observe(async {
-            let mut call = Call::new(site);
+            let mut call = Call::new(site, "");
             call.arg("id", &id);
-            call.result(async { output }).await
+            call.result(crate::Codec::JSON, async { output }).await
         }))
         .await;
     (output, outcome.expect("a cached call ran"))
@@ -407,3 +410,76 @@ async fn a_bypassed_leader_still_lands_its_value_on_its_followers() {
     assert!(!store.ops().iter().any(|op| matches!(op, Op::Set(..))));
 }
 
+#[tokio::test]
+async fn the_stale_copy_outlives_the_jittered_entry_by_exactly_stale() {
+    for id in 0..20 {
+        let store = Scripted::new(Health::Up);
+        let _ = call_result(&store, &JITTERED, id, Ok(id)).await;
+        let ttls: Vec<Duration> = store
+            .ops()
+            .into_iter()
+            .filter_map(|op| match op {
+                Op::Set(_, _, ttl) => Some(ttl),
+                _ => None,
+            })
+            .collect();
+        let [entry, stale] = ttls[..] else {
+            panic!("two writes expected: {ttls:?}");
+        };
+        assert!(entry >= Duration::from_secs(60) && entry <= Duration::from_secs(80));
+        assert_eq!(stale, entry + Duration::from_secs(30));
+    }
+}
+
+/// An argument whose value has no canonical form: a map with tuple keys.
+#[tokio::test]
+async fn a_call_whose_argument_has_no_key_runs_uncached() {
+    let store = Scripted::new(Health::Up);
+    let cache = Cache::new(store.clone());
+    let tuple_keys = HashMap::from([((1, 2), "a")]);
+    for _ in 0..2 {
+        let (value, outcome) = cache
+            .scope(observe(async {
+                let mut call = Call::new(&PLAIN, "");
+                call.arg("filter", &tuple_keys);
+                call.value(crate::Codec::JSON, async { 5u32 }).await
+            }))
+            .await;
+        assert_eq!((value, outcome), (5, Some(CacheOutcome::Bypass)));
+    }
+    assert_eq!(store.ops(), vec![], "no key: the store is not asked");
+}
+
+#[tokio::test]
+async fn instantiations_of_a_generic_site_have_their_own_keys() {
+    let store = Scripted::new(Health::Up);
+    let cache = Cache::new(store.clone());
+    for (instance, value) in [
+        ("app::Repo<app::User>::get", 1u32),
+        ("app::Repo<app::Admin>::get", 2),
+    ] {
+        let (got, outcome) = cache
+            .scope(observe(async {
+                let mut call = Call::new(&PLAIN, instance);
+                call.arg("id", &1u32);
+                call.value(crate::Codec::JSON, async { value }).await
+            }))
+            .await;
+        assert_eq!((got, outcome), (value, Some(CacheOutcome::Miss)));
+    }
+    let keys: Vec<String> = store
+        .ops()
+        .into_iter()
+        .filter_map(|op| match op {
+            Op::Set(key, ..) => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[0], keys[1]);
+    assert_ne!(
+        keys[0],
+        key("plain", 1),
+        "a seeded key is not the plain one"
+    );
+}

@@ -4,9 +4,9 @@
 use std::io;
 
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed};
 
-use super::canonical::Canonical;
+use super::canonical::{Canonical, Sink};
 
 /// Hashes the named arguments of one call into the digest that ends its [`Key`](super::Key).
 ///
@@ -15,6 +15,10 @@ use super::canonical::Canonical;
 pub struct KeyBuilder {
     canonical: CanonicalBuffer,
     first: bool,
+    /// Seeds the hash (0: unseeded); see [`KeyBuilder::seeded`].
+    seed: u64,
+    /// The first argument that has no canonical form, and why.
+    unencodable: Option<Unencodable>,
     #[cfg(debug_assertions)]
     last_name: Option<&'static str>,
 }
@@ -28,11 +32,19 @@ impl Default for KeyBuilder {
 impl KeyBuilder {
     /// An empty key: no arguments yet.
     pub fn new() -> Self {
+        Self::seeded(0)
+    }
+
+    /// An empty key whose hash is seeded with `seed`: the same arguments give another digest.
+    /// Seed 0 is the plain, documented hash.
+    pub fn seeded(seed: u64) -> Self {
         let mut canonical = CanonicalBuffer::new();
         canonical.push(b"{");
         KeyBuilder {
             canonical,
             first: true,
+            seed,
+            unencodable: None,
             #[cfg(debug_assertions)]
             last_name: None,
         }
@@ -41,10 +53,13 @@ impl KeyBuilder {
     /// Adds one argument. `name` must be a plain identifier (no escaping is done) and names must
     /// come in ascending order.
     ///
-    /// A value whose `Serialize` impl fails (a custom impl returning an error) still gives a
-    /// deterministic key: a marker is hashed in its place and a warning is logged, since the
-    /// call must not fail because of its cache key.
+    /// A value with no canonical form (see [`canonical_json`](super::canonical_json)) makes the
+    /// whole key [`Unencodable`]: no placeholder is hashed in its place, since every such call
+    /// would then share one key.
     pub fn arg<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> &mut Self {
+        if self.unencodable.is_some() {
+            return self;
+        }
         #[cfg(debug_assertions)]
         {
             debug_assert!(
@@ -60,21 +75,36 @@ impl KeyBuilder {
         self.canonical.push(b"\"");
         self.canonical.push(name.as_bytes());
         self.canonical.push(b"\":");
-        let start = self.canonical.len();
         if let Err(err) = value.serialize(Canonical(&mut self.canonical)) {
-            tracing::warn!(argument = name, error = %err, "cache key argument failed to serialize");
-            self.canonical.truncate(start);
-            self.canonical.push(b"\"<unserializable>\"");
+            self.unencodable = Some(Unencodable {
+                argument: name,
+                reason: err.to_string(),
+            });
         }
         self
     }
 
     /// The hash of the arguments: the last part of the key. Consumes the builder, so that a
     /// key is finished once.
-    pub fn finish(mut self) -> u128 {
+    pub fn finish(mut self) -> Result<u128, Unencodable> {
+        if let Some(unencodable) = self.unencodable {
+            return Err(unencodable);
+        }
         self.canonical.push(b"}");
-        xxh3_128(self.canonical.as_bytes())
+        Ok(match self.seed {
+            0 => xxh3_128(self.canonical.as_bytes()),
+            seed => xxh3_128_with_seed(self.canonical.as_bytes(), seed),
+        })
     }
+}
+
+/// A key argument whose value has no canonical form: the call cannot have a key of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unencodable {
+    /// The argument's name.
+    pub argument: &'static str,
+    /// Why, e.g. "a map key must be a string, a number, a boolean or a unit enum variant".
+    pub reason: String,
 }
 
 /// The canonical JSON being built: on the stack up to 256 bytes (typical arguments), on the
@@ -97,14 +127,6 @@ impl CanonicalBuffer {
         }
     }
 
-    fn len(&self) -> usize {
-        if self.spilled.is_empty() {
-            self.len
-        } else {
-            self.spilled.len()
-        }
-    }
-
     fn push(&mut self, bytes: &[u8]) {
         if self.spilled.is_empty() && self.len + bytes.len() <= INLINE {
             self.inline[self.len..self.len + bytes.len()].copy_from_slice(bytes);
@@ -118,20 +140,31 @@ impl CanonicalBuffer {
         self.spilled.extend_from_slice(bytes);
     }
 
-    fn truncate(&mut self, len: usize) {
-        if self.spilled.is_empty() {
-            self.len = self.len.min(len);
-        } else {
-            self.spilled.truncate(len);
-        }
-    }
-
     fn as_bytes(&self) -> &[u8] {
         if self.spilled.is_empty() {
             &self.inline[..self.len]
         } else {
             &self.spilled
         }
+    }
+}
+
+impl Sink for CanonicalBuffer {
+    fn written(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    fn insert(&mut self, at: usize, byte: u8) {
+        if self.spilled.is_empty() && self.len < INLINE {
+            self.inline.copy_within(at..self.len, at + 1);
+            self.inline[at] = byte;
+            self.len += 1;
+            return;
+        }
+        if self.spilled.is_empty() {
+            self.spilled.reserve(2 * INLINE);
+            self.spilled.extend_from_slice(&self.inline[..self.len]);
+        }
+        self.spilled.insert(at, byte);
     }
 }
 
@@ -155,7 +188,7 @@ mod tests {
         let long = "x".repeat(1000);
         let mut builder = KeyBuilder::new();
         builder.arg("a", "short").arg("b", &long);
-        let spilled = builder.finish();
+        let spilled = builder.finish().unwrap();
         let canonical = format!(r#"{{"a":"short","b":"{long}"}}"#);
         assert_eq!(spilled, xxh3_128(canonical.as_bytes()));
     }

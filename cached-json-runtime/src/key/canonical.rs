@@ -1,28 +1,73 @@
 //! The canonical JSON of a key argument: serde's data model written as JSON with every
 //! object's members sorted and no whitespace, so that equal values hash alike whatever their
-//! `HashMap` order.
+//! `HashMap` order, and different values never do.
 //!
-//! The serde data model is mapped as `serde_json` maps it: `Option::None`, `()` and unit structs
-//! are `null`; `Some(x)` and newtype structs are `x`; sequences, tuples and tuple structs are
-//! arrays; unit enum variants are `"Variant"`, other variants `{"Variant": ...}`; map keys that
-//! are not strings are written as strings (`{"1": ...}`).
+//! The serde data model is mapped as `serde_json` maps it, with the few changes that make the
+//! mapping one-to-one:
+//!
+//! - `None`, `()` and unit structs are `null`; `Some(x)` is `x`, unless `x` itself is written
+//!   `null` (or starts with `?`): then it is `?` followed by `x`, so that `None`, `Some(None)`
+//!   and `Some(Some(None))` are `null`, `?null` and `??null`;
+//! - numbers as `serde_json` writes them (`-0.0` and `0.0` differ), and the floats JSON has no
+//!   number for as Python's `json.dumps` writes them: `NaN`, `Infinity`, `-Infinity`;
+//! - sequences, tuples and tuple structs are arrays; unit enum variants are `"Variant"`, other
+//!   variants `{"Variant": ...}`;
+//! - objects (structs, maps) have their members sorted by key, as text (code point order, the
+//!   order of Python's `sort_keys`), then by value, so that two keys written alike cannot make
+//!   the result depend on iteration order; map keys that are numbers, booleans or unit
+//!   variants are written as strings (`{"1": ...}`), as `serde_json` does.
+//!
+//! A value with no such form is refused with an error (the call then runs uncached): a map key
+//! that is a sequence, a map, a struct, an enum variant with data, bytes or `None`.
 
+use std::borrow::Cow;
 use std::io;
 
-use serde::ser::{self, Serialize};
-
-/// The canonical JSON of `value`, as it is hashed. For tests and for people checking keys.
-pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
-    let mut out = Vec::new();
-    value.serialize(Canonical(&mut out))?;
-    // The canonical writer only ever emits UTF-8.
-    Ok(String::from_utf8(out).expect("canonical JSON is UTF-8"))
-}
+use serde::ser::{self, Impossible, Serialize};
 
 type Error = serde_json::Error;
 
+/// Where canonical JSON is written: appended bytes, readable back, so that `Some` can look at
+/// what its value wrote.
+pub(super) trait Sink: io::Write {
+    /// Everything written so far.
+    fn written(&self) -> &[u8];
+    /// Puts `byte` at `at`, moving what follows.
+    fn insert(&mut self, at: usize, byte: u8);
+}
+
+impl Sink for Vec<u8> {
+    fn written(&self) -> &[u8] {
+        self
+    }
+    fn insert(&mut self, at: usize, byte: u8) {
+        Vec::insert(self, at, byte);
+    }
+}
+
+/// The canonical JSON of `value`, as it is hashed. For tests and for people checking keys.
+///
+/// ```
+/// use cached_json_runtime::key::canonical_json;
+/// use std::collections::HashMap;
+///
+/// let filter = HashMap::from([("z", Some(1)), ("a", None)]);
+/// assert_eq!(canonical_json(&filter).unwrap(), r#"{"a":null,"z":1}"#);
+/// assert_eq!(canonical_json(&Some(None::<u8>)).unwrap(), "?null");
+/// assert_eq!(canonical_json(&f64::NAN).unwrap(), "NaN");
+/// ```
+pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    let mut out = Vec::new();
+    value.serialize(Canonical(&mut out))?;
+    String::from_utf8(out).map_err(|_| custom("canonical JSON is not UTF-8"))
+}
+
 fn custom(msg: &str) -> Error {
     <Error as ser::Error>::custom(msg)
+}
+
+fn io_error(err: io::Error) -> Error {
+    Error::io(err)
 }
 
 /// Writes one scalar through serde_json, which owns the JSON number and string formatting.
@@ -30,11 +75,29 @@ fn scalar<W: io::Write, T: Serialize + ?Sized>(w: &mut W, v: &T) -> Result<(), E
     serde_json::to_writer(w, v)
 }
 
-/// The canonical JSON serializer. Scalars and sequences stream straight into the writer; objects
-/// buffer their members so that they can be written sorted.
-pub(super) struct Canonical<'w, W: io::Write>(pub(super) &'w mut W);
+/// The token of a float JSON has no number for, as Python's `json.dumps` writes it.
+fn non_finite(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("NaN")
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        None
+    }
+}
 
-impl<'w, W: io::Write> ser::Serializer for Canonical<'w, W> {
+fn float<W: io::Write, T: Serialize + Into<f64> + Copy>(w: &mut W, v: T) -> Result<(), Error> {
+    match non_finite(v.into()) {
+        Some(token) => w.write_all(token.as_bytes()).map_err(io_error),
+        None => scalar(w, &v),
+    }
+}
+
+/// The canonical JSON serializer. Scalars and sequences stream straight into the sink; objects
+/// buffer their members so that they can be written sorted.
+pub(super) struct Canonical<'w, W: Sink>(pub(super) &'w mut W);
+
+impl<'w, W: Sink> ser::Serializer for Canonical<'w, W> {
     type Ok = ();
     type Error = Error;
     type SerializeSeq = Seq<'w, W>;
@@ -79,10 +142,10 @@ impl<'w, W: io::Write> ser::Serializer for Canonical<'w, W> {
         scalar(self.0, &v)
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
-        scalar(self.0, &v)
+        float(self.0, v)
     }
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
-        scalar(self.0, &v)
+        float(self.0, v)
     }
     fn serialize_char(self, v: char) -> Result<(), Error> {
         scalar(self.0, &v)
@@ -97,10 +160,18 @@ impl<'w, W: io::Write> ser::Serializer for Canonical<'w, W> {
         self.serialize_unit()
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        value.serialize(self)
+        let out = self.0;
+        let start = out.written().len();
+        value.serialize(Canonical(&mut *out))?;
+        // `Some(x)` is `x`, unless `x` could be taken for `None` or another `Some`.
+        let inner = &out.written()[start..];
+        if inner == b"null" || inner.first() == Some(&b'?') {
+            out.insert(start, b'?');
+        }
+        Ok(())
     }
     fn serialize_unit(self) -> Result<(), Error> {
-        self.0.write_all(b"null").map_err(Error::io)
+        self.0.write_all(b"null").map_err(io_error)
     }
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
         self.serialize_unit()
@@ -129,10 +200,10 @@ impl<'w, W: io::Write> ser::Serializer for Canonical<'w, W> {
     ) -> Result<(), Error> {
         open_variant(self.0, variant)?;
         value.serialize(Canonical(&mut *self.0))?;
-        self.0.write_all(b"}").map_err(Error::io)
+        self.0.write_all(b"}").map_err(io_error)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'w, W>, Error> {
-        self.0.write_all(b"[").map_err(Error::io)?;
+        self.0.write_all(b"[").map_err(io_error)?;
         Ok(Seq {
             out: self.0,
             first: true,
@@ -177,30 +248,30 @@ impl<'w, W: io::Write> ser::Serializer for Canonical<'w, W> {
 }
 
 fn open_variant<W: io::Write>(out: &mut W, variant: &str) -> Result<(), Error> {
-    out.write_all(b"{").map_err(Error::io)?;
+    out.write_all(b"{").map_err(io_error)?;
     scalar(&mut *out, variant)?;
-    out.write_all(b":").map_err(Error::io)
+    out.write_all(b":").map_err(io_error)
 }
 
-pub(super) struct Seq<'w, W: io::Write> {
+pub(super) struct Seq<'w, W: Sink> {
     out: &'w mut W,
     first: bool,
 }
 
-impl<W: io::Write> Seq<'_, W> {
+impl<W: Sink> Seq<'_, W> {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         if !self.first {
-            self.out.write_all(b",").map_err(Error::io)?;
+            self.out.write_all(b",").map_err(io_error)?;
         }
         self.first = false;
         value.serialize(Canonical(&mut *self.out))
     }
     fn close(self) -> Result<(), Error> {
-        self.out.write_all(b"]").map_err(Error::io)
+        self.out.write_all(b"]").map_err(io_error)
     }
 }
 
-impl<W: io::Write> ser::SerializeSeq for Seq<'_, W> {
+impl<W: Sink> ser::SerializeSeq for Seq<'_, W> {
     type Ok = ();
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -211,7 +282,7 @@ impl<W: io::Write> ser::SerializeSeq for Seq<'_, W> {
     }
 }
 
-impl<W: io::Write> ser::SerializeTuple for Seq<'_, W> {
+impl<W: Sink> ser::SerializeTuple for Seq<'_, W> {
     type Ok = ();
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -222,7 +293,7 @@ impl<W: io::Write> ser::SerializeTuple for Seq<'_, W> {
     }
 }
 
-impl<W: io::Write> ser::SerializeTupleStruct for Seq<'_, W> {
+impl<W: Sink> ser::SerializeTupleStruct for Seq<'_, W> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -233,30 +304,22 @@ impl<W: io::Write> ser::SerializeTupleStruct for Seq<'_, W> {
     }
 }
 
-/// An object being written: members are buffered as (canonical key, canonical value) and written
-/// sorted by key when it ends.
-pub(super) struct Object<'w, W: io::Write> {
-    out: &'w mut W,
-    members: Vec<(Vec<u8>, Vec<u8>)>,
-    pending_key: Option<Vec<u8>>,
+/// One member of an object: its key as text, and its value's canonical JSON.
+struct Member {
+    key: Cow<'static, str>,
+    value: Vec<u8>,
 }
 
-impl<W: io::Write> Object<'_, W> {
+/// An object being written: members are buffered and written sorted when it ends.
+pub(super) struct Object<'w, W: Sink> {
+    out: &'w mut W,
+    members: Vec<Member>,
+    pending_key: Option<Cow<'static, str>>,
+}
+
+impl<W: Sink> Object<'_, W> {
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        let mut buf = Vec::new();
-        key.serialize(Canonical(&mut buf))?;
-        // JSON object keys are strings: write numbers, booleans and null keys as strings, the
-        // way serde_json does.
-        if buf.first() != Some(&b'"') {
-            if buf.first() == Some(&b'{') || buf.first() == Some(&b'[') {
-                return Err(custom(
-                    "a map key must be a string, number, boolean or unit",
-                ));
-            }
-            let text = String::from_utf8(buf).map_err(|_| custom("non-UTF-8 map key"))?;
-            buf = serde_json::to_vec(&text)?;
-        }
-        self.pending_key = Some(buf);
+        self.pending_key = Some(Cow::Owned(key.serialize(MapKey)?));
         Ok(())
     }
     fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -266,32 +329,33 @@ impl<W: io::Write> Object<'_, W> {
             .ok_or_else(|| custom("map value without a key"))?;
         let mut buf = Vec::new();
         value.serialize(Canonical(&mut buf))?;
-        self.members.push((key, buf));
+        self.members.push(Member { key, value: buf });
         Ok(())
     }
     fn field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Error> {
-        self.key(name)?;
+        self.pending_key = Some(Cow::Borrowed(name));
         self.value(value)
     }
     fn close(mut self) -> Result<(), Error> {
-        // Sorting the JSON-encoded keys orders them as their unescaped text for every key that
-        // needs no escaping, which is all that real field names and map keys use.
-        self.members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // By key as text (UTF-8 byte order is code point order, Python's `sort_keys` order),
+        // then by value: two members whose keys are written alike still have one order.
+        self.members
+            .sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| a.value.cmp(&b.value)));
         let out = self.out;
-        out.write_all(b"{").map_err(Error::io)?;
-        for (i, (key, value)) in self.members.iter().enumerate() {
+        out.write_all(b"{").map_err(io_error)?;
+        for (i, member) in self.members.iter().enumerate() {
             if i > 0 {
-                out.write_all(b",").map_err(Error::io)?;
+                out.write_all(b",").map_err(io_error)?;
             }
-            out.write_all(key).map_err(Error::io)?;
-            out.write_all(b":").map_err(Error::io)?;
-            out.write_all(value).map_err(Error::io)?;
+            scalar(&mut *out, &*member.key)?;
+            out.write_all(b":").map_err(io_error)?;
+            out.write_all(&member.value).map_err(io_error)?;
         }
-        out.write_all(b"}").map_err(Error::io)
+        out.write_all(b"}").map_err(io_error)
     }
 }
 
-impl<W: io::Write> ser::SerializeMap for Object<'_, W> {
+impl<W: Sink> ser::SerializeMap for Object<'_, W> {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
@@ -305,7 +369,7 @@ impl<W: io::Write> ser::SerializeMap for Object<'_, W> {
     }
 }
 
-impl<W: io::Write> ser::SerializeStruct for Object<'_, W> {
+impl<W: Sink> ser::SerializeStruct for Object<'_, W> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -326,7 +390,7 @@ impl<W: io::Write> ser::SerializeStruct for Object<'_, W> {
 /// An enum variant with content: `{"Variant":<content>}`.
 pub(super) struct Variant<S>(S);
 
-impl<W: io::Write> ser::SerializeTupleVariant for Variant<Seq<'_, W>> {
+impl<W: Sink> ser::SerializeTupleVariant for Variant<Seq<'_, W>> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -334,11 +398,11 @@ impl<W: io::Write> ser::SerializeTupleVariant for Variant<Seq<'_, W>> {
     }
     fn end(self) -> Result<(), Error> {
         let Seq { out, .. } = self.0;
-        out.write_all(b"]}").map_err(Error::io)
+        out.write_all(b"]}").map_err(io_error)
     }
 }
 
-impl<W: io::Write> ser::SerializeStructVariant for Variant<Object<'_, W>> {
+impl<W: Sink> ser::SerializeStructVariant for Variant<Object<'_, W>> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -362,66 +426,159 @@ impl<W: io::Write> ser::SerializeStructVariant for Variant<Object<'_, W>> {
             pending_key,
         }
         .close()?;
-        out.write_all(&tail).map_err(Error::io)?;
-        out.write_all(b"}").map_err(Error::io)
+        out.write_all(&tail).map_err(io_error)?;
+        out.write_all(b"}").map_err(io_error)
+    }
+}
+
+/// A map key, as the text of a JSON object key: strings as they are, numbers, booleans and
+/// unit variants as they would be written as values. Anything else has no one-to-one text
+/// form and is refused.
+struct MapKey;
+
+fn unsupported_key() -> Error {
+    custom("a map key must be a string, a number, a boolean or a unit enum variant")
+}
+
+impl ser::Serializer for MapKey {
+    type Ok = String;
+    type Error = Error;
+    type SerializeSeq = Impossible<String, Error>;
+    type SerializeTuple = Impossible<String, Error>;
+    type SerializeTupleStruct = Impossible<String, Error>;
+    type SerializeTupleVariant = Impossible<String, Error>;
+    type SerializeMap = Impossible<String, Error>;
+    type SerializeStruct = Impossible<String, Error>;
+    type SerializeStructVariant = Impossible<String, Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i8(self, v: i8) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i16(self, v: i16) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i32(self, v: i32) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i64(self, v: i64) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i128(self, v: i128) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u8(self, v: u8) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u16(self, v: u16) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u32(self, v: u32) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u64(self, v: u64) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u128(self, v: u128) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_f32(self, v: f32) -> Result<String, Error> {
+        let mut out = Vec::new();
+        float(&mut out, v)?;
+        String::from_utf8(out).map_err(|_| unsupported_key())
+    }
+    fn serialize_f64(self, v: f64) -> Result<String, Error> {
+        let mut out = Vec::new();
+        float(&mut out, v)?;
+        String::from_utf8(out).map_err(|_| unsupported_key())
+    }
+    fn serialize_char(self, v: char) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_str(self, v: &str) -> Result<String, Error> {
+        Ok(v.to_owned())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<String, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_none(self) -> Result<String, Error> {
+        Err(custom(
+            "a map key must not be `None`: it would read as the string \"null\"",
+        ))
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<String, Error> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<String, Error> {
+        Ok("null".to_owned())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Error> {
+        self.serialize_unit()
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<String, Error> {
+        Ok(variant.to_owned())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<String, Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<String, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(unsupported_key())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(unsupported_key())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    #[derive(serde::Serialize)]
-    struct Query<'a> {
-        limit: u32,
-        city: Option<&'a str>,
-    }
-
-    #[derive(serde::Serialize)]
-    enum Order {
-        Newest,
-        Near { lat: f64, lon: f64 },
-        Page(u32, u32),
-    }
-
-    #[test]
-    fn canonical_json_covers_the_serde_data_model() {
-        let cases: Vec<(String, &str)> = vec![
-            (
-                canonical_json(&Query {
-                    limit: 5,
-                    city: None,
-                })
-                .unwrap(),
-                r#"{"city":null,"limit":5}"#,
-            ),
-            (canonical_json(&Order::Newest).unwrap(), r#""Newest""#),
-            (
-                canonical_json(&Order::Near {
-                    lon: 2.5,
-                    lat: -1.0,
-                })
-                .unwrap(),
-                r#"{"Near":{"lat":-1.0,"lon":2.5}}"#,
-            ),
-            (
-                canonical_json(&Order::Page(1, 2)).unwrap(),
-                r#"{"Page":[1,2]}"#,
-            ),
-            (canonical_json(&(1, "a", true)).unwrap(), r#"[1,"a",true]"#),
-            (
-                canonical_json(&BTreeMap::from([(2, "b"), (10, "a")])).unwrap(),
-                r#"{"10":"a","2":"b"}"#,
-            ),
-            (
-                canonical_json("quote\" and\nline").unwrap(),
-                r#""quote\" and\nline""#,
-            ),
-            (canonical_json(&()).unwrap(), "null"),
-        ];
-        for (got, want) in cases {
-            assert_eq!(got, want);
-        }
-    }
-}
+mod tests;

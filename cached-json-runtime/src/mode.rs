@@ -1,0 +1,168 @@
+//! How an output is cached, picked from the function's real return type, not its spelling.
+//!
+//! A `type ApiResult<T> = Result<T, MyError>` alias is a `Result` to the compiler, whatever the
+//! attribute reads. So the generated code does not choose between [`Call::value`],
+//! [`Call::result`] and [`Call::option`] itself: it asks a [`Mode`] of the return type for its
+//! `mode()`, and method resolution (autoref specialization) picks [`ByResult`] for any
+//! `Result`, [`ByOption`] for any `Option`, and [`ByValue`] for everything else:
+//!
+//! ```text
+//! use ByResult as _, ByOption as _, ByValue as _;
+//! (&&Mode::<ReturnType>::new()).mode().cached(call, body)
+//! ```
+//!
+//! Where the compiler cannot see the type (a projection on a generic parameter, such as
+//! `T::Output`, resolved per instantiation), [`ByValue`] checks the type's name at run time and
+//! runs a `Result` or an `Option` it did not expect uncached, with a warning: an `Err` or a
+//! `None` is never stored as a value. `returns = ...` in the attribute says the mode outright.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::call::Call;
+use crate::logging::LogLimiter;
+use crate::shape::Codec;
+
+/// The function's return type `R`, for method resolution to pick a mode from.
+pub struct Mode<R>(PhantomData<fn() -> R>);
+
+impl<R> Mode<R> {
+    /// The mode of `R`.
+    pub const fn new() -> Self {
+        Mode(PhantomData)
+    }
+}
+
+impl<R> Default for Mode<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `Result<T, E>`: `Ok` is cached. Picked for any `Result`.
+pub trait ByResult {
+    /// [`ResultMode`].
+    type Mode;
+    /// The mode.
+    fn mode(self) -> Self::Mode;
+}
+
+impl<T, E> ByResult for &&Mode<Result<T, E>> {
+    type Mode = ResultMode<T, E>;
+    fn mode(self) -> ResultMode<T, E> {
+        ResultMode(PhantomData)
+    }
+}
+
+/// `Option<T>`: `Some` is cached. Picked for any `Option`.
+pub trait ByOption {
+    /// [`OptionMode`].
+    type Mode;
+    /// The mode.
+    fn mode(self) -> Self::Mode;
+}
+
+impl<T> ByOption for &&Mode<Option<T>> {
+    type Mode = OptionMode<T>;
+    fn mode(self) -> OptionMode<T> {
+        OptionMode(PhantomData)
+    }
+}
+
+/// Every value is cached. Picked for any other type.
+pub trait ByValue {
+    /// [`ValueMode`].
+    type Mode;
+    /// The mode.
+    fn mode(self) -> Self::Mode;
+}
+
+impl<R> ByValue for &Mode<R> {
+    type Mode = ValueMode<R>;
+    fn mode(self) -> ValueMode<R> {
+        ValueMode(PhantomData)
+    }
+}
+
+/// Runs the body through [`Call::result`].
+pub struct ResultMode<T, E>(PhantomData<fn() -> (T, E)>);
+
+impl<T, E> ResultMode<T, E> {
+    /// The cached call.
+    pub fn cached<F>(
+        self,
+        call: Call,
+        codec: Codec<T>,
+        function: F,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        call.result(codec, function)
+    }
+}
+
+/// Runs the body through [`Call::option`].
+pub struct OptionMode<T>(PhantomData<fn() -> T>);
+
+impl<T> OptionMode<T> {
+    /// The cached call.
+    pub fn cached<F>(
+        self,
+        call: Call,
+        codec: Codec<T>,
+        function: F,
+    ) -> impl Future<Output = Option<T>>
+    where
+        F: Future<Output = Option<T>>,
+    {
+        call.option(codec, function)
+    }
+}
+
+/// Runs the body through [`Call::value`], unless the type turns out to be a `Result` or an
+/// `Option` at run time.
+pub struct ValueMode<R>(PhantomData<fn() -> R>);
+
+impl<R> ValueMode<R> {
+    /// The cached call.
+    pub fn cached<F>(self, call: Call, codec: Codec<R>, function: F) -> impl Future<Output = R>
+    where
+        F: Future<Output = R>,
+    {
+        let disguised = disguised_mode::<R>();
+        if let Some(kind) = disguised {
+            warn_disguised(&call, kind, std::any::type_name::<R>());
+        }
+        call.value_unless(disguised.is_some(), codec, function)
+    }
+}
+
+/// `Some("Result")` or `Some("Option")` when `R`, which the compiler did not see as one at the
+/// call, is one (a projection resolved per instantiation).
+fn disguised_mode<R>() -> Option<&'static str> {
+    let name = std::any::type_name::<R>();
+    if name.starts_with("core::result::Result<") {
+        Some("Result")
+    } else if name.starts_with("core::option::Option<") {
+        Some("Option")
+    } else {
+        None
+    }
+}
+
+static DISGUISED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+
+fn warn_disguised(call: &Call, kind: &'static str, type_name: &'static str) {
+    if let Some(held_back) = DISGUISED.allow() {
+        tracing::warn!(
+            function = call.function(),
+            return_type = type_name,
+            held_back,
+            "a cached function returns a {kind} the attribute could not see (a generic \
+             projection): running it uncached; say `returns = {}` in the attribute",
+            kind.to_ascii_lowercase()
+        );
+    }
+}
