@@ -24,8 +24,10 @@ echo "using $(${REDIS_SERVER_BIN:-redis-server} --version | head -1)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-# A user's crate outside the workspace, depending on the facade alone.
+# Users' crates outside the workspace: one depending on the facade alone, one on the facade
+# renamed and re-exported (`crate = "..."`).
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
+cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir target
 
 # The benchmarks in quick mode: they must build and run; their figures come from full runs
 # (BENCHMARKS.md, RESILIENCE.md).
