@@ -41,12 +41,16 @@ pub(crate) struct Attr {
     pub jitter: Option<Spanned<u64>>,
     /// `timeout_ms = N`: answer the stale value when the function takes longer.
     pub timeout_ms: Option<Spanned<u64>>,
+    /// `wait_ms = N`: how long a caller waits for another's computation of the same key.
+    pub wait_ms: Option<Spanned<u64>>,
+    /// `lock_lease_ms = N`: the `lock` lease, extended while the function runs.
+    pub lock_lease_ms: Option<Spanned<u64>>,
     /// `crate = "path"`: where the facade is, when it is renamed or re-exported.
     pub krate: Option<Path>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
-const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `crate = \"path\"`";
+const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `lock_lease_ms = MILLISECONDS`, `wait_ms = MILLISECONDS`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `crate = \"path\"`";
 
 impl Parse for Attr {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -74,6 +78,8 @@ impl Parse for Attr {
         let mut stale = None;
         let mut jitter = None;
         let mut timeout_ms = None;
+        let mut wait_ms = None;
+        let mut lock_lease_ms = None;
         let mut krate = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -124,6 +130,20 @@ impl Parse for Attr {
                     "milliseconds after which the stale value answers, e.g. `timeout_ms = 500`",
                     &mut timeout_ms,
                 )?,
+                "wait_ms" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "the most milliseconds a caller waits for another's computation of the same key, e.g. `wait_ms = 3000`",
+                    &mut wait_ms,
+                )?,
+                "lock_lease_ms" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "milliseconds the `lock` lease lasts between extensions, e.g. `lock_lease_ms = 2000`",
+                    &mut lock_lease_ms,
+                )?,
                 "skip" => set_once(&mut skip, parse_skip(input, &name)?),
                 "returns" => set_once(&mut returns, parse_returns(input, &mut errors)?),
                 "lock" => set_once(&mut lock, Some(name.span())),
@@ -151,6 +171,12 @@ impl Parse for Attr {
                 format!("missing `ttl = SECONDS`: {USAGE}"),
             ));
         }
+        if let (Some(Some((_, span))), None) = (lock_lease_ms, lock) {
+            errors.push(syn::Error::new(
+                span,
+                "`lock_lease_ms` needs `lock`: it is the lease of the lock across processes",
+            ));
+        }
         if let (Some(Some((_, span))), None) = (timeout_ms, stale) {
             errors.push(syn::Error::new(
                 span,
@@ -170,6 +196,8 @@ impl Parse for Attr {
             stale: stale.flatten(),
             jitter: jitter.flatten(),
             timeout_ms: timeout_ms.flatten(),
+            wait_ms: wait_ms.flatten(),
+            lock_lease_ms: lock_lease_ms.flatten(),
             krate: krate.flatten(),
         })
     }

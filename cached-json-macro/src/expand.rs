@@ -24,8 +24,11 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         stale,
         jitter,
         timeout_ms,
+        wait_ms,
+        lock_lease_ms,
         key_args,
         mode,
+        output,
         output_span,
         function_name,
     } = model;
@@ -47,6 +50,12 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     }
     if let Some(ms) = timeout_ms {
         options.extend(quote!(.with_soft_timeout_ms(#ms)));
+    }
+    if let Some(ms) = wait_ms {
+        options.extend(quote!(.with_wait_ms(#ms)));
+    }
+    if let Some(ms) = lock_lease_ms {
+        options.extend(quote!(.with_lock_lease_ms(#ms)));
     }
     let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
     // Unnameable by the user (mixed-site), but located at the return type: errors about the
@@ -73,17 +82,16 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     // The one place the cached type's bound (`CacheValue`) is stated, located at the return
     // type: a type that is not `CacheValue` is one error, there.
     let codec = located_at(quote!(#private::Codec::JSON), *output_span);
-    let cached_call = match mode {
-        // The compiler picks `Ok`, `Some` or every value from the real type (autoref
-        // specialization, in the runtime's `mode` module): an alias cannot fool it.
-        Mode::FromType(ty) => quote_spanned! {*output_span=>
-            (&&#private::mode::Mode::<#ty>::new()).mode().cached(#call, #codec, #body)
-        },
-        Mode::Value => quote_spanned!(*output_span=> #call.value(#codec, #body)),
-        Mode::Result => quote_spanned!(*output_span=> #call.result(#codec, #body)),
-        Mode::Option => quote_spanned!(*output_span=> #call.option(#codec, #body)),
+    // How the output is cached: by default the compiler picks it from the real type (autoref
+    // specialization, in the runtime's `mode` module), so that an alias cannot fool it.
+    let mode_of = match mode {
+        Mode::FromType => quote!((&&#private::mode::Mode::<#output>::new()).mode()),
+        Mode::Value => quote!(#private::mode::forced_value::<#output>()),
+        Mode::Result => quote!(#private::mode::forced_result::<#output>()),
+        Mode::Option => quote!(#private::mode::forced_option::<#output>()),
     };
-
+    let chosen = Ident::new("__cached_json_mode", at_output);
+    let errors = Ident::new("__cached_json_errors", at_output);
     let mut generated_body = TokenStream::new();
     // Spanned at the return type: a value that is not `CacheValue` gives one error there, not
     // one per use of the future.
@@ -92,11 +100,16 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         // takes no room in the function's future.
         let #cached = {
             #[allow(unused_imports)]
-            use #private::mode::{ByOption as _, ByResult as _, ByValue as _};
+            use #private::mode::{
+                ByOption as _, ByResult as _, ByValue as _, KeepsErrors as _, SharesErrors as _,
+            };
             // A closure made here: its type name tells the instantiation the call runs in.
             let mut #call = #private::Call::new(&#site, #private::instance_of(&|| ()));
             #(#arg_calls)*
-            #cached_call
+            let #chosen = #mode_of;
+            // Whether an `Err` can be handed to the calls that wait for this one.
+            let #errors = (&&#chosen.errors()).sharing();
+            #chosen.cached(#call, #codec, #errors, #body)
         };
         #cached.await
     };

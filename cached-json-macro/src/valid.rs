@@ -22,10 +22,14 @@ pub(crate) struct Model {
     pub stale: Option<u64>,
     pub jitter: Option<u64>,
     pub timeout_ms: Option<u64>,
+    pub wait_ms: Option<u64>,
+    pub lock_lease_ms: Option<u64>,
     /// The key arguments, sorted by name: the runtime hashes a JSON object whose members
     /// must be in order.
     pub key_args: Vec<KeyArg>,
     pub mode: Mode,
+    /// The return type, as written.
+    pub output: Box<Type>,
     /// Where errors about the cached type point: the return type.
     pub output_span: Span,
     /// The function's name, for messages.
@@ -40,11 +44,11 @@ pub(crate) struct KeyArg {
 }
 
 /// How the body's output is cached.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     /// Decided by the compiler from the real return type (`Result`: `Ok`, `Option`: `Some`,
     /// else every value), whatever alias spells it.
-    FromType(Box<Type>),
+    FromType,
     /// Every value is cached (`returns = value`, or `cache_none`).
     Value,
     /// `Ok` is cached (`returns = result`).
@@ -85,8 +89,14 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
         stale: attr.stale.map(|(secs, _)| secs),
         jitter: attr.jitter.map(|(secs, _)| secs),
         timeout_ms: attr.timeout_ms.map(|(ms, _)| ms),
+        wait_ms: attr.wait_ms.map(|(ms, _)| ms),
+        lock_lease_ms: attr.lock_lease_ms.map(|(ms, _)| ms),
         key_args,
         mode,
+        output: match &sig.output {
+            ReturnType::Type(_, ty) => ty.clone(),
+            ReturnType::Default => Box::new(syn::parse_quote!(())),
+        },
         output_span: match &sig.output {
             ReturnType::Type(_, ty) => ty.span(),
             ReturnType::Default => sig.ident.span(),
@@ -214,7 +224,7 @@ fn output_mode(sig: &Signature, attr: &Attr) -> syn::Result<Mode> {
         ));
     }
     Ok(match (attr.returns, attr.cache_none) {
-        (None, None) => Mode::FromType(ty.clone()),
+        (None, None) => Mode::FromType,
         (Some((Returns::Value, _)), None) => Mode::Value,
         (Some((Returns::Result, _)), None) => Mode::Result,
         (Some((Returns::Option, _)), None) => Mode::Option,

@@ -11,12 +11,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::cache::CurrentCache;
-use crate::flight::{follow, Joined, Landing, Lead};
+use crate::flight::{Followed, Joined, Landing, Lane, Lead};
 use crate::key::Key;
 use crate::lock::{self, LockWait};
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
-use crate::shape::{decode, Codec, Shape};
+use crate::shape::{decode, Shape};
 use crate::site::CacheSite;
 use crate::stale::{self, Ran};
 use crate::store::{Health, Read};
@@ -38,7 +38,7 @@ enum Coalesced<'a, O> {
     Answered(CacheOutcome, O),
     /// This caller leads the flight: it runs the function and lands the answer.
     Lead(Lead<'a>),
-    /// The leader's answer is not this caller's (an error, or undecodable): run alone.
+    /// The leader's answer cannot be this caller's (undecodable): run alone.
     Alone,
 }
 
@@ -50,7 +50,7 @@ impl Aside {
     /// The whole call: the hit path inline, the miss path boxed.
     pub(crate) async fn run<S: Shape, F: Future<Output = S::Output>>(
         self,
-        codec: Codec<S::Stored>,
+        codec: S::Codec,
         function: F,
     ) -> S::Output {
         let Some(key) = &self.key else {
@@ -80,7 +80,7 @@ impl Aside {
     /// The miss path, in the order its steps run.
     async fn miss<S: Shape, F: Future<Output = S::Output>>(
         &self,
-        codec: Codec<S::Stored>,
+        codec: S::Codec,
         key: &Key,
         reachable: bool,
         function: F,
@@ -99,7 +99,7 @@ impl Aside {
         //    another process stored while it waited.
         let mut lease = None;
         if reachable && self.site.lock && lead.is_some() {
-            match lock::acquire_or_wait::<S>(store, codec, key).await {
+            match lock::acquire_or_wait::<S>(&self.cache, self.site, codec, key).await {
                 LockWait::Acquired(held) => lease = Some(held),
                 LockWait::ValueAppeared(bytes, output) => {
                     land(lead, Landing::Value(bytes.into()));
@@ -109,60 +109,92 @@ impl Aside {
             }
         }
 
-        // 3. Run the function; with `stale`, a failure answers the last good value.
+        // 3. Run the function (extending the lease meanwhile); with `stale`, a failure answers
+        //    the last good value.
         let fallback = (reachable && self.site.stale.is_some()).then_some((store, key));
-        let (outcome, output, landing) =
-            match stale::run::<S, F>(self.site, codec, fallback, function).await {
-                Ran::Stale(bytes, output) => {
-                    (CacheOutcome::Stale, output, Landing::Stale(bytes.into()))
+        let run = stale::run::<S, F>(self.site, codec, fallback, function);
+        let ran = match &lease {
+            Some(lease) => lease.hold(run).await,
+            None => run.await,
+        };
+
+        // 4. Store a fresh value, if anyone will read it: the store, or followers.
+        let (outcome, output, landing) = match ran {
+            Ran::Stale(bytes, output) => {
+                (CacheOutcome::Stale, output, Landing::Stale(bytes.into()))
+            }
+            Ran::Fresh(output) => {
+                let followers = lead.as_ref().is_some_and(Lead::has_followers);
+                let landing = self
+                    .write::<S>(codec, key, reachable, followers, &output)
+                    .await;
+                let outcome = if reachable {
+                    CacheOutcome::Miss
+                } else {
+                    CacheOutcome::Bypass
+                };
+                (outcome, output, landing)
+            }
+            Ran::Panicked(panic) => {
+                // The callers that waited panic too, at once; the lock is released now.
+                land(lead, Landing::Panicked(panic_message(&*panic).into()));
+                if let Some(lease) = lease {
+                    lease.release().await;
                 }
-                Ran::Fresh(output) => {
-                    // 4. Store the value, if anyone will read it: the store, or followers.
-                    let wanted = reachable || lead.as_ref().is_some_and(Lead::has_followers);
-                    let landing = self
-                        .write::<S>(codec, key, reachable, wanted, &output)
-                        .await;
-                    let outcome = if reachable {
-                        CacheOutcome::Miss
-                    } else {
-                        CacheOutcome::Bypass
-                    };
-                    (outcome, output, landing)
-                }
-            };
+                std::panic::resume_unwind(panic);
+            }
+        };
 
         // 5. Release the lease, then answer the followers.
         if let Some(lease) = lease {
-            lease.release(store).await;
+            lease.release().await;
         }
         land(lead, landing);
         self.finish(outcome, output)
     }
 
     /// Joins the flight of this key: as its leader, or as a follower that waits for the
-    /// leader's answer (and leads in turn if the leader is cancelled or panics).
-    async fn coalesce<S: Shape>(
-        &self,
-        codec: Codec<S::Stored>,
-        key: &Key,
-    ) -> Coalesced<'_, S::Output> {
+    /// leader's answer: a value, `None`, a stale value or a copyable error is this caller's
+    /// too; after an error it cannot copy it runs the function in the next, wider wave; after
+    /// a cancelled leader it tries to lead; after a panic it panics.
+    async fn coalesce<S: Shape>(&self, codec: S::Codec, key: &Key) -> Coalesced<'_, S::Output> {
+        let flights = self.cache.flights();
+        let mut lane = Lane::FIRST;
         loop {
-            let receiver = match self.cache.flights().join(key.flight()) {
+            let mut follower = match flights.join(key.flight(), lane) {
                 Joined::Leader(lead) => return Coalesced::Lead(lead),
-                Joined::Follower(receiver) => receiver,
+                Joined::Follower(follower) => follower,
             };
-            let (outcome, bytes) = match follow(receiver).await {
-                Landing::Value(bytes) => (CacheOutcome::Hit, bytes),
+            let landing = match flights
+                .follow(key.flight(), lane, &mut follower, self.site.wait)
+                .await
+            {
+                Followed::Landed(landing) => landing,
+                Followed::TookOver(lead) => return Coalesced::Lead(lead),
+            };
+            let (outcome, bytes) = match landing {
+                Landing::Value(bytes) => (CacheOutcome::Coalesced, bytes),
                 Landing::Stale(bytes) => (CacheOutcome::Stale, bytes),
                 Landing::Absent => {
                     return match S::absent() {
-                        Some(output) => Coalesced::Answered(CacheOutcome::Miss, output),
+                        Some(output) => Coalesced::Answered(CacheOutcome::Coalesced, output),
                         None => Coalesced::Alone,
                     }
                 }
-                // The leader's error is its own: run the function for this caller.
-                Landing::Failed => return Coalesced::Alone,
-                // The leader was cancelled or panicked: try to lead.
+                Landing::Error(shared) => {
+                    return match S::take_failure(codec, &shared) {
+                        Some(output) => Coalesced::Answered(CacheOutcome::Coalesced, output),
+                        None => Coalesced::Alone,
+                    }
+                }
+                Landing::Failed => {
+                    lane = lane.next_wave();
+                    continue;
+                }
+                Landing::Panicked(message) => panic!(
+                    "cached function `{}` panicked in the concurrent call this one waited for: {message}",
+                    self.site.function
+                ),
                 Landing::Abandoned => continue,
             };
             return match decode::<S>(codec, &bytes, key.as_str()) {
@@ -172,18 +204,19 @@ impl Aside {
         }
     }
 
-    /// Stores a fresh output (when `reachable`), and says what the followers get: the value's
-    /// JSON if it is cacheable and `wanted`, `None`'s answer, or nothing.
+    /// Stores a fresh output (when the store is `reachable`), and says what the followers get:
+    /// the value's JSON, `None`'s answer, a copy of the error, or that they must run it.
     async fn write<S: Shape>(
         &self,
-        codec: Codec<S::Stored>,
+        codec: S::Codec,
         key: &Key,
         reachable: bool,
-        wanted: bool,
+        followers: bool,
         output: &S::Output,
     ) -> Landing {
-        let stored = S::stored(output).filter(|_| wanted);
-        match stored.map(|value| codec.encode(value)) {
+        // With nowhere to write and nobody waiting, the JSON would be thrown away.
+        let stored = S::stored(output).filter(|_| reachable || followers);
+        match stored.map(|value| S::encode(codec, value)) {
             Some(Ok(bytes)) => {
                 if reachable {
                     // Written before the flight lands, so that a caller arriving as it lands
@@ -203,8 +236,10 @@ impl Aside {
                 Landing::Failed
             }
             None if S::is_absent(output) => Landing::Absent,
-            // An error, or a value nobody was waiting for.
-            None => Landing::Failed,
+            None => match S::share_failure(codec, output).filter(|_| followers) {
+                Some(shared) => Landing::Error(shared),
+                None => Landing::Failed,
+            },
         }
     }
 
@@ -223,6 +258,15 @@ fn land(lead: Option<Lead<'_>>, landing: Landing) {
     if let Some(lead) = lead {
         lead.land(landing);
     }
+}
+
+/// A panic's message, for the callers that waited on the call that panicked.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
 }
 
 #[cfg(test)]

@@ -159,6 +159,7 @@ impl std::fmt::Debug for Cache {
 }
 
 /// The cache a call uses: borrowed when it is the process-wide one.
+#[derive(Clone)]
 pub(crate) enum CurrentCache {
     Global(&'static Cache),
     Scoped(Cache),

@@ -17,7 +17,7 @@ use crate::cache::{Cache, CurrentCache};
 use crate::instance;
 use crate::key::KeyBuilder;
 use crate::logging::LogLimiter;
-use crate::shape::{Codec, OptionShape, PlainShape, ResultShape};
+use crate::shape::{Codec, ErrorShare, OptionShape, PlainShape, ResultShape};
 use crate::site::CacheSite;
 
 /// A value that can be part of a cache key: anything `Serialize`.
@@ -82,13 +82,19 @@ impl Call {
             .run::<PlainShape<V>, F>(codec, function)
     }
 
-    /// Caches `Ok` values; `Err` is returned as it is and not stored.
-    pub fn result<T, E, F>(self, codec: Codec<T>, function: F) -> impl Future<Output = Result<T, E>>
+    /// Caches `Ok` values; `Err` is returned as it is and not stored (and handed to the calls
+    /// that waited for this one as `errors` says).
+    pub fn result<T, E, F>(
+        self,
+        codec: Codec<T>,
+        errors: ErrorShare<E>,
+        function: F,
+    ) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
     {
         self.into_aside(false)
-            .run::<ResultShape<T, E>, F>(codec, function)
+            .run::<ResultShape<T, E>, F>((codec, errors), function)
     }
 
     /// Caches `Some` values; `None` is returned and not stored.

@@ -29,5 +29,5 @@ pub use call::{Call, KeyArg};
 pub use logging::redact_url;
 pub use outcome::{observe, CacheOutcome};
 pub use redis::{ConfigError, RedisConfig};
-pub use shape::{CacheValue, Codec};
+pub use shape::{CacheValue, Codec, ErrorShare};
 pub use site::CacheSite;

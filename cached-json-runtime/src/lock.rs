@@ -1,34 +1,95 @@
 //! The cross-process lock of the `lock` option: a lease in the store (`SET key:lock token NX
 //! PX`) that lets one process of many compute a cold key while the others wait for its value.
 //!
-//! A lock must never turn into a failure: on any store error, or after [`LOCK_WAIT`], a waiting
-//! caller gives up and computes the value itself. A lease expires on its own after
-//! [`LOCK_LEASE`], so a crashed holder delays the others by that much at most.
+//! A lock must never turn into a failure or a hang: on any store error, or past the site's
+//! `wait`, a waiting caller gives up and computes the value itself. The holder extends its
+//! lease while the function runs (a function slower than the lease keeps the others out), and
+//! releases it as soon as it is done, cancelled or panicking; a crashed process's lease expires
+//! on its own.
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use crate::cache::CurrentCache;
 use crate::key::Key;
-use crate::shape::{decode, Codec, Shape};
-use crate::store::{Read, Store};
+use crate::shape::{decode, Shape};
+use crate::site::CacheSite;
+use crate::store::Read;
 
-/// How long a cross-process lock is held at most: past it, a crashed holder's lock expires.
-const LOCK_LEASE: Duration = Duration::from_secs(5);
-/// How long a caller waits for another process's computation before computing itself.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often a waiting caller looks for the value (and retries the lock).
 const LOCK_POLL: Duration = Duration::from_millis(25);
 
-/// The lock held by this caller.
+/// The lock held by this caller. Dropped without [`Lease::release`] (the call was cancelled),
+/// it still releases the lock, from a task of its own.
 pub(crate) struct Lease {
+    cache: CurrentCache,
     key: String,
     token: String,
+    lease: Duration,
+    released: bool,
 }
 
 impl Lease {
     /// Releases the lock, if it is still ours (not if it expired and another caller took it).
-    pub(crate) async fn release(self, store: &dyn Store) {
-        let _ = store.unlock(&self.key, &self.token).await;
+    pub(crate) async fn release(mut self) {
+        self.released = true;
+        let _ = self.cache.store().unlock(&self.key, &self.token).await;
+    }
+
+    /// Runs `work`, extending the lease by its full length every third of it meanwhile.
+    pub(crate) async fn hold<F: Future>(&self, work: F) -> F::Output {
+        let mut work = pin!(work);
+        loop {
+            let mut tick = pin!(tokio::time::sleep(self.lease / 3));
+            let done = std::future::poll_fn(|cx| {
+                if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                    return Poll::Ready(Some(output));
+                }
+                tick.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            match done {
+                Some(output) => return output,
+                None => {
+                    let extended = self
+                        .cache
+                        .store()
+                        .extend_lock(&self.key, &self.token, self.lease)
+                        .await;
+                    if !matches!(extended, Ok(true)) {
+                        tracing::debug!(
+                            key = self.key.as_str(),
+                            "could not extend the lock's lease: another process may compute \
+                             the value too"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        // Cancelled (or unwinding from a panic): release now rather than make the other
+        // processes wait out the lease. Outside a runtime the lease expires on its own.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (cache, key, token) = (
+            self.cache.clone(),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.token),
+        );
+        runtime.spawn(async move {
+            let _ = cache.store().unlock(&key, &token).await;
+        });
     }
 }
 
@@ -42,21 +103,27 @@ pub(crate) enum LockWait<O> {
     GaveUp,
 }
 
-/// Takes the lock for `key`, or waits for the process holding it to store the value.
+/// Takes the lock for `key`, or waits (up to the site's `wait`) for the process holding it to
+/// store the value.
 pub(crate) async fn acquire_or_wait<S: Shape>(
-    store: &dyn Store,
-    codec: Codec<S::Stored>,
+    cache: &CurrentCache,
+    site: &CacheSite,
+    codec: S::Codec,
     key: &Key,
 ) -> LockWait<S::Output> {
+    let store = cache.store();
     let lock_key = key.lock();
     let token = lock_token();
-    let deadline = Instant::now() + LOCK_WAIT;
+    let deadline = Instant::now() + site.wait;
     loop {
-        match store.try_lock(&lock_key, &token, LOCK_LEASE).await {
+        match store.try_lock(&lock_key, &token, site.lease).await {
             Ok(true) => {
                 return LockWait::Acquired(Lease {
+                    cache: cache.clone(),
                     key: lock_key,
                     token,
+                    lease: site.lease,
+                    released: false,
                 })
             }
             Ok(false) => {}

@@ -7,22 +7,29 @@
 //! `Result`, [`ByOption`] for any `Option`, and [`ByValue`] for everything else:
 //!
 //! ```text
-//! use ByResult as _, ByOption as _, ByValue as _;
-//! (&&Mode::<ReturnType>::new()).mode().cached(call, body)
+//! use ByResult as _, ByOption as _, ByValue as _, SharesErrors as _, KeepsErrors as _;
+//! let mode = (&&Mode::<ReturnType>::new()).mode();
+//! let errors = (&&mode.errors()).sharing();
+//! mode.cached(call, Codec::JSON, errors, body)
 //! ```
+//!
+//! The same technique decides whether a `Result`'s error can be handed to the callers that
+//! waited for a failed call ([`SharesErrors`]: `E: Clone + Send + Sync + 'static`) or not
+//! ([`KeepsErrors`]); see [`crate::flight`].
 //!
 //! Where the compiler cannot see the type (a projection on a generic parameter, such as
 //! `T::Output`, resolved per instantiation), [`ByValue`] checks the type's name at run time and
 //! runs a `Result` or an `Option` it did not expect uncached, with a warning: an `Err` or a
 //! `None` is never stored as a value. `returns = ...` in the attribute says the mode outright.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::call::Call;
 use crate::logging::LogLimiter;
-use crate::shape::Codec;
+use crate::shape::{Codec, ErrorShare};
 
 /// The function's return type `R`, for method resolution to pick a mode from.
 pub struct Mode<R>(PhantomData<fn() -> R>);
@@ -81,7 +88,84 @@ pub trait ByValue {
 impl<R> ByValue for &Mode<R> {
     type Mode = ValueMode<R>;
     fn mode(self) -> ValueMode<R> {
-        ValueMode(PhantomData)
+        ValueMode {
+            checked: true,
+            ty: PhantomData,
+        }
+    }
+}
+
+/// The error type whose sharing [`SharesErrors`] / [`KeepsErrors`] decide.
+pub struct ErrorProbe<E>(PhantomData<fn() -> E>);
+
+/// An error that can be copied is handed to the callers that waited for the failed call.
+pub trait SharesErrors {
+    /// The error type.
+    type Error;
+    /// [`ErrorShare::CLONED`].
+    fn sharing(self) -> ErrorShare<Self::Error>;
+}
+
+impl<E: Clone + Send + Sync + 'static> SharesErrors for &&ErrorProbe<E> {
+    type Error = E;
+    fn sharing(self) -> ErrorShare<E> {
+        ErrorShare::CLONED
+    }
+}
+
+/// Any other error is not: the callers that waited run the function again, in waves.
+pub trait KeepsErrors {
+    /// The error type.
+    type Error;
+    /// [`ErrorShare::NOT_SHARED`].
+    fn sharing(self) -> ErrorShare<Self::Error>;
+}
+
+impl<E> KeepsErrors for &ErrorProbe<E> {
+    type Error = E;
+    fn sharing(self) -> ErrorShare<E> {
+        ErrorShare::NOT_SHARED
+    }
+}
+
+/// A type known to be a `Result`, for `returns = result`.
+pub trait IsResult {
+    /// `T`.
+    type Ok;
+    /// `E`.
+    type Err;
+}
+
+impl<T, E> IsResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+}
+
+/// A type known to be an `Option`, for `returns = option`.
+pub trait IsOption {
+    /// `T`.
+    type Some;
+}
+
+impl<T> IsOption for Option<T> {
+    type Some = T;
+}
+
+/// `returns = result`: `R` is a `Result`.
+pub fn forced_result<R: IsResult>() -> ResultMode<R::Ok, R::Err> {
+    ResultMode(PhantomData)
+}
+
+/// `returns = option`: `R` is an `Option`.
+pub fn forced_option<R: IsOption>() -> OptionMode<R::Some> {
+    OptionMode(PhantomData)
+}
+
+/// `returns = value` (or `cache_none`): every value of `R` is cached, whatever `R` is.
+pub fn forced_value<R>() -> ValueMode<R> {
+    ValueMode {
+        checked: false,
+        ty: PhantomData,
     }
 }
 
@@ -89,17 +173,23 @@ impl<R> ByValue for &Mode<R> {
 pub struct ResultMode<T, E>(PhantomData<fn() -> (T, E)>);
 
 impl<T, E> ResultMode<T, E> {
+    /// What decides whether `E` is shared.
+    pub fn errors(&self) -> ErrorProbe<E> {
+        ErrorProbe(PhantomData)
+    }
+
     /// The cached call.
     pub fn cached<F>(
         self,
         call: Call,
         codec: Codec<T>,
+        errors: ErrorShare<E>,
         function: F,
     ) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
     {
-        call.result(codec, function)
+        call.result(codec, errors, function)
     }
 }
 
@@ -107,11 +197,17 @@ impl<T, E> ResultMode<T, E> {
 pub struct OptionMode<T>(PhantomData<fn() -> T>);
 
 impl<T> OptionMode<T> {
+    /// No error to share.
+    pub fn errors(&self) -> ErrorProbe<Infallible> {
+        ErrorProbe(PhantomData)
+    }
+
     /// The cached call.
     pub fn cached<F>(
         self,
         call: Call,
         codec: Codec<T>,
+        _errors: ErrorShare<Infallible>,
         function: F,
     ) -> impl Future<Output = Option<T>>
     where
@@ -121,17 +217,31 @@ impl<T> OptionMode<T> {
     }
 }
 
-/// Runs the body through [`Call::value`], unless the type turns out to be a `Result` or an
-/// `Option` at run time.
-pub struct ValueMode<R>(PhantomData<fn() -> R>);
+/// Runs the body through [`Call::value`]; when picked by the compiler (not by `returns =
+/// value`), unless the type turns out to be a `Result` or an `Option` at run time.
+pub struct ValueMode<R> {
+    checked: bool,
+    ty: PhantomData<fn() -> R>,
+}
 
 impl<R> ValueMode<R> {
+    /// No error to share.
+    pub fn errors(&self) -> ErrorProbe<Infallible> {
+        ErrorProbe(PhantomData)
+    }
+
     /// The cached call.
-    pub fn cached<F>(self, call: Call, codec: Codec<R>, function: F) -> impl Future<Output = R>
+    pub fn cached<F>(
+        self,
+        call: Call,
+        codec: Codec<R>,
+        _errors: ErrorShare<Infallible>,
+        function: F,
+    ) -> impl Future<Output = R>
     where
         F: Future<Output = R>,
     {
-        let disguised = disguised_mode::<R>();
+        let disguised = disguised_mode::<R>().filter(|_| self.checked);
         if let Some(kind) = disguised {
             warn_disguised(&call, kind, std::any::type_name::<R>());
         }

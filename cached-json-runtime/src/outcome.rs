@@ -18,8 +18,7 @@ use std::future::Future;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CacheOutcome {
-    /// The value came from the cache, or from a concurrent call of the same key that this one
-    /// waited for; the function did not run for this call.
+    /// The value came from the cache; the function did not run for this call.
     Hit,
     /// The cache was asked and had nothing usable; the function ran and its value was stored
     /// (if it was cacheable).
@@ -30,16 +29,20 @@ pub enum CacheOutcome {
     /// The function failed (`Err`, panic, or over its soft timeout) and the last good value,
     /// kept past its TTL by the `stale` option, was returned instead.
     Stale,
+    /// A concurrent call of the same key ran the function, and its answer (value, `None`, or
+    /// an error that can be copied) is this call's too: the function did not run for it.
+    Coalesced,
 }
 
 impl CacheOutcome {
-    /// `"HIT"`, `"MISS"`, `"BYPASS"` or `"STALE"`: for an `X-Cache` header.
+    /// `"HIT"`, `"MISS"`, `"BYPASS"`, `"STALE"` or `"COALESCED"`: for an `X-Cache` header.
     pub const fn as_str(self) -> &'static str {
         match self {
             CacheOutcome::Hit => "HIT",
             CacheOutcome::Miss => "MISS",
             CacheOutcome::Bypass => "BYPASS",
             CacheOutcome::Stale => "STALE",
+            CacheOutcome::Coalesced => "COALESCED",
         }
     }
 }

@@ -1,9 +1,14 @@
-//! How a function's output maps to what is stored: every value, `Ok` only, or `Some` only.
+//! How a function's output maps to what is stored and to what waiting callers get: every
+//! value, `Ok` only, or `Some` only; and, for `Result`, whether an `Err` can be handed to them.
 //!
 //! The call is written once, generic over a [`Shape`]; the attribute picks the shape from the
-//! function's return type.
+//! function's return type ([`crate::mode`]). Each shape's codec carries what the serde and
+//! `Clone` bounds provide as plain function pointers, built where the types are concrete: the
+//! call's own signatures then need no bound, and a missing one is one error at the return type.
 
+use std::any::Any;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -25,8 +30,8 @@ impl<T: Serialize + DeserializeOwned> CacheValue for T {}
 /// How values of `T` are written to the store and read back: as JSON.
 ///
 /// Only [`Codec::JSON`] makes one, and only for `T: CacheValue`: the codec carries that proof
-/// into the call, whose own signatures then need no bound. So the generated code states the
-/// bound once, and a type that is not `CacheValue` is one error, at the return type.
+/// into the call. So the generated code states the bound once, and a type that is not
+/// `CacheValue` is one error, at the return type.
 pub struct Codec<T> {
     encode: fn(&T) -> Result<Vec<u8>, serde_json::Error>,
     decode: fn(&[u8]) -> Result<T, serde_json::Error>,
@@ -44,12 +49,6 @@ fn decode_json<T: CacheValue>(bytes: &[u8]) -> Result<T, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
-impl<T> Codec<T> {
-    pub(crate) fn encode(self, value: &T) -> Result<Vec<u8>, serde_json::Error> {
-        (self.encode)(value)
-    }
-}
-
 impl<T> Clone for Codec<T> {
     fn clone(&self) -> Self {
         *self
@@ -58,10 +57,56 @@ impl<T> Clone for Codec<T> {
 
 impl<T> Copy for Codec<T> {}
 
-/// How a function's output maps to what is stored.
+/// A leader's error, shared with the callers that waited for it.
+pub(crate) type SharedError = Arc<dyn Any + Send + Sync>;
+
+/// Whether an error type's values can be handed to the callers waiting on a failed call, as
+/// Go's singleflight hands every waiter the leader's `err`: yes for `E: Clone + Send + Sync +
+/// 'static` (each gets a clone), no otherwise. Built by [`crate::mode`] where `E` is concrete.
+pub struct ErrorShare<E> {
+    copy: Option<ErrorCopy<E>>,
+}
+
+/// How the leader's error is put in the flight, and how a follower takes a copy out.
+type ErrorCopy<E> = (fn(&E) -> SharedError, fn(&SharedError) -> Option<E>);
+
+impl<E: Clone + Send + Sync + 'static> ErrorShare<E> {
+    /// Clones of the leader's error.
+    pub const CLONED: ErrorShare<E> = ErrorShare {
+        copy: Some((share_error::<E>, take_error::<E>)),
+    };
+}
+
+impl<E> ErrorShare<E> {
+    /// Not shared: waiting callers run the function again (see [`crate::flight`]).
+    pub const NOT_SHARED: ErrorShare<E> = ErrorShare { copy: None };
+}
+
+fn share_error<E: Clone + Send + Sync + 'static>(error: &E) -> SharedError {
+    Arc::new(error.clone())
+}
+
+fn take_error<E: Clone + Send + Sync + 'static>(shared: &SharedError) -> Option<E> {
+    shared.downcast_ref::<E>().cloned()
+}
+
+impl<E> Clone for ErrorShare<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for ErrorShare<E> {}
+
+/// How a function's output maps to what is stored, and to what waiting callers get.
 pub(crate) trait Shape {
     type Output;
     type Stored;
+    /// What writing, reading and sharing outputs takes: function pointers, built where the
+    /// types are concrete.
+    type Codec: Copy;
+    fn encode(codec: Self::Codec, stored: &Self::Stored) -> Result<Vec<u8>, serde_json::Error>;
+    fn decode(codec: Self::Codec, bytes: &[u8]) -> Result<Self::Stored, serde_json::Error>;
     /// The part to store, if the output is cacheable.
     fn stored(output: &Self::Output) -> Option<&Self::Stored>;
     fn from_stored(stored: Self::Stored) -> Self::Output;
@@ -77,11 +122,20 @@ pub(crate) trait Shape {
     fn is_failure(_output: &Self::Output) -> bool {
         false
     }
+    /// The failure in `output`, for the callers that waited, if they can share it.
+    fn share_failure(_codec: Self::Codec, _output: &Self::Output) -> Option<SharedError> {
+        None
+    }
+    /// A waiting caller's copy of a shared failure.
+    fn take_failure(_codec: Self::Codec, _shared: &SharedError) -> Option<Self::Output> {
+        None
+    }
 }
 
 /// Every value is cached.
 pub(crate) struct PlainShape<V>(PhantomData<V>);
-/// `Result<T, E>`: `Ok` is cached, `Err` is returned as it is.
+/// `Result<T, E>`: `Ok` is cached, `Err` is returned as it is (and shared with waiting callers
+/// when it can be).
 pub(crate) struct ResultShape<T, E>(PhantomData<(T, E)>);
 /// `Option<T>`: `Some` is cached, `None` is returned to every caller and not stored.
 pub(crate) struct OptionShape<T>(PhantomData<T>);
@@ -89,6 +143,13 @@ pub(crate) struct OptionShape<T>(PhantomData<T>);
 impl<V> Shape for PlainShape<V> {
     type Output = V;
     type Stored = V;
+    type Codec = Codec<V>;
+    fn encode(codec: Codec<V>, stored: &V) -> Result<Vec<u8>, serde_json::Error> {
+        (codec.encode)(stored)
+    }
+    fn decode(codec: Codec<V>, bytes: &[u8]) -> Result<V, serde_json::Error> {
+        (codec.decode)(bytes)
+    }
     fn stored(output: &V) -> Option<&V> {
         Some(output)
     }
@@ -100,6 +161,13 @@ impl<V> Shape for PlainShape<V> {
 impl<T, E> Shape for ResultShape<T, E> {
     type Output = Result<T, E>;
     type Stored = T;
+    type Codec = (Codec<T>, ErrorShare<E>);
+    fn encode(codec: Self::Codec, stored: &T) -> Result<Vec<u8>, serde_json::Error> {
+        (codec.0.encode)(stored)
+    }
+    fn decode(codec: Self::Codec, bytes: &[u8]) -> Result<T, serde_json::Error> {
+        (codec.0.decode)(bytes)
+    }
     fn stored(output: &Result<T, E>) -> Option<&T> {
         output.as_ref().ok()
     }
@@ -109,11 +177,26 @@ impl<T, E> Shape for ResultShape<T, E> {
     fn is_failure(output: &Result<T, E>) -> bool {
         output.is_err()
     }
+    fn share_failure(codec: Self::Codec, output: &Result<T, E>) -> Option<SharedError> {
+        let (share, _) = codec.1.copy?;
+        output.as_ref().err().map(share)
+    }
+    fn take_failure(codec: Self::Codec, shared: &SharedError) -> Option<Result<T, E>> {
+        let (_, take) = codec.1.copy?;
+        take(shared).map(Err)
+    }
 }
 
 impl<T> Shape for OptionShape<T> {
     type Output = Option<T>;
     type Stored = T;
+    type Codec = Codec<T>;
+    fn encode(codec: Codec<T>, stored: &T) -> Result<Vec<u8>, serde_json::Error> {
+        (codec.encode)(stored)
+    }
+    fn decode(codec: Codec<T>, bytes: &[u8]) -> Result<T, serde_json::Error> {
+        (codec.decode)(bytes)
+    }
     fn stored(output: &Option<T>) -> Option<&T> {
         output.as_ref()
     }
@@ -132,12 +215,8 @@ static UNREADABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// The stored JSON as the function's output, or `None` (logged) if it does not deserialize:
 /// corrupt, or written by an older version of the type. The caller treats that as a miss.
-pub(crate) fn decode<S: Shape>(
-    codec: Codec<S::Stored>,
-    bytes: &[u8],
-    key: &str,
-) -> Option<S::Output> {
-    match (codec.decode)(bytes) {
+pub(crate) fn decode<S: Shape>(codec: S::Codec, bytes: &[u8], key: &str) -> Option<S::Output> {
+    match S::decode(codec, bytes) {
         Ok(value) => Some(S::from_stored(value)),
         Err(err) => {
             if let Some(held_back) = UNREADABLE_VALUES.allow() {

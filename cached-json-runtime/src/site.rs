@@ -23,7 +23,17 @@ pub struct CacheSite {
     pub(crate) stale: Option<Duration>,
     pub(crate) jitter: Option<Duration>,
     pub(crate) soft_timeout: Option<Duration>,
+    /// How long a caller waits for another's computation of the same key (a leader in this
+    /// process, a lock holder in another) before computing it itself.
+    pub(crate) wait: Duration,
+    /// How long the `lock` lease lasts without being extended.
+    pub(crate) lease: Duration,
 }
+
+/// [`CacheSite::wait`] unless `wait_ms` says otherwise.
+const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// [`CacheSite::lease`] unless `lock_lease_ms` says otherwise.
+const DEFAULT_LEASE: Duration = Duration::from_secs(5);
 
 impl CacheSite {
     /// A site for `prefix`, storing values for `ttl_secs` seconds.
@@ -38,6 +48,8 @@ impl CacheSite {
             stale: None,
             jitter: None,
             soft_timeout: None,
+            wait: DEFAULT_WAIT,
+            lease: DEFAULT_LEASE,
         }
     }
 
@@ -68,6 +80,18 @@ impl CacheSite {
     /// Answer the stale value when the function takes longer than `ms` (`timeout_ms`).
     pub const fn with_soft_timeout_ms(mut self, ms: u64) -> Self {
         self.soft_timeout = Some(Duration::from_millis(ms));
+        self
+    }
+
+    /// Wait at most `ms` for another caller's computation of the same key (`wait_ms`).
+    pub const fn with_wait_ms(mut self, ms: u64) -> Self {
+        self.wait = Duration::from_millis(ms);
+        self
+    }
+
+    /// Hold the `lock` lease `ms` at a time, extended while the function runs (`lock_lease_ms`).
+    pub const fn with_lock_lease_ms(mut self, ms: u64) -> Self {
+        self.lease = Duration::from_millis(ms);
         self
     }
 

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::key::Key;
 use crate::logging::LogLimiter;
-use crate::shape::{decode, Codec, Shape};
+use crate::shape::{decode, Shape};
 use crate::site::CacheSite;
 use crate::store::{Read, Store};
-use crate::unwind::CatchUnwind;
+use crate::unwind::{CatchUnwind, Panic};
 
 static STALE_SERVED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
@@ -18,21 +18,26 @@ pub(crate) enum Ran<O> {
     Fresh(O),
     /// The function failed; the stale value (as stored, and decoded) answers instead.
     Stale(Vec<u8>, O),
+    /// The function panicked, and no stale value answers: the caller resumes the unwinding
+    /// (after telling the callers that waited).
+    Panicked(Panic),
 }
 
-/// Runs `function`. With a stale copy to fall back on (`fallback`), a failure answers it: an
-/// `Err`, a panic, or the soft timeout. Without one, the function's answer is the only one and
-/// a panic goes on unwinding.
+/// Runs `function`, catching a panic. With a stale copy to fall back on (`fallback`), a
+/// failure answers it: an `Err`, a panic, or the soft timeout.
 pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     site: &CacheSite,
-    codec: Codec<S::Stored>,
+    codec: S::Codec,
     fallback: Option<(&dyn Store, &Key)>,
     function: F,
 ) -> Ran<S::Output> {
-    let Some((store, key)) = fallback else {
-        return Ran::Fresh(function.await);
-    };
     let mut guarded = CatchUnwind::new(function);
+    let Some((store, key)) = fallback else {
+        return match guarded.await {
+            Ok(output) => Ran::Fresh(output),
+            Err(panic) => Ran::Panicked(panic),
+        };
+    };
     let result = match site.soft_timeout {
         Some(limit) => match tokio::time::timeout(limit, &mut guarded).await {
             Ok(result) => result,
@@ -54,7 +59,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
         Ok(output) => Ran::Fresh(output),
         Err(panic) => match read::<S>(store, codec, key, site, "panicked").await {
             Some((bytes, stale)) => Ran::Stale(bytes, stale),
-            None => std::panic::resume_unwind(panic),
+            None => Ran::Panicked(panic),
         },
     }
 }
@@ -62,7 +67,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
 /// The stale copy of `key`, if there is a readable one.
 async fn read<S: Shape>(
     store: &dyn Store,
-    codec: Codec<S::Stored>,
+    codec: S::Codec,
     key: &Key,
     site: &CacheSite,
     why: &'static str,

@@ -19,6 +19,7 @@ enum Op {
     Get(String),
     Set(String, String, Duration),
     TryLock(String),
+    ExtendLock(String),
     Unlock(String),
 }
 
@@ -93,6 +94,15 @@ impl Store for Scripted {
     fn unlock<'a>(&'a self, key: &'a str, _: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         self.log(Op::Unlock(key.to_owned()));
         Box::pin(std::future::ready(Ok(())))
+    }
+    fn extend_lock<'a>(
+        &'a self,
+        key: &'a str,
+        _: &'a str,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.log(Op::ExtendLock(key.to_owned()));
+        Box::pin(std::future::ready(Ok(true)))
     }
     fn health(&self) -> Health {
         self.health
@@ -175,7 +185,10 @@ async fn call_result(
         .scope(observe(async {
             let mut call = Call::new(site, "");
             call.arg("id", &id);
-            call.result(crate::Codec::JSON, async { output }).await
+            call.result(crate::Codec::JSON, crate::ErrorShare::CLONED, async {
+                output
+            })
+            .await
         }))
         .await;
     (output, outcome.expect("a cached call ran"))
@@ -374,7 +387,10 @@ async fn concurrent_misses_land_one_run_on_every_follower() {
         1
     );
     assert_eq!(
-        outcomes.iter().filter(|o| **o == CacheOutcome::Hit).count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == CacheOutcome::Coalesced)
+            .count(),
         19
     );
     let writes = store
@@ -482,4 +498,278 @@ async fn instantiations_of_a_generic_site_have_their_own_keys() {
         key("plain", 1),
         "a seeded key is not the plain one"
     );
+}
+
+// ---- Failures of the leader. ----
+
+static FAILING: CacheSite = CacheSite::new("failing", 60, None);
+
+/// An error that cannot be copied.
+#[derive(Debug, PartialEq)]
+struct Opaque(u32);
+
+/// `calls` concurrent calls of `FAILING` with key 1, each running `function(n)` if it runs;
+/// returns the outputs and outcomes, and the most runs that overlapped.
+async fn concurrent_failures<E, F, Fut>(
+    calls: usize,
+    errors: crate::ErrorShare<E>,
+    function: F,
+) -> (Vec<(Result<u32, E>, CacheOutcome)>, usize)
+where
+    E: Send + Sync + 'static,
+    F: Fn() -> Fut + Send + Sync + Copy + 'static,
+    Fut: std::future::Future<Output = Result<u32, E>> + Send,
+{
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let cache = Cache::new(Scripted::new(Health::Up));
+    let tasks: Vec<_> = (0..calls)
+        .map(|_| {
+            let cache = cache.clone();
+            let (running, most) = (running.clone(), most.clone());
+            tokio::spawn(async move {
+                let (output, outcome) = cache
+                    .scope(observe(async {
+                        let mut call = Call::new(&FAILING, "");
+                        call.arg("id", &1u32);
+                        call.result(crate::Codec::JSON, errors, async {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            let output = function().await;
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            output
+                        })
+                        .await
+                    }))
+                    .await;
+                (output, outcome.unwrap())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    let most = most.load(Ordering::SeqCst);
+    (results, most)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_error_that_can_be_copied_is_every_followers_answer() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let (results, _) = concurrent_failures(20, crate::ErrorShare::CLONED, || async {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Err::<u32, String>("origin down".into())
+    })
+    .await;
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    assert!(results
+        .iter()
+        .all(|(r, _)| *r == Err("origin down".to_owned())));
+    let coalesced = results
+        .iter()
+        .filter(|(_, o)| *o == CacheOutcome::Coalesced)
+        .count();
+    assert_eq!(coalesced, 19);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_of_an_error_that_cannot_be_copied_run_in_doubling_waves() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let started = std::time::Instant::now();
+    let (results, most_at_once) =
+        concurrent_failures(20, crate::ErrorShare::NOT_SHARED, || async {
+            RUNS.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err::<u32, Opaque>(Opaque(7))
+        })
+        .await;
+    let took = started.elapsed();
+    // Every caller needs an error of its own: 20 runs, but never 20 at once, and not one
+    // after the other either.
+    assert_eq!(RUNS.load(Ordering::SeqCst), 20);
+    assert!(results
+        .iter()
+        .all(|(r, o)| *r == Err(Opaque(7)) && *o == CacheOutcome::Miss));
+    assert!(most_at_once <= 16, "{most_at_once} runs at once");
+    assert!(took < Duration::from_millis(50 * 10), "{took:?}: a queue");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovering_origin_answers_the_waves_left_waiting() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    // Fails once, then works: the second wave's value is every remaining caller's.
+    let (results, _) = concurrent_failures(20, crate::ErrorShare::NOT_SHARED, || async {
+        let run = RUNS.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if run == 0 {
+            Err::<u32, Opaque>(Opaque(0))
+        } else {
+            Ok(9)
+        }
+    })
+    .await;
+    assert!(
+        RUNS.load(Ordering::SeqCst) <= 3,
+        "{} runs",
+        RUNS.load(Ordering::SeqCst)
+    );
+    assert_eq!(results.iter().filter(|(r, _)| r.is_err()).count(), 1);
+}
+
+static PANICKING: CacheSite = CacheSite::new("panicking", 60, None);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_of_a_panicking_leader_panic_at_once_with_its_message() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let cache = Cache::new(Scripted::new(Health::Up));
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .scope(async {
+                        let mut call = Call::new(&PANICKING, "");
+                        call.arg("id", &1u32);
+                        call.value(crate::Codec::JSON, async {
+                            RUNS.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            panic!("origin exploded");
+                            #[allow(unreachable_code)]
+                            0u32
+                        })
+                        .await
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let panic = task.await.unwrap_err().into_panic();
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap();
+        assert!(message.contains("origin exploded"), "{message}");
+    }
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(cache.in_flight(), 0);
+}
+
+static IMPATIENT: CacheSite = CacheSite::new("impatient", 60, None).with_wait_ms(100);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_of_a_leader_that_never_finishes_compute_after_the_wait() {
+    let cache = Cache::new(Scripted::new(Health::Up));
+    let call = |value: u32, hang: bool| {
+        let cache = cache.clone();
+        async move {
+            cache
+                .scope(observe(async move {
+                    let mut call = Call::new(&IMPATIENT, "");
+                    call.arg("id", &1u32);
+                    call.value(crate::Codec::JSON, async move {
+                        if hang {
+                            std::future::pending::<()>().await;
+                        }
+                        value
+                    })
+                    .await
+                }))
+                .await
+        }
+    };
+    // The leader's future is kept but never polled again: a leader that never completes.
+    let mut hung = Box::pin(call(1, true));
+    assert!(futures_poll_once(&mut hung).await.is_none());
+    let started = std::time::Instant::now();
+    let followers: Vec<_> = (0..5).map(|_| tokio::spawn(call(2, false))).collect();
+    let mut outcomes = Vec::new();
+    for follower in followers {
+        let (value, outcome) = follower.await.unwrap();
+        assert_eq!(value, 2);
+        outcomes.push(outcome.unwrap());
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(90) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // One of them took over and ran; the others got its value.
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == CacheOutcome::Miss)
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == CacheOutcome::Coalesced)
+            .count(),
+        4
+    );
+    drop(hung);
+    assert_eq!(cache.in_flight(), 0);
+}
+
+/// Polls `future` once; `Some` if it finished.
+async fn futures_poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(output) => Some(output),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+static LONG_LOCK: CacheSite = CacheSite::new("long-lock", 60, None)
+    .with_lock()
+    .with_lock_lease_ms(60);
+
+#[tokio::test]
+async fn the_lease_is_extended_while_a_long_body_runs_and_released_after() {
+    let store = Scripted::new(Health::Up);
+    let (value, outcome) = call(&store, &LONG_LOCK, 1, async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        1u32
+    })
+    .await;
+    assert_eq!((value, outcome), (1, CacheOutcome::Miss));
+    let lock = format!("{}:lock", key("long-lock", 1));
+    let ops = store.ops();
+    let extensions = ops
+        .iter()
+        .filter(|op| **op == Op::ExtendLock(lock.clone()))
+        .count();
+    assert!(extensions >= 3, "every 20 ms of a 200 ms body: {ops:?}");
+    assert_eq!(ops.last(), Some(&Op::Unlock(lock)));
+}
+
+#[tokio::test]
+async fn a_cancelled_lock_holder_releases_the_lock_at_once() {
+    let store = Scripted::new(Health::Up);
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(50),
+        call(&store, &LOCKED, 30, async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            30u32
+        }),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    // The release runs in a task of its own: let it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let lock = format!("{}:lock", key("locked", 30));
+    assert_eq!(store.ops().last(), Some(&Op::Unlock(lock)));
 }

@@ -1,39 +1,55 @@
-//! The circuit breaker in front of a remote store.
+//! The circuit breaker in front of Redis: when to stop asking it.
 //!
 //! It exists because a client's own retries make callers wait for the backend: with the breaker
-//! open, a call skips the store in nanoseconds, and one background task owns the job of finding
-//! the backend again.
+//! not closed, a call skips Redis in nanoseconds, and one background task owns the job of
+//! finding Redis again. One timeout is enough to stop asking: a hung Redis then costs a request
+//! one command timeout at most, however many cached calls it makes.
+//!
+//! ```text
+//! Connecting --connected--> Closed --timeout--> Suspect --probe answered--> Closed
+//!      |                      |                    |
+//!      +--first connect fails-+--connection lost---+--probe failed--> Open --reconnected--> Closed
+//! ```
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// What the breaker says about the backend.
+/// What the breaker says about Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BreakerState {
     /// The first connection is being made; callers may wait for it, briefly.
     Connecting,
-    /// Healthy: calls go to the backend.
+    /// Healthy: calls go to Redis.
     Closed,
-    /// Down: calls skip the backend until a background probe reconnects.
+    /// A command timed out: calls skip Redis while one probe finds out whether it still answers.
+    Suspect,
+    /// Down: calls skip Redis until the background reconnection succeeds.
     Open,
+}
+
+/// What the caller that recorded a failure must start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trip {
+    /// Nothing: the breaker was already past this point (another caller owns the next step).
+    None,
+    /// A probe of the current connection: the breaker just became `Suspect`.
+    Probe,
+    /// The reconnection: the breaker just opened.
+    Reconnect,
 }
 
 pub(crate) struct Breaker {
     state: AtomicU8,
-    consecutive_failures: AtomicU32,
-    threshold: u32,
 }
 
 const CONNECTING: u8 = 0;
 const CLOSED: u8 = 1;
-const OPEN: u8 = 2;
+const SUSPECT: u8 = 2;
+const OPEN: u8 = 3;
 
 impl Breaker {
-    /// A breaker that opens after `threshold` consecutive soft failures (timeouts).
-    pub(crate) fn new(threshold: u32) -> Self {
+    pub(crate) fn new() -> Self {
         Breaker {
             state: AtomicU8::new(CONNECTING),
-            consecutive_failures: AtomicU32::new(0),
-            threshold: threshold.max(1),
         }
     }
 
@@ -41,43 +57,54 @@ impl Breaker {
         match self.state.load(Ordering::Acquire) {
             CONNECTING => BreakerState::Connecting,
             CLOSED => BreakerState::Closed,
+            SUSPECT => BreakerState::Suspect,
             _ => BreakerState::Open,
         }
     }
 
-    pub(crate) fn on_success(&self) {
-        // Read first: the hot path must not write a shared cache line on every call.
-        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
+    /// A command timed out: Redis may be hung. Exactly one caller gets [`Trip::Probe`].
+    pub(crate) fn on_timeout(&self) -> Trip {
+        self.transition(CLOSED, SUSPECT, Trip::Probe)
+    }
+
+    /// The store's own connection failed (refused, reset, closed): Redis is gone. Exactly one
+    /// caller gets [`Trip::Reconnect`].
+    pub(crate) fn on_connection_lost(&self) -> Trip {
+        match self.transition(CLOSED, OPEN, Trip::Reconnect) {
+            Trip::None => self.transition(SUSPECT, OPEN, Trip::Reconnect),
+            trip => trip,
         }
     }
 
-    /// Records a failed call. A `hard` failure (the connection is gone) opens the breaker at
-    /// once; soft ones (timeouts) after `threshold` in a row. Returns `true` for exactly one
-    /// caller: the one that opened it, which must start the reconnection.
-    pub(crate) fn on_failure(&self, hard: bool) -> bool {
-        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if hard || failures >= self.threshold {
-            self.state
-                .compare_exchange(CLOSED, OPEN, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        } else {
-            false
-        }
+    /// The probe of a suspect Redis answered: back to normal.
+    pub(crate) fn on_probe_answered(&self) {
+        let _ = self.transition(SUSPECT, CLOSED, Trip::None);
+    }
+
+    /// The probe of a suspect Redis failed: open. Returns [`Trip::Reconnect`] if this opened it.
+    pub(crate) fn on_probe_failed(&self) -> Trip {
+        self.transition(SUSPECT, OPEN, Trip::Reconnect)
     }
 
     /// A connection was made: close the breaker.
     pub(crate) fn on_connected(&self) {
-        self.consecutive_failures.store(0, Ordering::Relaxed);
         self.state.store(CLOSED, Ordering::Release);
     }
 
     /// The first connection attempt failed: open the breaker. Returns `true` if it was
     /// still connecting (so the caller owns the reconnection).
     pub(crate) fn on_first_connect_failed(&self) -> bool {
-        self.state
-            .compare_exchange(CONNECTING, OPEN, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.transition(CONNECTING, OPEN, Trip::Reconnect) == Trip::Reconnect
+    }
+
+    fn transition(&self, from: u8, to: u8, trip: Trip) -> Trip {
+        match self
+            .state
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => trip,
+            Err(_) => Trip::None,
+        }
     }
 }
 
@@ -86,36 +113,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn soft_failures_open_only_at_the_threshold_and_success_resets_the_count() {
-        let breaker = Breaker::new(3);
+    fn one_timeout_makes_redis_suspect_and_one_caller_probes() {
+        let breaker = Breaker::new();
         breaker.on_connected();
-        assert!(!breaker.on_failure(false));
-        assert!(!breaker.on_failure(false));
-        breaker.on_success();
-        assert!(!breaker.on_failure(false));
-        assert!(!breaker.on_failure(false));
+        assert_eq!(breaker.on_timeout(), Trip::Probe);
+        assert_eq!(breaker.on_timeout(), Trip::None);
+        assert_eq!(breaker.state(), BreakerState::Suspect);
+        breaker.on_probe_answered();
         assert_eq!(breaker.state(), BreakerState::Closed);
-        assert!(breaker.on_failure(false));
-        assert_eq!(breaker.state(), BreakerState::Open);
     }
 
     #[test]
-    fn a_hard_failure_opens_at_once_and_only_one_caller_owns_the_reconnect() {
-        let breaker = Breaker::new(3);
+    fn a_failed_probe_opens_and_its_caller_reconnects() {
+        let breaker = Breaker::new();
         breaker.on_connected();
-        assert!(breaker.on_failure(true));
-        assert!(!breaker.on_failure(true));
+        assert_eq!(breaker.on_timeout(), Trip::Probe);
+        assert_eq!(breaker.on_probe_failed(), Trip::Reconnect);
         assert_eq!(breaker.state(), BreakerState::Open);
+        // Already open: nobody else starts a reconnection.
+        assert_eq!(breaker.on_connection_lost(), Trip::None);
+        assert_eq!(breaker.on_timeout(), Trip::None);
         breaker.on_connected();
         assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_lost_connection_opens_at_once_from_closed_or_suspect() {
+        let breaker = Breaker::new();
+        breaker.on_connected();
+        assert_eq!(breaker.on_connection_lost(), Trip::Reconnect);
+        assert_eq!(breaker.on_connection_lost(), Trip::None);
+        breaker.on_connected();
+        assert_eq!(breaker.on_timeout(), Trip::Probe);
+        assert_eq!(breaker.on_connection_lost(), Trip::Reconnect);
+        // The probe then finds it open: it starts nothing more.
+        assert_eq!(breaker.on_probe_failed(), Trip::None);
+        breaker.on_probe_answered();
+        assert_eq!(breaker.state(), BreakerState::Open);
     }
 
     #[test]
     fn starts_connecting_and_a_failed_first_connect_opens() {
-        let breaker = Breaker::new(3);
+        let breaker = Breaker::new();
         assert_eq!(breaker.state(), BreakerState::Connecting);
         // Failures while connecting do not claim the reconnection: the connector owns it.
-        assert!(!breaker.on_failure(true));
+        assert_eq!(breaker.on_connection_lost(), Trip::None);
+        assert_eq!(breaker.on_timeout(), Trip::None);
         assert!(breaker.on_first_connect_failed());
         assert!(!breaker.on_first_connect_failed());
         assert_eq!(breaker.state(), BreakerState::Open);

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 /// How a [`RedisStore`](crate::store::RedisStore) connects and how long it may wait.
 ///
-/// The defaults bound every call: no cached call waits on Redis longer than `op_timeout`
-/// for its read (and as long again for its write), and while Redis is known to be down,
-/// calls skip it entirely.
+/// The defaults bound every call: no cached call waits on Redis longer than `op_timeout` for
+/// its read (and as long again for its write), and once one command has timed out, calls skip
+/// Redis until a probe finds it answering again.
 ///
 /// ```
 /// use std::time::Duration;
@@ -28,9 +28,6 @@ pub struct RedisConfig {
     pub op_timeout: Duration,
     /// Longest wait for a connection, handshake included. Default 250 ms.
     pub connect_timeout: Duration,
-    /// Consecutive timeouts that open the breaker. A dropped connection opens it at once.
-    /// Default 3.
-    pub failure_threshold: u32,
     /// First delay between reconnection attempts. Default 100 ms.
     pub retry_min: Duration,
     /// Longest delay between reconnection attempts. Default 1 s, so that the cache is back in
@@ -45,7 +42,6 @@ impl RedisConfig {
             url: url.into(),
             op_timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_millis(250),
-            failure_threshold: 3,
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(1),
         }
@@ -58,7 +54,6 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &crate::logging::redact_url(&self.url))
             .field("op_timeout", &self.op_timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field("failure_threshold", &self.failure_threshold)
             .field("retry_min", &self.retry_min)
             .field("retry_max", &self.retry_max)
             .finish()

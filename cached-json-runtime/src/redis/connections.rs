@@ -10,11 +10,14 @@
 //!
 //! All of it sits in one [`Generation`], swapped whole when the store connects or loses Redis
 //! (the model of redis-rs's `ConnectionManager`): a connection of an older generation is never
-//! picked again, without any other state to update in order.
+//! picked again, without any other state to update in order. A runtime's own connection that
+//! fails alone (closed by a proxy or an idle timeout, or stuck) is forgotten alone: the runtime
+//! uses the store's connection meanwhile and makes a new one of its own, and nobody else is
+//! disturbed.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -38,7 +41,8 @@ struct Generation {
 enum Local {
     /// Being made in the background.
     Connecting,
-    Ready(MultiplexedConnection),
+    /// Made; `broken` is set when it is forgotten, for the threads that keep a copy.
+    Ready(MultiplexedConnection, Arc<AtomicBool>),
     /// The last attempt failed at that time.
     Failed(Instant),
 }
@@ -49,11 +53,21 @@ const LOCAL_RETRY: Duration = Duration::from_secs(1);
 
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
-/// A thread's copy of its runtime's connection, valid while its generation is current.
+/// A thread's copy of its runtime's connection, valid while its generation is current and it
+/// was not forgotten.
 struct ThreadConnection {
     generation: u64,
     runtime: tokio::runtime::Id,
     connection: MultiplexedConnection,
+    broken: Arc<AtomicBool>,
+}
+
+/// The connection a command goes out on, and whose it is.
+pub(super) struct Picked {
+    pub(super) connection: MultiplexedConnection,
+    /// `Some`: a runtime's own connection (its generation and runtime), which a failure
+    /// forgets; `None`: the store's.
+    local: Option<(u64, tokio::runtime::Id)>,
 }
 
 thread_local! {
@@ -83,35 +97,68 @@ impl Connections {
         self.current.store(Arc::new(Generation::new(None)));
     }
 
+    /// The store's own connection, if Redis is up.
+    pub(super) fn own(&self) -> Option<MultiplexedConnection> {
+        self.current.load().own.clone()
+    }
+
     /// The connection for a command from this thread: its runtime's own if it is ready, else
     /// the store's. On a runtime's first call, starts making its own in the background.
-    pub(super) fn pick(&self, store: &Arc<Shared>) -> Option<MultiplexedConnection> {
+    pub(super) fn pick(&self, store: &Arc<Shared>) -> Option<Picked> {
         let generation = self.current.load();
+        let own = |generation: &Generation| {
+            generation.own.clone().map(|connection| Picked {
+                connection,
+                local: None,
+            })
+        };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return generation.own.clone();
+            return own(&generation);
         };
         let id = runtime.id();
+        let local = Some((generation.number, id));
         // The thread's slot first: no lock, no shared cache line written.
         let cached = THREAD_CONNECTION.with(|slot| {
             slot.borrow()
                 .as_ref()
-                .filter(|c| c.generation == generation.number && c.runtime == id)
+                .filter(|c| {
+                    c.generation == generation.number
+                        && c.runtime == id
+                        && !c.broken.load(Ordering::Relaxed)
+                })
                 .map(|c| c.connection.clone())
         });
-        if cached.is_some() {
-            return cached;
+        if let Some(connection) = cached {
+            return Some(Picked { connection, local });
         }
-        if let Some(connection) = generation.local(id, &runtime, store) {
+        if let Some((connection, broken)) = generation.local(id, &runtime, store) {
             THREAD_CONNECTION.with(|slot| {
                 *slot.borrow_mut() = Some(ThreadConnection {
                     generation: generation.number,
                     runtime: id,
                     connection: connection.clone(),
+                    broken,
                 });
             });
-            return Some(connection);
+            return Some(Picked { connection, local });
         }
-        generation.own.clone()
+        own(&generation)
+    }
+
+    /// A command failed on `picked`: if it was a runtime's own connection, forget that one
+    /// (the runtime makes a new one in the background). Returns whether it was.
+    pub(super) fn forget(&self, picked: &Picked) -> bool {
+        let Some((number, runtime)) = picked.local else {
+            return false;
+        };
+        let generation = self.current.load();
+        if generation.number == number {
+            let mut local = generation.local.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(Local::Ready(_, broken)) = local.remove(&runtime) {
+                broken.store(true, Ordering::Relaxed);
+            }
+        }
+        true
     }
 }
 
@@ -131,11 +178,13 @@ impl Generation {
         id: tokio::runtime::Id,
         runtime: &tokio::runtime::Handle,
         store: &Arc<Shared>,
-    ) -> Option<MultiplexedConnection> {
+    ) -> Option<(MultiplexedConnection, Arc<AtomicBool>)> {
         {
             let local = self.local.read().unwrap_or_else(|e| e.into_inner());
             match local.get(&id) {
-                Some(Local::Ready(connection)) => return Some(connection.clone()),
+                Some(Local::Ready(connection, broken)) => {
+                    return Some((connection.clone(), broken.clone()))
+                }
                 Some(Local::Connecting) => return None,
                 Some(Local::Failed(at)) if at.elapsed() < LOCAL_RETRY => return None,
                 Some(Local::Failed(_)) | None => {}
@@ -161,14 +210,17 @@ impl Generation {
             let Some(store) = store.upgrade() else {
                 return;
             };
-            let made = connect(&store).await.ok();
+            let made = connect(&store, &format!("cached-json-rt{id}")).await.ok();
             // A generation that ended meanwhile is gone, and this connection with it.
             let Some(generation) = generation.upgrade() else {
                 return;
             };
             let mut local = generation.local.write().unwrap_or_else(|e| e.into_inner());
             match made {
-                Some(connection) => local.insert(id, Local::Ready(connection)),
+                Some(connection) => local.insert(
+                    id,
+                    Local::Ready(connection, Arc::new(AtomicBool::new(false))),
+                ),
                 // Refused (e.g. `maxclients` reached) while the store's own connection works:
                 // callers keep using that one, and this runtime tries again after a pause
                 // rather than on every call.

@@ -12,13 +12,12 @@ mod reconnect;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
 use redis::{Client, IntoConnectionInfo, RedisError};
 use tokio::sync::Notify;
 
-use self::breaker::{Breaker, BreakerState};
-use self::connections::Connections;
-use self::reconnect::{connect_loop, Background};
+use self::breaker::{Breaker, BreakerState, Trip};
+use self::connections::{Connections, Picked};
+use self::reconnect::{connect_loop, probe, Background};
 use crate::logging::{redact_url, LogLimiter};
 use crate::store::{BoxFuture, Health, Read, Store, StoreError};
 
@@ -68,7 +67,7 @@ impl RedisStore {
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 client,
-                breaker: Breaker::new(config.failure_threshold),
+                breaker: Breaker::new(),
                 config,
                 display_url,
                 connections: Connections::new(),
@@ -89,7 +88,7 @@ impl RedisStore {
 
     /// The connection to send a command on, waiting for the first connection attempt (bounded
     /// by `connect_timeout`), never for a reconnection.
-    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+    async fn connection(&self) -> Result<Picked, StoreError> {
         let shared = &self.shared;
         shared.started.call_once(|| {
             let weak = Arc::downgrade(shared);
@@ -97,7 +96,7 @@ impl RedisStore {
         });
         match shared.breaker.state() {
             BreakerState::Closed => {}
-            BreakerState::Open => return Err(StoreError::Unavailable),
+            BreakerState::Open | BreakerState::Suspect => return Err(StoreError::Unavailable),
             BreakerState::Connecting => {
                 let attempt_done = shared.first_attempt_done.notified();
                 tokio::pin!(attempt_done);
@@ -124,20 +123,17 @@ impl RedisStore {
             // No Tokio runtime to time the call with: skip the cache rather than panic.
             return Err(StoreError::Unavailable);
         }
-        let mut connection = self.connection().await?;
+        let mut picked = self.connection().await?;
         let shared = &self.shared;
         match tokio::time::timeout(
             shared.config.op_timeout,
-            cmd.query_async::<T>(&mut connection),
+            cmd.query_async::<T>(&mut picked.connection),
         )
         .await
         {
-            Ok(Ok(value)) => {
-                shared.breaker.on_success();
-                Ok(value)
-            }
+            Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
-                self.failed(true, &err.to_string());
+                self.failed(&picked, false, &err.to_string());
                 Err(StoreError::Connection(err.to_string()))
             }
             Ok(Err(err)) => {
@@ -150,25 +146,44 @@ impl RedisStore {
                 Err(StoreError::Reply(err.to_string()))
             }
             Err(_) => {
-                self.failed(false, "timed out");
+                self.failed(&picked, true, "timed out");
                 Err(StoreError::Timeout)
             }
         }
     }
 
-    /// Records a failed command; the one that opens the breaker drops the connections and
+    /// Records a command that failed on `picked`. A runtime's own connection that failed is
+    /// forgotten (the runtime makes a new one); a timeout, on any connection, makes Redis
+    /// suspect and starts one probe; the store's own connection lost opens the breaker and
     /// starts the reconnection.
-    fn failed(&self, hard: bool, error: &str) {
+    fn failed(&self, picked: &Picked, timed_out: bool, error: &str) {
         let shared = &self.shared;
-        if shared.breaker.on_failure(hard) {
-            shared.connections.lost();
-            tracing::warn!(url = %shared.display_url, error,
-                "redis unavailable: bypassing the cache until it is back");
-            shared
-                .background
-                .spawn(connect_loop(Arc::downgrade(shared), false));
-        } else if let Some(held_back) = shared.op_errors.allow() {
-            tracing::warn!(url = %shared.display_url, error, held_back, "redis command failed");
+        let local = shared.connections.forget(picked);
+        let trip = match (timed_out, local) {
+            (true, _) => shared.breaker.on_timeout(),
+            // One runtime's connection alone: the others, and the store's, are fine.
+            (false, true) => Trip::None,
+            (false, false) => shared.breaker.on_connection_lost(),
+        };
+        let weak = Arc::downgrade(shared);
+        match trip {
+            Trip::Probe => {
+                tracing::warn!(url = %shared.display_url, error,
+                    "redis did not answer in time: skipping it until a probe answers");
+                shared.background.spawn(probe(weak));
+            }
+            Trip::Reconnect => {
+                shared.connections.lost();
+                tracing::warn!(url = %shared.display_url, error,
+                    "redis unavailable: bypassing the cache until it is back");
+                shared.background.spawn(connect_loop(weak, false));
+            }
+            Trip::None => {
+                if let Some(held_back) = shared.op_errors.allow() {
+                    tracing::warn!(url = %shared.display_url, error, held_back,
+                        local_connection = local, "redis command failed");
+                }
+            }
         }
     }
 }
@@ -240,11 +255,29 @@ impl Store for RedisStore {
         Box::pin(async move { self.run::<i64>(cmd).await.map(drop) })
     }
 
+    fn extend_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        // Extend only our own lock.
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end",
+        )
+        .arg(1)
+        .arg(key)
+        .arg(token)
+        .arg(lease.as_millis().max(1) as u64);
+        Box::pin(async move { self.run::<i64>(cmd).await.map(|n| n == 1) })
+    }
+
     fn health(&self) -> Health {
         match self.shared.breaker.state() {
             BreakerState::Closed => Health::Up,
             BreakerState::Connecting => Health::Connecting,
-            BreakerState::Open => Health::Down,
+            BreakerState::Suspect | BreakerState::Open => Health::Down,
         }
     }
 

@@ -1,5 +1,5 @@
-//! Finding Redis again: the store's own small runtime, and the loop on it that connects with
-//! backoff while callers skip the cache.
+//! Finding Redis again: the store's own small runtime, the probe that checks a suspect Redis,
+//! and the loop that reconnects with backoff while callers skip the cache.
 //!
 //! redis-rs's own reconnection makes callers wait for it (seconds, by default). Here a caller
 //! never waits on a reconnect: the breaker is open meanwhile, and this loop alone dials Redis.
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError};
 
+use super::breaker::Trip;
 use super::Shared;
 
 /// A one-thread Tokio runtime owned by the store: it runs the store's connection driver and the
@@ -58,7 +59,7 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
             return;
         };
         attempts += 1;
-        match connect(&shared).await {
+        match connect(&shared, "cached-json").await {
             Ok(connection) => {
                 shared.connections.connected(connection);
                 shared.breaker.on_connected();
@@ -92,8 +93,41 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
     }
 }
 
-/// One connection, made and checked within `connect_timeout`, driven on the current runtime.
-pub(super) async fn connect(shared: &Arc<Shared>) -> Result<MultiplexedConnection, String> {
+/// Asks a suspect Redis (a command timed out) whether it still answers: a `PING` on the store's
+/// connection, within one command timeout. Answered: the breaker closes. Not: it opens, and the
+/// reconnection starts.
+pub(super) async fn probe(store: Weak<Shared>) {
+    let Some(shared) = store.upgrade() else {
+        return;
+    };
+    let answered = match shared.connections.own() {
+        Some(mut connection) => matches!(
+            tokio::time::timeout(
+                shared.config.op_timeout,
+                redis::cmd("PING").query_async::<()>(&mut connection),
+            )
+            .await,
+            Ok(Ok(()))
+        ),
+        None => false,
+    };
+    if answered {
+        shared.breaker.on_probe_answered();
+        tracing::info!(url = %shared.display_url, "redis answers again after a timeout");
+    } else if shared.breaker.on_probe_failed() == Trip::Reconnect {
+        shared.connections.lost();
+        tracing::warn!(url = %shared.display_url,
+            "redis does not answer: bypassing the cache until it is back");
+        connect_loop(store, false).await;
+    }
+}
+
+/// One connection, made and checked within `connect_timeout`, driven on the current runtime,
+/// named `name` on the server (`CLIENT LIST` shows which are the cache's).
+pub(super) async fn connect(
+    shared: &Arc<Shared>,
+    name: &str,
+) -> Result<MultiplexedConnection, String> {
     let timeout = shared.config.connect_timeout;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
@@ -108,6 +142,12 @@ pub(super) async fn connect(shared: &Arc<Shared>) -> Result<MultiplexedConnectio
         redis::cmd("PING")
             .query_async::<()>(&mut connection)
             .await?;
+        // A name for operators; a user without the right to set it (ACL) still caches.
+        let _ = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg(name)
+            .query_async::<()>(&mut connection)
+            .await;
         Ok::<_, RedisError>(connection)
     };
     match tokio::time::timeout(timeout, attempt).await {

@@ -154,6 +154,18 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Extends the lock `key` to `lease` from now if it is still held with `token`; returns
+    /// whether it was. The holder calls it while its function runs.
+    fn extend_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let _ = (key, token, lease);
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
     /// What the store knows of its backend without asking it. A call skips a store that is
     /// [`Health::Down`]; the default is [`Health::Up`], for stores that cannot fail.
     fn health(&self) -> Health {
@@ -190,6 +202,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).unlock(key, token)
+    }
+    fn extend_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        (**self).extend_lock(key, token, lease)
     }
     fn health(&self) -> Health {
         (**self).health()

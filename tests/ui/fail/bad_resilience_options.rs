@@ -15,4 +15,14 @@ async fn lock_twice(id: u32) -> u32 {
     id
 }
 
+#[cached_json("lease", ttl = 60, lock_lease_ms = 500)]
+async fn lease_without_lock(id: u32) -> u32 {
+    id
+}
+
+#[cached_json("wait", ttl = 60, wait_ms = 0)]
+async fn zero_wait(id: u32) -> u32 {
+    id
+}
+
 fn main() {}

@@ -1,7 +1,11 @@
-// The resilience options: lock, stale, jitter, timeout_ms, with each other and the rest.
+// The resilience options: lock, lock_lease_ms, wait_ms, stale, jitter, timeout_ms, with each
+// other and the rest.
 use cached_json::cached_json;
 
-#[cached_json("all", ttl = 60, lock, stale = 3600, jitter = 10, timeout_ms = 250, version = 2)]
+#[cached_json(
+    "all", ttl = 60, lock, lock_lease_ms = 2000, wait_ms = 3000, stale = 3600, jitter = 10,
+    timeout_ms = 250, version = 2
+)]
 async fn everything(id: u32) -> Result<u32, String> {
     Ok(id)
 }
@@ -11,7 +15,7 @@ async fn locked(id: u32) -> Option<u32> {
     Some(id)
 }
 
-#[cached_json("stale", ttl = 60, stale = 60)]
+#[cached_json("stale", ttl = 60, stale = 60, wait_ms = 100)]
 async fn stale(id: u32) -> u32 {
     id
 }
