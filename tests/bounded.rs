@@ -445,3 +445,121 @@ async fn a_body_slower_than_the_lease_keeps_the_lock_for_two_processes() {
         "the extended lease kept the second process waiting for the value"
     );
 }
+
+// ---- One huge value does not clog the shared connection. ----
+
+#[cached_json("sized", ttl = 60)]
+async fn sized(bytes: usize) -> String {
+    "x".repeat(bytes)
+}
+
+#[tokio::test]
+async fn a_value_over_the_size_limit_is_returned_but_not_stored() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis_url(server.url())
+        .max_value_bytes(1024)
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let (value, outcome) = cache.scope(observe(sized(10_000))).await;
+        assert_eq!((value.len(), outcome), (10_000, Some(CacheOutcome::Miss)));
+    }
+    assert_eq!(
+        cache.scope(observe(sized(100))).await.1,
+        Some(CacheOutcome::Miss)
+    );
+    assert_eq!(
+        cache.scope(observe(sized(100))).await.1,
+        Some(CacheOutcome::Hit)
+    );
+    assert_eq!(
+        server.keys("sized:*").len(),
+        1,
+        "only the small value is stored"
+    );
+    assert_eq!(cache.store().health(), cached_json::store::Health::Up);
+}
+
+// ---- No panic anywhere in the cache. ----
+
+#[cached_json(
+    "all-options",
+    ttl = 60,
+    lock,
+    stale = 60,
+    timeout_ms = 50,
+    jitter = 5,
+    wait_ms = 500
+)]
+async fn all_options(id: u32, fail: bool) -> Result<u32, String> {
+    if fail {
+        Err(format!("failed {id}"))
+    } else {
+        Ok(id)
+    }
+}
+
+#[cached_json("plain-option", ttl = 60, lock_lease_ms = 300, lock)]
+async fn plain_option(id: u32) -> Option<u32> {
+    Some(id)
+}
+
+/// Every option, `Ok` and `Err`, hit and miss: the function's answer, whatever the store.
+async fn exercise(cache: &Cache) {
+    cache
+        .scope(async {
+            for round in 0..2 {
+                assert_eq!(all_options(1, false).await, Ok(1), "round {round}");
+                assert_eq!(plain_option(2).await, Some(2));
+            }
+            // Err: with a stale copy from above for id 1, the stale value; else the error.
+            assert_eq!(all_options(3, true).await, Err("failed 3".into()));
+        })
+        .await;
+}
+
+#[test]
+fn no_store_and_no_runtime_makes_a_call_panic() {
+    let server = RedisServer::start();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let caches = [
+        ("redis", server.cache()),
+        ("memory", Cache::builder().memory(1 << 20).build().unwrap()),
+        (
+            "redis down",
+            Cache::builder()
+                .redis_url(format!("redis://127.0.0.1:{closed_port}/0"))
+                .build()
+                .unwrap(),
+        ),
+    ];
+    for (name, cache) in &caches {
+        // A normal runtime.
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(exercise(cache));
+        // A runtime built without a time driver: the cache's timers still work.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap()
+            .block_on(exercise(cache));
+        // One with timers but no I/O driver: no connection of its own can be made there.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(exercise(cache));
+        // No runtime at all, as `futures::executor::block_on`.
+        cached_json_test_support::block_on(exercise(cache));
+        println!("{name}: every option, in every kind of executor, answered");
+    }
+    // Outside any runtime, Redis still serves (through the store's own connection).
+    let (_, outcome) =
+        cached_json_test_support::block_on(caches[0].1.scope(observe(plain_option(2))));
+    assert_eq!(outcome, Some(CacheOutcome::Hit));
+}

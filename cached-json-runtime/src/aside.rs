@@ -22,6 +22,7 @@ use crate::stale::{self, Ran};
 use crate::store::{Health, Read};
 
 static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+static OVERSIZED_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// A call with its key: what the cache-aside future carries.
 pub(crate) struct Aside {
@@ -218,7 +219,18 @@ impl Aside {
         let stored = S::stored(output).filter(|_| reachable || followers);
         match stored.map(|value| S::encode(codec, value)) {
             Some(Ok(bytes)) => {
-                if reachable {
+                if reachable && bytes.len() > self.cache.max_value_bytes() {
+                    // One huge value must not clog the connection every key shares.
+                    if let Some(held_back) = OVERSIZED_VALUES.allow() {
+                        tracing::warn!(
+                            key = key.as_str(),
+                            bytes = bytes.len(),
+                            max_value_bytes = self.cache.max_value_bytes(),
+                            held_back,
+                            "value larger than the cache's limit: returned, not stored"
+                        );
+                    }
+                } else if reachable {
                     // Written before the flight lands, so that a caller arriving as it lands
                     // finds the value in the store.
                     let store = self.cache.store();

@@ -1,19 +1,13 @@
 //! The cache handle: which store, which namespace, which calls are in flight; the process-wide
-//! default (installed, or built from the environment) and scoped overrides.
+//! default (installed, or built from the environment) and scoped overrides. How one is
+//! configured is [`crate::builder`]'s.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
+pub use crate::builder::CacheBuilder;
 use crate::flight::Flights;
-use crate::redis::{ConfigError, RedisConfig, RedisStore};
-use crate::store::{MemoryStore, NoStore, Store, StoreError};
-
-/// The Redis URL used when `REDIS_URL` is not set.
-///
-/// ```
-/// assert_eq!(cached_json_runtime::DEFAULT_REDIS_URL, "redis://127.0.0.1:6379/0");
-/// ```
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+use crate::store::{Store, StoreError};
 
 /// A handle to a store and the namespace its keys live in. Cheap to clone.
 ///
@@ -38,11 +32,16 @@ pub struct Cache {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Box<dyn Store>,
-    namespace: Option<String>,
-    flights: Flights,
+pub(crate) struct Inner {
+    pub(crate) store: Box<dyn Store>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) flights: Flights,
+    /// Values whose JSON is longer are returned but not stored.
+    pub(crate) max_value_bytes: usize,
 }
+
+/// [`CacheBuilder::max_value_bytes`] unless set: 4 MiB.
+pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
 
@@ -53,12 +52,17 @@ tokio::task_local! {
 impl Cache {
     /// A cache on `store`, without namespace.
     pub fn new(store: impl Store) -> Self {
+        Cache::from_inner(Inner {
+            store: Box::new(store),
+            namespace: None,
+            flights: Flights::default(),
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        })
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
         Cache {
-            inner: Arc::new(Inner {
-                store: Box::new(store),
-                namespace: None,
-                flights: Flights::default(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -78,13 +82,7 @@ impl Cache {
     /// A malformed value is logged as an error and the cache is turned off (every call runs
     /// its function), rather than failing the calls.
     pub fn from_env() -> Self {
-        Cache {
-            inner: Arc::new(Inner {
-                store: store_from_env(),
-                namespace: namespace_from_env(),
-                flights: Flights::default(),
-            }),
-        }
+        CacheBuilder::default().build_from_env()
     }
 
     /// Makes this the process-wide cache. Call it at start-up, before the first cached call;
@@ -143,6 +141,11 @@ impl Cache {
         &self.inner.flights
     }
 
+    /// The longest JSON a value may have to be stored.
+    pub(crate) fn max_value_bytes(&self) -> usize {
+        self.inner.max_value_bytes
+    }
+
     /// Removes one key (as built by the attribute, namespace included).
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         self.inner.store.delete(key).await
@@ -171,102 +174,6 @@ impl std::ops::Deref for CurrentCache {
         match self {
             CurrentCache::Global(cache) => cache,
             CurrentCache::Scoped(cache) => cache,
-        }
-    }
-}
-
-/// Builds a [`Cache`]. Without a store, it takes the one [`Cache::from_env`] would.
-///
-/// ```
-/// use cached_json_runtime::Cache;
-///
-/// // At start-up, before the first cached call:
-/// let cache = Cache::builder()
-///     .redis_url("redis://127.0.0.1:6379/0")
-///     .namespace("my-app")
-///     .build()
-///     .expect("a valid URL");
-/// // cache.install() makes it the process-wide cache.
-/// # drop(cache);
-/// ```
-#[derive(Default)]
-pub struct CacheBuilder {
-    store: Option<Result<Box<dyn Store>, ConfigError>>,
-    namespace: Option<String>,
-}
-
-impl CacheBuilder {
-    /// Redis at `url`, with the default timeouts.
-    pub fn redis_url(self, url: impl Into<String>) -> Self {
-        self.redis(RedisConfig::new(url))
-    }
-
-    /// Redis, configured.
-    pub fn redis(mut self, config: RedisConfig) -> Self {
-        self.store = Some(RedisStore::new(config).map(|s| Box::new(s) as Box<dyn Store>));
-        self
-    }
-
-    /// The in-process store, holding about `max_bytes`.
-    pub fn memory(self, max_bytes: u64) -> Self {
-        self.store(MemoryStore::new(max_bytes))
-    }
-
-    /// Any store.
-    pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Ok(Box::new(store)));
-        self
-    }
-
-    /// Starts every key with `namespace:`, so that several apps can share one Redis.
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into()).filter(|n| !n.is_empty());
-        self
-    }
-
-    /// The cache. Fails only on a malformed Redis URL; does no I/O.
-    pub fn build(self) -> Result<Cache, ConfigError> {
-        let store = match self.store {
-            Some(store) => store?,
-            None => store_from_env(),
-        };
-        Ok(Cache {
-            inner: Arc::new(Inner {
-                store,
-                namespace: self.namespace.or_else(namespace_from_env),
-                flights: Flights::default(),
-            }),
-        })
-    }
-}
-
-fn namespace_from_env() -> Option<String> {
-    std::env::var("CACHED_JSON_NAMESPACE")
-        .ok()
-        .filter(|n| !n.is_empty())
-}
-
-fn store_from_env() -> Box<dyn Store> {
-    let kind = std::env::var("CACHED_JSON_STORE").unwrap_or_default();
-    match kind.trim().to_ascii_lowercase().as_str() {
-        "" | "redis" => {
-            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
-            match RedisStore::new(RedisConfig::new(url)) {
-                Ok(store) => Box::new(store),
-                Err(err) => {
-                    tracing::error!(error = %err, "REDIS_URL is not usable: caching is off");
-                    Box::new(NoStore)
-                }
-            }
-        }
-        "memory" => Box::new(MemoryStore::default()),
-        "off" | "none" => Box::new(NoStore),
-        other => {
-            tracing::error!(
-                value = other,
-                "CACHED_JSON_STORE must be redis, memory or off: caching is off"
-            );
-            Box::new(NoStore)
         }
     }
 }

@@ -170,7 +170,7 @@ impl Flights {
     ) -> Followed<'_> {
         loop {
             let landed =
-                tokio::time::timeout(wait, follower.landing.wait_for(Option::is_some)).await;
+                crate::timer::timeout(wait, follower.landing.wait_for(Option::is_some)).await;
             match landed {
                 Ok(Ok(landing)) => {
                     return Followed::Landed(landing.clone().unwrap_or(Landing::Abandoned))

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod aside;
+mod builder;
 mod cache;
 mod call;
 mod flight;
@@ -22,9 +23,11 @@ mod shape;
 mod site;
 mod stale;
 pub mod store;
+mod timer;
 mod unwind;
 
-pub use cache::{Cache, CacheBuilder, DEFAULT_REDIS_URL};
+pub use builder::DEFAULT_REDIS_URL;
+pub use cache::{Cache, CacheBuilder};
 pub use call::{Call, KeyArg};
 pub use logging::redact_url;
 pub use outcome::{observe, CacheOutcome};

@@ -43,7 +43,7 @@ impl Lease {
     pub(crate) async fn hold<F: Future>(&self, work: F) -> F::Output {
         let mut work = pin!(work);
         loop {
-            let mut tick = pin!(tokio::time::sleep(self.lease / 3));
+            let mut tick = pin!(crate::timer::sleep(self.lease / 3));
             let done = std::future::poll_fn(|cx| {
                 if let Poll::Ready(output) = work.as_mut().poll(cx) {
                     return Poll::Ready(Some(output));
@@ -78,9 +78,13 @@ impl Drop for Lease {
             return;
         }
         // Cancelled (or unwinding from a panic): release now rather than make the other
-        // processes wait out the lease. Outside a runtime the lease expires on its own.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
+        // processes wait out the lease, from the caller's runtime or, outside one, the cache's.
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime,
+            Err(_) => match crate::timer::fallback() {
+                Some(runtime) => runtime.clone(),
+                None => return,
+            },
         };
         let (cache, key, token) = (
             self.cache.clone(),
@@ -136,7 +140,7 @@ pub(crate) async fn acquire_or_wait<S: Shape>(
             );
             return LockWait::GaveUp;
         }
-        tokio::time::sleep(LOCK_POLL).await;
+        crate::timer::sleep(LOCK_POLL).await;
         match store.get(key.as_str()).await {
             Read::Value(bytes) => {
                 if let Some(output) = decode::<S>(codec, &bytes, key.as_str()) {

@@ -49,37 +49,77 @@ impl LogLimiter {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs and health output.
+/// The URL with any credential replaced by `***`, for logs, errors and health output: the
+/// password of the user info (and a user info with no `:`, which people do write their
+/// password in), and credential query parameters (`pass`, `password`, `auth`, `token`...).
+///
+/// A password may contain `/`, `?`, `#` or `@`, which makes the URL unparsable as such: the
+/// user info is taken to end at the *last* `@`, so that too much is hidden, never too little.
 ///
 /// ```
 /// use cached_json_runtime::redact_url;
 /// assert_eq!(redact_url("redis://app:s3cret@cache:6379/0"), "redis://app:***@cache:6379/0");
 /// assert_eq!(redact_url("redis://:s3cret@cache"), "redis://:***@cache");
 /// assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+/// assert_eq!(redact_url("rediss://u:pa/ss@w#rd@host:6380/1"), "rediss://u:***@host:6380/1");
+/// assert_eq!(
+///     redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+///     "redis+unix:///run/redis.sock?db=1&pass=***"
+/// );
 /// ```
 pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+        return redact_query(url);
     };
     let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    // The last '@' ends the user info: a password may itself contain '@'.
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
+    let Some(at) = rest.rfind('@') else {
+        return format!("{}{}", &url[..scheme_end], redact_query(rest));
     };
-    let user_info = &authority[..at];
-    let user = user_info.split(':').next().unwrap_or("");
-    let redacted = if user_info.contains(':') {
-        format!("{user}:***")
-    } else if user_info.is_empty() {
-        String::new()
-    } else {
+    let user_info = &rest[..at];
+    let redacted = match user_info.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        None if user_info.is_empty() => String::new(),
         // `redis://password@host` is read by redis-rs as a password-less user name; redact it
         // anyway: people do write their password there.
-        "***".to_owned()
+        None => "***".to_owned(),
     };
-    format!("{}{}@{}", &url[..scheme_end], redacted, &rest[at + 1..])
+    format!(
+        "{}{}@{}",
+        &url[..scheme_end],
+        redacted,
+        redact_query(&rest[at + 1..])
+    )
+}
+
+/// Query parameters whose values are credentials.
+const SECRET_PARAMETERS: [&str; 7] = [
+    "pass", "password", "passwd", "auth", "token", "secret", "key",
+];
+
+fn redact_query(text: &str) -> String {
+    let Some((before, query)) = text.split_once('?') else {
+        return text.to_owned();
+    };
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((name, _)) if SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()) => {
+                format!("{name}=***")
+            }
+            _ => parameter.to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", parameters.join("&"))
+}
+
+/// `text` with every occurrence of each secret replaced by `***`: for error messages of a
+/// client library, which may quote what it was given.
+pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+        text = text.replace(secret.as_str(), "***");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -104,5 +144,27 @@ mod tests {
         );
         assert_eq!(redact_url("redis://secret@host"), "redis://***@host");
         assert_eq!(redact_url("not a url"), "not a url");
+        // A password with `/`, `?` or `#`: no longer a URL a parser would split right.
+        for password in ["pa/ss", "pa?ss", "pa#ss", "p@/?#s"] {
+            let url = format!("redis://user:{password}@host:6379/0");
+            assert_eq!(redact_url(&url), "redis://user:***@host:6379/0", "{url}");
+        }
+        assert_eq!(
+            redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret&password=s3cret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***&password=***"
+        );
+        assert_eq!(
+            redact_url("redis://host/0?Password=s3cret"),
+            "redis://host/0?Password=***"
+        );
+    }
+
+    #[test]
+    fn scrubbing_removes_every_known_secret() {
+        let secrets = vec!["s3cret".to_owned(), "ab".to_owned()];
+        assert_eq!(
+            scrub("AUTH s3cret failed: s3cret, ab", &secrets),
+            "AUTH *** failed: ***, ab"
+        );
     }
 }

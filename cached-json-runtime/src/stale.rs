@@ -39,7 +39,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
         };
     };
     let result = match site.soft_timeout {
-        Some(limit) => match tokio::time::timeout(limit, &mut guarded).await {
+        Some(limit) => match crate::timer::timeout(limit, &mut guarded).await {
             Ok(result) => result,
             Err(_) => match read::<S>(store, codec, key, site, "timed out").await {
                 Some((bytes, output)) => return Ran::Stale(bytes, output),

@@ -52,3 +52,26 @@ pub fn spread(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
     (at(0.5), at(0.99), at(1.0))
 }
+
+/// Runs `future` to completion on this thread with no Tokio runtime at all, as
+/// `futures::executor::block_on` would: for the cache's behaviour outside any runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake};
+
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}

@@ -112,9 +112,14 @@ impl Connections {
                 local: None,
             })
         };
+        // Outside a runtime, or in one that cannot drive a connection of its own (no time
+        // driver), the store's connection serves: it is driven on the store's own runtime.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return own(&generation);
         };
+        if !crate::timer::here_has_timer() {
+            return own(&generation);
+        }
         let id = runtime.id();
         let local = Some((generation.number, id));
         // The thread's slot first: no lock, no shared cache line written.
@@ -206,7 +211,9 @@ impl Generation {
         drop(local);
         let generation = Arc::downgrade(self);
         let store = Arc::downgrade(store);
-        runtime.spawn(async move {
+        // Quiet: a runtime without an I/O driver makes Tokio panic in the connect; that runtime
+        // then uses the store's connection, like one whose connection was refused.
+        runtime.spawn(crate::unwind::Quiet::new(async move {
             let Some(store) = store.upgrade() else {
                 return;
             };
@@ -226,7 +233,7 @@ impl Generation {
                 // rather than on every call.
                 None => local.insert(id, Local::Failed(Instant::now())),
             };
-        });
+        }));
         None
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use self::breaker::{Breaker, BreakerState, Trip};
 use self::connections::{Connections, Picked};
 use self::reconnect::{connect_loop, probe, Background};
-use crate::logging::{redact_url, LogLimiter};
+use crate::logging::{redact_url, scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, Read, Store, StoreError};
 
 pub use self::config::{ConfigError, RedisConfig};
@@ -46,6 +46,8 @@ struct Shared {
     config: RedisConfig,
     /// The URL as it may be logged.
     display_url: String,
+    /// The password, scrubbed from every error message before it is logged or returned.
+    secrets: Vec<String>,
     breaker: Breaker,
     connections: Connections,
     /// Woken when the first connection attempt ends, for callers waiting on it.
@@ -62,14 +64,23 @@ impl RedisStore {
         let info = config.url.as_str().into_connection_info().map_err(|err| {
             ConfigError(format!("invalid Redis URL {display_url}: {:?}", err.kind()))
         })?;
-        let client = Client::open(info)
-            .map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))?;
+        let secrets: Vec<String> = info
+            .redis_settings()
+            .password()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let client = Client::open(info).map_err(|err| {
+            let err = scrub(&err.to_string(), &secrets);
+            ConfigError(format!("invalid Redis URL {display_url}: {err}"))
+        })?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 client,
                 breaker: Breaker::new(),
                 config,
                 display_url,
+                secrets,
                 connections: Connections::new(),
                 first_attempt_done: Notify::new(),
                 started: std::sync::Once::new(),
@@ -105,7 +116,7 @@ impl RedisStore {
                     // The connect loop has its own timeout; this one only guards against a
                     // runtime that cannot run the loop at all.
                     let wait = shared.config.connect_timeout + Duration::from_millis(50);
-                    if tokio::time::timeout(wait, attempt_done).await.is_err() {
+                    if crate::timer::timeout(wait, attempt_done).await.is_err() {
                         return Err(StoreError::Unavailable);
                     }
                 }
@@ -119,13 +130,9 @@ impl RedisStore {
 
     /// Runs one command with the timeout, feeding the outcome to the breaker.
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            // No Tokio runtime to time the call with: skip the cache rather than panic.
-            return Err(StoreError::Unavailable);
-        }
         let mut picked = self.connection().await?;
         let shared = &self.shared;
-        match tokio::time::timeout(
+        match crate::timer::timeout(
             shared.config.op_timeout,
             cmd.query_async::<T>(&mut picked.connection),
         )
@@ -133,17 +140,19 @@ impl RedisStore {
         {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
-                self.failed(&picked, false, &err.to_string());
-                Err(StoreError::Connection(err.to_string()))
+                let err = scrub(&err.to_string(), &shared.secrets);
+                self.failed(&picked, false, &err);
+                Err(StoreError::Connection(err))
             }
             Ok(Err(err)) => {
                 // Redis answered: the connection is fine, the command was refused (OOM,
                 // WRONGTYPE, NOPERM...). Nothing for the breaker.
+                let err = scrub(&err.to_string(), &shared.secrets);
                 if let Some(held_back) = shared.op_errors.allow() {
                     tracing::warn!(url = %shared.display_url, error = %err, held_back,
                         "redis refused a cache command");
                 }
-                Err(StoreError::Reply(err.to_string()))
+                Err(StoreError::Reply(err))
             }
             Err(_) => {
                 self.failed(&picked, true, "timed out");

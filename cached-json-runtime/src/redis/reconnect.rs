@@ -102,7 +102,7 @@ pub(super) async fn probe(store: Weak<Shared>) {
     };
     let answered = match shared.connections.own() {
         Some(mut connection) => matches!(
-            tokio::time::timeout(
+            crate::timer::timeout(
                 shared.config.op_timeout,
                 redis::cmd("PING").query_async::<()>(&mut connection),
             )
@@ -150,9 +150,9 @@ pub(super) async fn connect(
             .await;
         Ok::<_, RedisError>(connection)
     };
-    match tokio::time::timeout(timeout, attempt).await {
+    match crate::timer::timeout(timeout, attempt).await {
         Ok(Ok(connection)) => Ok(connection),
-        Ok(Err(err)) => Err(err.to_string()),
+        Ok(Err(err)) => Err(crate::logging::scrub(&err.to_string(), &shared.secrets)),
         Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
     }
 }

@@ -1,0 +1,181 @@
+//! Configuring a [`Cache`]: in code with [`CacheBuilder`], or from the environment.
+
+use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
+use crate::flight::Flights;
+use crate::redis::{ConfigError, RedisConfig, RedisStore};
+use crate::store::{MemoryStore, NoStore, Store};
+
+/// The Redis URL used when `REDIS_URL` is not set.
+///
+/// ```
+/// assert_eq!(cached_json_runtime::DEFAULT_REDIS_URL, "redis://127.0.0.1:6379/0");
+/// ```
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// Builds a [`Cache`]. Without a store, it takes the one [`Cache::from_env`] would.
+///
+/// ```
+/// use cached_json_runtime::Cache;
+///
+/// // At start-up, before the first cached call:
+/// let cache = Cache::builder()
+///     .redis_url("redis://127.0.0.1:6379/0")
+///     .namespace("my-app")
+///     .build()
+///     .expect("a valid URL");
+/// // cache.install() makes it the process-wide cache.
+/// # drop(cache);
+/// ```
+#[derive(Default)]
+pub struct CacheBuilder {
+    store: Option<Result<Box<dyn Store>, ConfigError>>,
+    namespace: Option<String>,
+    max_value_bytes: Option<usize>,
+}
+
+impl CacheBuilder {
+    /// Redis at `url`, with the default timeouts.
+    pub fn redis_url(self, url: impl Into<String>) -> Self {
+        self.redis(RedisConfig::new(url))
+    }
+
+    /// Redis, configured.
+    pub fn redis(mut self, config: RedisConfig) -> Self {
+        self.store = Some(RedisStore::new(config).map(|s| Box::new(s) as Box<dyn Store>));
+        self
+    }
+
+    /// The in-process store, holding about `max_bytes`.
+    pub fn memory(self, max_bytes: u64) -> Self {
+        self.store(MemoryStore::new(max_bytes))
+    }
+
+    /// Any store.
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Ok(Box::new(store)));
+        self
+    }
+
+    /// Starts every key with `namespace:`, so that several apps can share one Redis.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into()).filter(|n| !n.is_empty());
+        self
+    }
+
+    /// Values whose JSON is longer than `bytes` are returned but not stored (one warning every
+    /// 10 s): one huge value must not clog the connection every key shares. Default 4 MiB, or
+    /// `CACHED_JSON_MAX_VALUE_BYTES` (e.g. `16MiB`).
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = Some(bytes);
+        self
+    }
+
+    /// The cache. Fails only on a malformed Redis URL; does no I/O.
+    pub fn build(self) -> Result<Cache, ConfigError> {
+        let store = match self.store {
+            Some(store) => store?,
+            None => store_from_env(),
+        };
+        Ok(Cache::from_inner(Inner {
+            store,
+            namespace: self.namespace.or_else(namespace_from_env),
+            flights: Flights::default(),
+            max_value_bytes: self
+                .max_value_bytes
+                .unwrap_or_else(max_value_bytes_from_env),
+        }))
+    }
+
+    /// [`Cache::from_env`]: never fails.
+    pub(crate) fn build_from_env(self) -> Cache {
+        Cache::from_inner(Inner {
+            store: store_from_env(),
+            namespace: namespace_from_env(),
+            flights: Flights::default(),
+            max_value_bytes: max_value_bytes_from_env(),
+        })
+    }
+}
+
+fn max_value_bytes_from_env() -> usize {
+    let Ok(value) = std::env::var("CACHED_JSON_MAX_VALUE_BYTES") else {
+        return DEFAULT_MAX_VALUE_BYTES;
+    };
+    match parse_size(&value) {
+        Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
+        None => {
+            tracing::error!(
+                value,
+                "CACHED_JSON_MAX_VALUE_BYTES must be a size such as 4194304, 512KiB or 16MiB: \
+                 using 4MiB"
+            );
+            DEFAULT_MAX_VALUE_BYTES
+        }
+    }
+}
+
+/// A size in bytes: `4096`, `512KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB`, read as powers of
+/// two, and lowercase).
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let shift = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    number.checked_mul(1 << shift)
+}
+
+fn namespace_from_env() -> Option<String> {
+    std::env::var("CACHED_JSON_NAMESPACE")
+        .ok()
+        .filter(|n| !n.is_empty())
+}
+
+fn store_from_env() -> Box<dyn Store> {
+    let kind = std::env::var("CACHED_JSON_STORE").unwrap_or_default();
+    match kind.trim().to_ascii_lowercase().as_str() {
+        "" | "redis" => {
+            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
+            match RedisStore::new(RedisConfig::new(url)) {
+                Ok(store) => Box::new(store),
+                Err(err) => {
+                    tracing::error!(error = %err, "REDIS_URL is not usable: caching is off");
+                    Box::new(NoStore)
+                }
+            }
+        }
+        "memory" => Box::new(MemoryStore::default()),
+        "off" | "none" => Box::new(NoStore),
+        other => {
+            tracing::error!(
+                value = other,
+                "CACHED_JSON_STORE must be redis, memory or off: caching is off"
+            );
+            Box::new(NoStore)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_with_or_without_a_unit() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("512KiB"), Some(512 << 10));
+        assert_eq!(parse_size(" 16mib "), Some(16 << 20));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        assert_eq!(parse_size("64 MiB"), Some(64 << 20));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("99999999999999999999"), None);
+    }
+}
