@@ -108,6 +108,6 @@ pub mod key {
 pub mod __private {
     pub use cached_json_runtime::instance::instance_of;
     pub use cached_json_runtime::key::KeyBuilder;
-    pub use cached_json_runtime::mode;
+    pub use cached_json_runtime::{detach, mode};
     pub use cached_json_runtime::{CacheSite, Call, Codec, KeyArg};
 }

@@ -563,3 +563,205 @@ fn no_store_and_no_runtime_makes_a_call_panic() {
         cached_json_test_support::block_on(caches[0].1.scope(observe(plain_option(2))));
     assert_eq!(outcome, Some(CacheOutcome::Hit));
 }
+
+// ---- A slow origin refreshes its entry instead of being cancelled. ----
+
+static SLOW_ORIGIN_RUNS: AtomicUsize = AtomicUsize::new(0);
+static SLOW_ORIGIN_DONE: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_json("slow-origin", ttl = 60, stale = 600, timeout_ms = 100)]
+async fn slow_origin(city: &str) -> Result<String, String> {
+    let run = SLOW_ORIGIN_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    SLOW_ORIGIN_DONE.fetch_add(1, Ordering::SeqCst);
+    Ok(format!("{city} #{run}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_soft_timeout_the_stale_value_answers_and_the_origin_finishes_in_the_background() {
+    let server = RedisServer::start();
+    let cache = server.cache();
+    // Cold: no stale copy yet, so the call waits for the function.
+    let (value, outcome) = cache.scope(observe(slow_origin("Natal"))).await;
+    assert_eq!(
+        (value, outcome),
+        (Ok("Natal #0".into()), Some(CacheOutcome::Miss))
+    );
+    // The entry expires; its stale copy stays.
+    let entry = server
+        .keys("slow-origin:*")
+        .into_iter()
+        .find(|k| !k.ends_with(":stale"))
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&entry)
+        .query(&mut server.connection())
+        .unwrap();
+
+    let started = Instant::now();
+    let (value, outcome) = cache.scope(observe(slow_origin("Natal"))).await;
+    let answered = started.elapsed();
+    assert_eq!(
+        (value, outcome),
+        (Ok("Natal #0".into()), Some(CacheOutcome::Stale))
+    );
+    // The function was not cancelled: it finishes and stores its fresh value.
+    while SLOW_ORIGIN_DONE.load(Ordering::SeqCst) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the background run never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refreshed = started.elapsed();
+    let stored: String = redis::cmd("GET")
+        .arg(&entry)
+        .query(&mut server.connection())
+        .unwrap();
+    println!(
+        "soft timeout 100 ms, origin 500 ms: stale answered after {answered:?}; fresh value stored \
+         by the background run after {refreshed:?}"
+    );
+    assert!(answered < Duration::from_millis(400), "{answered:?}");
+    assert_eq!(stored, "\"Natal #1\"");
+    assert_eq!(SLOW_ORIGIN_RUNS.load(Ordering::SeqCst), 2);
+    let (value, outcome) = cache.scope(observe(slow_origin("Natal"))).await;
+    assert_eq!(
+        (value, outcome),
+        (Ok("Natal #1".into()), Some(CacheOutcome::Hit))
+    );
+}
+
+static HUNG_ORIGIN_DONE: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_json(
+    "hung-origin",
+    ttl = 60,
+    stale = 600,
+    timeout_ms = 50,
+    hard_timeout_ms = 300
+)]
+async fn hung_origin(fail_slowly: bool) -> Result<u32, String> {
+    if fail_slowly {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        HUNG_ORIGIN_DONE.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hard_timeout_bounds_the_background_run() {
+    let server = RedisServer::start();
+    let cache = server.cache();
+    // A stale copy to answer with (the flag is part of the key: warm the slow one's key).
+    cache.scope(hung_origin_warm()).await;
+    let (value, outcome) = cache.scope(observe(hung_origin(true))).await;
+    assert_eq!((value, outcome), (Ok(1), Some(CacheOutcome::Stale)));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        HUNG_ORIGIN_DONE.load(Ordering::SeqCst),
+        0,
+        "cut at 300 ms, not run to 2 s"
+    );
+}
+
+/// Writes `hung_origin(true)`'s stale copy, as an earlier good answer would have.
+async fn hung_origin_warm() {
+    let cache = cached_json::Cache::current();
+    let mut args = cached_json::__private::KeyBuilder::new();
+    args.arg("fail_slowly", &true);
+    let key = cached_json::key::Key::new(None, "hung-origin", None, args.finish().unwrap());
+    cache
+        .store()
+        .set(&format!("{key}:stale"), b"1", Duration::from_secs(60))
+        .await
+        .unwrap();
+}
+
+// ---- No miss at all for a hot key. ----
+
+static HOT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_json("hot", ttl = 1, refresh_ahead = 0.5)]
+async fn hot(id: u32) -> u32 {
+    HOT_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_steady_load_a_hot_key_never_misses_again() {
+    let server = RedisServer::start();
+    let cache = server.cache();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..8 {
+        let cache = cache.clone();
+        tasks.spawn(async move {
+            let mut outcomes = Vec::new();
+            while started.elapsed() < Duration::from_secs(4) {
+                outcomes.push(cache.scope(observe(hot(1))).await.1.unwrap());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            outcomes
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        outcomes.extend(done.unwrap());
+    }
+    let misses = outcomes
+        .iter()
+        .filter(|o| **o == CacheOutcome::Miss)
+        .count();
+    let runs = HOT_RUNS.load(Ordering::SeqCst);
+    println!(
+        "8 tasks on one key for 4 s (ttl 1 s, refresh_ahead 0.5): {} calls, {misses} miss(es), \
+         {runs} origin runs",
+        outcomes.len()
+    );
+    assert_eq!(misses, 1, "only the first call misses");
+    // About one refresh per half TTL, not one per call.
+    assert!((4..=12).contains(&runs), "{runs} origin runs");
+}
+
+static LOCKED_REFRESH_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_json("hot-locked", ttl = 2, refresh_ahead = 0.5, lock)]
+async fn hot_locked(id: u32) -> u32 {
+    LOCKED_REFRESH_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_runs_once_across_instances_with_lock() {
+    let server = RedisServer::start();
+    // Two instances of an app: two caches, each with its own connections and flights.
+    let (a, b) = (server.cache(), server.cache());
+    a.scope(hot_locked(1)).await;
+    assert_eq!(LOCKED_REFRESH_RUNS.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Both see the entry past half its life, many times, at once.
+    let mut tasks = JoinSet::new();
+    for i in 0..20 {
+        let cache = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.spawn(async move { cache.scope(observe(hot_locked(1))).await.1.unwrap() });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        assert_eq!(outcome.unwrap(), CacheOutcome::Hit);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(server.keys("hot-locked:*").remove(0))
+        .query(&mut server.connection())
+        .unwrap();
+    let runs = LOCKED_REFRESH_RUNS.load(Ordering::SeqCst);
+    println!(
+        "20 hits on two instances past half the TTL: {} refresh run(s); entry now lives {pttl} ms",
+        runs - 1
+    );
+    assert_eq!(runs, 2, "one refresh for both instances");
+    assert!(pttl > 1500, "the refresh reset the entry's life: {pttl} ms");
+}

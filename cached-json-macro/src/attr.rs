@@ -45,12 +45,16 @@ pub(crate) struct Attr {
     pub wait_ms: Option<Spanned<u64>>,
     /// `lock_lease_ms = N`: the `lock` lease, extended while the function runs.
     pub lock_lease_ms: Option<Spanned<u64>>,
+    /// `hard_timeout_ms = N`: how long a function answered by its stale copy goes on.
+    pub hard_timeout_ms: Option<Spanned<u64>>,
+    /// `refresh_ahead = 0.8`: the share of the TTL past which a hit refreshes, in thousandths.
+    pub refresh_ahead: Option<Spanned<u16>>,
     /// `crate = "path"`: where the facade is, when it is renamed or re-exported.
     pub krate: Option<Path>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
-const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `lock_lease_ms = MILLISECONDS`, `wait_ms = MILLISECONDS`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `crate = \"path\"`";
+const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `lock_lease_ms = MILLISECONDS`, `wait_ms = MILLISECONDS`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `hard_timeout_ms = MILLISECONDS`, `refresh_ahead = SHARE`, `crate = \"path\"`";
 
 impl Parse for Attr {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -80,6 +84,8 @@ impl Parse for Attr {
         let mut timeout_ms = None;
         let mut wait_ms = None;
         let mut lock_lease_ms = None;
+        let mut hard_timeout_ms = None;
+        let mut refresh_ahead = None;
         let mut krate = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -144,6 +150,14 @@ impl Parse for Attr {
                     "milliseconds the `lock` lease lasts between extensions, e.g. `lock_lease_ms = 2000`",
                     &mut lock_lease_ms,
                 )?,
+                "hard_timeout_ms" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "the most milliseconds a function answered by its stale copy goes on in the background, e.g. `hard_timeout_ms = 10000`",
+                    &mut hard_timeout_ms,
+                )?,
+                "refresh_ahead" => set_once(&mut refresh_ahead, parse_share(input, &mut errors)?),
                 "skip" => set_once(&mut skip, parse_skip(input, &name)?),
                 "returns" => set_once(&mut returns, parse_returns(input, &mut errors)?),
                 "lock" => set_once(&mut lock, Some(name.span())),
@@ -177,6 +191,13 @@ impl Parse for Attr {
                 "`lock_lease_ms` needs `lock`: it is the lease of the lock across processes",
             ));
         }
+        if let (Some(Some((_, span))), None) = (hard_timeout_ms, timeout_ms) {
+            errors.push(syn::Error::new(
+                span,
+                "`hard_timeout_ms` needs `timeout_ms`: it bounds the background run of a function \
+                 the stale value answered for",
+            ));
+        }
         if let (Some(Some((_, span))), None) = (timeout_ms, stale) {
             errors.push(syn::Error::new(
                 span,
@@ -198,6 +219,8 @@ impl Parse for Attr {
             timeout_ms: timeout_ms.flatten(),
             wait_ms: wait_ms.flatten(),
             lock_lease_ms: lock_lease_ms.flatten(),
+            hard_timeout_ms: hard_timeout_ms.flatten(),
+            refresh_ahead: refresh_ahead.flatten(),
             krate: krate.flatten(),
         })
     }
@@ -260,6 +283,34 @@ fn positive_integer<T: TryFrom<u64>>(
             format!("`{option}` must be positive: {what}"),
         )),
         _ => Err(not_integer()),
+    }
+}
+
+/// `refresh_ahead = 0.8`: a share of the TTL, strictly between 0 and 1, in thousandths.
+fn parse_share(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Spanned<u16>>> {
+    input.parse::<Token![=]>()?;
+    let expr: Expr = input.parse()?;
+    let span = expr.span();
+    let share = match &expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Float(float),
+            ..
+        }) => float.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match share {
+        Some(share) if share > 0.0 && share < 1.0 => {
+            let permille = (share * 1000.0).round().clamp(1.0, 999.0) as u16;
+            Ok(Some((permille, span)))
+        }
+        _ => {
+            errors.push(syn::Error::new(
+                span,
+                "`refresh_ahead` must be a share of the TTL between 0 and 1, e.g. \
+                 `refresh_ahead = 0.8`: a hit past 80% of the entry's life refreshes it",
+            ));
+            Ok(None)
+        }
     }
 }
 

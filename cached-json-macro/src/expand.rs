@@ -12,7 +12,7 @@ use quote::{quote, quote_spanned};
 use syn::Ident;
 
 use crate::item::MaybeItemFn;
-use crate::valid::{Mode, Model};
+use crate::valid::{DetachedArg, Mode, Model};
 
 pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     let Model {
@@ -26,6 +26,9 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         timeout_ms,
         wait_ms,
         lock_lease_ms,
+        hard_timeout_ms,
+        refresh_ahead,
+        detached,
         key_args,
         mode,
         output,
@@ -56,6 +59,12 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     }
     if let Some(ms) = lock_lease_ms {
         options.extend(quote!(.with_lock_lease_ms(#ms)));
+    }
+    if let Some(ms) = hard_timeout_ms {
+        options.extend(quote!(.with_hard_timeout_ms(#ms)));
+    }
+    if let Some(permille) = refresh_ahead {
+        options.extend(quote!(.with_refresh_ahead_permille(#permille)));
     }
     let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
     // Unnameable by the user (mixed-site), but located at the return type: errors about the
@@ -92,6 +101,48 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     };
     let chosen = Ident::new("__cached_json_mode", at_output);
     let errors = Ident::new("__cached_json_errors", at_output);
+    let run_body = match detached {
+        None => quote!(#chosen.cached(#call, #codec, #errors, #body)),
+        // Run detached: the body owns copies of its arguments, so that it can outlive the
+        // call (refresh-ahead, background completion).
+        Some(detached) => {
+            let (copies, views): (Vec<_>, Vec<_>) = detached
+                .args
+                .iter()
+                .map(|arg| match arg {
+                    DetachedArg::Copied {
+                        ident,
+                        elem,
+                        mutable,
+                    } => {
+                        let mutable = mutable.then(|| quote!(mut));
+                        let private = located_at(private.clone(), ident.span());
+                        (
+                            quote_spanned!(ident.span()=>
+                                #private::detach::require::<#elem>();
+                                let #ident = #private::detach::copy_of::<#elem>(#ident);),
+                            quote_spanned!(ident.span()=> let #mutable #ident: &#elem =
+                                #private::detach::as_argument::<#elem>(&#ident);),
+                        )
+                    }
+                    DetachedArg::Moved { ident, mutable } => {
+                        let rebind = (*mutable).then(|| quote!(let mut #ident = #ident;));
+                        (quote!(), quote!(#rebind))
+                    }
+                })
+                .unzip();
+            let user_body = &user_body;
+            quote! {
+                #chosen.cached_detached(#call, #codec, #errors, move || {
+                    #(#copies)*
+                    async move {
+                        #(#views)*
+                        #user_body
+                    }
+                })
+            }
+        }
+    };
     let mut generated_body = TokenStream::new();
     // Spanned at the return type: a value that is not `CacheValue` gives one error there, not
     // one per use of the future.
@@ -109,7 +160,7 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
             let #chosen = #mode_of;
             // Whether an `Err` can be handed to the calls that wait for this one.
             let #errors = (&&#chosen.errors()).sharing();
-            #chosen.cached(#call, #codec, #errors, #body)
+            #run_body
         };
         #cached.await
     };

@@ -24,6 +24,12 @@ pub(crate) struct Model {
     pub timeout_ms: Option<u64>,
     pub wait_ms: Option<u64>,
     pub lock_lease_ms: Option<u64>,
+    pub hard_timeout_ms: Option<u64>,
+    /// `refresh_ahead`, in thousandths of the TTL.
+    pub refresh_ahead: Option<u16>,
+    /// How the body runs detached from its caller (`refresh_ahead`, and `timeout_ms` where the
+    /// signature allows): on copies of the arguments.
+    pub detached: Option<Detached>,
     /// The key arguments, sorted by name: the runtime hashes a JSON object whose members
     /// must be in order.
     pub key_args: Vec<KeyArg>,
@@ -34,6 +40,22 @@ pub(crate) struct Model {
     pub output_span: Span,
     /// The function's name, for messages.
     pub function_name: String,
+}
+
+/// The arguments of a body that runs detached from its caller: what each becomes.
+pub(crate) struct Detached {
+    pub args: Vec<DetachedArg>,
+}
+
+pub(crate) enum DetachedArg {
+    /// `name: &T`: copied (`T: Clone`/`ToOwned`), and seen as `&T` again in the body.
+    Copied {
+        ident: Ident,
+        elem: Box<Type>,
+        mutable: bool,
+    },
+    /// An owned argument (or `self` by value): moved into the body.
+    Moved { ident: Ident, mutable: bool },
 }
 
 /// One argument that is part of the key.
@@ -69,6 +91,13 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
     errors.take(check_generics(sig));
     let key_args = errors.take(key_arguments(sig, &attr.skip));
     let mode = errors.take(output_mode(sig, attr));
+    // `refresh_ahead` always runs the body detached: a signature that cannot be is an error.
+    // `timeout_ms` does when it can, and otherwise cancels the body at the soft timeout.
+    let detached = match (attr.refresh_ahead, attr.timeout_ms) {
+        (Some(_), _) => errors.take(detachable(sig)),
+        (None, Some(_)) => detachable(sig).ok(),
+        (None, None) => None,
+    };
     errors.finish()?;
     // Both are set: an error in either was reported above.
     let (Some(key_args), Some(mode)) = (key_args, mode) else {
@@ -91,6 +120,9 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
         timeout_ms: attr.timeout_ms.map(|(ms, _)| ms),
         wait_ms: attr.wait_ms.map(|(ms, _)| ms),
         lock_lease_ms: attr.lock_lease_ms.map(|(ms, _)| ms),
+        hard_timeout_ms: attr.hard_timeout_ms.map(|(ms, _)| ms),
+        refresh_ahead: attr.refresh_ahead.map(|(permille, _)| permille),
+        detached,
         key_args,
         mode,
         output: match &sig.output {
@@ -178,6 +210,84 @@ fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
         .collect();
     key.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(key)
+}
+
+/// How each argument reaches a body run detached from its caller, or why one cannot.
+fn detachable(sig: &Signature) -> syn::Result<Detached> {
+    let why = "runs the function in the background (`refresh_ahead`, or `timeout_ms` past its \
+               soft timeout) on copies of its arguments";
+    let mut args = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                if receiver.reference.is_some() || matches!(*receiver.ty, Type::Reference(_)) {
+                    return Err(syn::Error::new(
+                        receiver.span(),
+                        format!(
+                            "#[cached_json] {why}: a method must take `self` by value, e.g. \
+                             `self: Arc<Self>`, not `&self`"
+                        ),
+                    ));
+                }
+                args.push(DetachedArg::Moved {
+                    ident: Ident::new("self", receiver.self_token.span),
+                    mutable: false,
+                });
+            }
+            FnArg::Typed(arg) => {
+                let Pat::Ident(pat) = &*arg.pat else {
+                    continue; // refused elsewhere
+                };
+                let (owned, copied) = match &*arg.ty {
+                    Type::Reference(reference) if reference.mutability.is_none() => {
+                        (&*reference.elem, true)
+                    }
+                    Type::Reference(reference) => {
+                        return Err(syn::Error::new(
+                            reference.span(),
+                            format!("#[cached_json] {why}: a `&mut` argument cannot be copied"),
+                        ))
+                    }
+                    other => (other, false),
+                };
+                if let Some(borrow) = borrows(owned) {
+                    return Err(syn::Error::new(
+                        borrow,
+                        format!(
+                            "#[cached_json] {why}: this argument's type borrows (a lifetime or \
+                             a reference inside it), so no copy of it outlives the call; take \
+                             an owned type"
+                        ),
+                    ));
+                }
+                let (ident, mutable) = (pat.ident.clone(), pat.mutability.is_some());
+                args.push(if copied {
+                    DetachedArg::Copied {
+                        ident,
+                        elem: Box::new(owned.clone()),
+                        mutable,
+                    }
+                } else {
+                    DetachedArg::Moved { ident, mutable }
+                });
+            }
+        }
+    }
+    Ok(Detached { args })
+}
+
+/// Where `ty` borrows: a lifetime or a reference anywhere in it.
+fn borrows(ty: &Type) -> Option<Span> {
+    fn scan(tokens: proc_macro2::TokenStream) -> Option<Span> {
+        tokens.into_iter().find_map(|token| match token {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' || p.as_char() == '&' => {
+                Some(p.span())
+            }
+            proc_macro2::TokenTree::Group(g) => scan(g.stream()),
+            _ => None,
+        })
+    }
+    scan(quote::ToTokens::to_token_stream(ty))
 }
 
 fn find_impl_trait(ty: &Type) -> Option<&Type> {

@@ -5,24 +5,22 @@
 //! Each guard on the miss path lives in its own module and is cheap when unused: coalescing in
 //! [`crate::flight`], the `lock` lease in [`crate::lock`], the `stale` copy and the soft timeout
 //! in [`crate::stale`]. This module decides when each is used; [`Aside::miss`] reads top to
-//! bottom as the order they run in.
+//! bottom as the order they run in. A function whose arguments the attribute could copy runs
+//! through [`Aside::run_detached`] instead, which can also finish it in a task of its own
+//! ([`crate::background`]).
 
 use std::future::Future;
-use std::time::Duration;
 
+use crate::background::{self, Computation, Done};
 use crate::cache::CurrentCache;
-use crate::flight::{Followed, Joined, Landing, Lane, Lead};
+use crate::flight::{Followed, Joined, Landing, Lane};
 use crate::key::Key;
-use crate::lock::{self, LockWait};
-use crate::logging::LogLimiter;
+use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
 use crate::shape::{decode, Shape};
 use crate::site::CacheSite;
-use crate::stale::{self, Ran};
+use crate::stale;
 use crate::store::{Health, Read};
-
-static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
-static OVERSIZED_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// A call with its key: what the cache-aside future carries.
 pub(crate) struct Aside {
@@ -33,14 +31,21 @@ pub(crate) struct Aside {
     key: Option<Key>,
 }
 
-/// How coalescing with concurrent callers of the key ended for this one.
-enum Coalesced<'a, O> {
-    /// Another caller's call answered for this one.
+/// What reading the key gave.
+enum Looked<O> {
+    /// A hit: the value, and whether it is due for a refresh.
+    Hit(O, bool),
+    /// No usable value; `reachable`: the store answered (so it may be written, locked...).
+    Miss { reachable: bool },
+}
+
+/// How coalescing and locking ended for this caller.
+enum Prepared<O> {
+    /// Another caller's computation answered for this one.
     Answered(CacheOutcome, O),
-    /// This caller leads the flight: it runs the function and lands the answer.
-    Lead(Lead<'a>),
-    /// The leader's answer cannot be this caller's (undecodable): run alone.
-    Alone,
+    /// This caller computes the key: as its flight's leader (or alone), holding the
+    /// cross-process lock or not.
+    Compute(Option<crate::flight::Lead>, Option<Lease>),
 }
 
 impl Aside {
@@ -48,7 +53,8 @@ impl Aside {
         Aside { cache, site, key }
     }
 
-    /// The whole call: the hit path inline, the miss path boxed.
+    /// The whole call, the function running in the caller's task: the hit path inline, the
+    /// miss path boxed.
     pub(crate) async fn run<S: Shape, F: Future<Output = S::Output>>(
         self,
         codec: S::Codec,
@@ -58,24 +64,96 @@ impl Aside {
             let output = function.await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        let read = match self.cache.store().health() {
-            Health::Down => Read::Unreachable,
-            Health::Up | Health::Connecting => self.cache.store().get(key.as_str()).await,
-        };
-        // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
-        // of it for this call: no write, no lock, no stale read.
-        let reachable = match read {
-            Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
-                Some(output) => return self.finish(CacheOutcome::Hit, output),
-                // Corrupt or of another type: a miss, and overwritten.
-                None => true,
-            },
-            Read::Miss => true,
-            Read::Unreachable => false,
+        let reachable = match self.look::<S>(codec, key).await {
+            Looked::Hit(output, _) => return self.finish(CacheOutcome::Hit, output),
+            Looked::Miss { reachable } => reachable,
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
         // every call's future kilobytes larger, and hits never need them.
         Box::pin(self.miss::<S, F>(codec, key, reachable, function)).await
+    }
+
+    /// [`Aside::run`] for a function that can run detached from its caller: `start` makes its
+    /// future from owned copies of the arguments. A hit past `refresh_ahead` refreshes the entry
+    /// in the background; past `timeout_ms`, the stale value answers while the function goes
+    /// on in the background and stores its value when it finishes.
+    pub(crate) async fn run_detached<S, G, F>(self, codec: S::Codec, start: G) -> S::Output
+    where
+        S: Shape + 'static,
+        S::Output: Send + 'static,
+        S::Codec: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = S::Output> + Send + 'static,
+    {
+        let Some(key) = &self.key else {
+            let output = start().await;
+            return self.finish(CacheOutcome::Bypass, output);
+        };
+        let reachable = match self.look::<S>(codec, key).await {
+            Looked::Hit(output, refresh_due) => {
+                if refresh_due {
+                    let computation = Computation::<S>::new(&self.cache, self.site, key, codec);
+                    background::refresh(computation, start);
+                }
+                return self.finish(CacheOutcome::Hit, output);
+            }
+            Looked::Miss { reachable } => reachable,
+        };
+        Box::pin(self.miss_detached::<S, G, F>(codec, key, reachable, start)).await
+    }
+
+    /// [`Aside::miss`] for a function that can run detached: past `timeout_ms` with a stale
+    /// copy to answer, it finishes in the background.
+    async fn miss_detached<S, G, F>(
+        &self,
+        codec: S::Codec,
+        key: &Key,
+        reachable: bool,
+        start: G,
+    ) -> S::Output
+    where
+        S: Shape + 'static,
+        S::Output: Send + 'static,
+        S::Codec: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = S::Output> + Send + 'static,
+    {
+        let (lead, lease) = match self.prepare::<S>(codec, key, reachable).await {
+            Prepared::Answered(outcome, output) => return self.finish(outcome, output),
+            Prepared::Compute(lead, lease) => (lead, lease),
+        };
+        let computation = Computation::<S>::new(&self.cache, self.site, key, codec)
+            .reachable(reachable)
+            .leading(lead, lease);
+        let soft_timeout = self.site.soft_timeout;
+        let done = match soft_timeout.filter(|_| reachable && self.site.stale.is_some()) {
+            Some(soft_timeout) => background::complete(computation, start, soft_timeout).await,
+            None => computation.run(start(), soft_timeout).await,
+        };
+        self.conclude(done)
+    }
+
+    /// Reads the key; for a site with `refresh_ahead`, with its remaining life.
+    async fn look<S: Shape>(&self, codec: S::Codec, key: &Key) -> Looked<S::Output> {
+        let store = self.cache.store();
+        let (read, remaining) = match store.health() {
+            Health::Down => (Read::Unreachable, None),
+            Health::Up | Health::Connecting if self.site.refresh_ahead.is_some() => {
+                store.get_with_ttl(key.as_str()).await
+            }
+            Health::Up | Health::Connecting => (store.get(key.as_str()).await, None),
+        };
+        // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
+        // of it for this call: no write, no lock, no stale read.
+        match read {
+            Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
+                Some(output) => Looked::Hit(output, self.site.refresh_due(remaining)),
+                // Corrupt or of another type: a miss, and overwritten.
+                None => Looked::Miss { reachable: true },
+            },
+            Read::Miss => Looked::Miss { reachable: true },
+            Read::Unreachable => Looked::Miss { reachable: false },
+        }
     }
 
     /// The miss path, in the order its steps run.
@@ -86,92 +164,97 @@ impl Aside {
         reachable: bool,
         function: F,
     ) -> S::Output {
-        let store = self.cache.store();
+        // 1-2. Coalesce with this process's callers, then lock across processes.
+        let (lead, lease) = match self.prepare::<S>(codec, key, reachable).await {
+            Prepared::Answered(outcome, output) => return self.finish(outcome, output),
+            Prepared::Compute(lead, lease) => (lead, lease),
+        };
+        // 3-5. Run the function; store its value; release the lease; answer the followers.
+        let done = Computation::<S>::new(&self.cache, self.site, key, codec)
+            .reachable(reachable)
+            .leading(lead, lease)
+            .run(function, self.site.soft_timeout)
+            .await;
+        self.conclude(done)
+    }
 
-        // 1. In this process, one caller per key runs the function; the others wait for what
-        //    it lands.
-        let lead = match self.coalesce::<S>(codec, key).await {
-            Coalesced::Answered(outcome, output) => return self.finish(outcome, output),
+    /// Steps 1 and 2 of a miss: in this process, one caller per key computes it and the others
+    /// wait for what it lands; across processes (`lock`), that caller takes the store's lease,
+    /// or gets the value another process stored while it waited.
+    async fn prepare<S: Shape>(
+        &self,
+        codec: S::Codec,
+        key: &Key,
+        reachable: bool,
+    ) -> Prepared<S::Output> {
+        let lead = match self.coalesce::<S>(codec, key, reachable).await {
+            Coalesced::Answered(outcome, output) => return Prepared::Answered(outcome, output),
             Coalesced::Lead(lead) => Some(lead),
             Coalesced::Alone => None,
         };
-
-        // 2. Across processes (`lock`): the leader takes the store's lease, or gets the value
-        //    another process stored while it waited.
         let mut lease = None;
         if reachable && self.site.lock && lead.is_some() {
             match lock::acquire_or_wait::<S>(&self.cache, self.site, codec, key).await {
                 LockWait::Acquired(held) => lease = Some(held),
                 LockWait::ValueAppeared(bytes, output) => {
-                    land(lead, Landing::Value(bytes.into()));
-                    return self.finish(CacheOutcome::Hit, output);
+                    if let Some(lead) = lead {
+                        lead.land(Landing::Value(bytes.into()));
+                    }
+                    return Prepared::Answered(CacheOutcome::Hit, output);
                 }
                 LockWait::GaveUp => {}
             }
         }
-
-        // 3. Run the function (extending the lease meanwhile); with `stale`, a failure answers
-        //    the last good value.
-        let fallback = (reachable && self.site.stale.is_some()).then_some((store, key));
-        let run = stale::run::<S, F>(self.site, codec, fallback, function);
-        let ran = match &lease {
-            Some(lease) => lease.hold(run).await,
-            None => run.await,
-        };
-
-        // 4. Store a fresh value, if anyone will read it: the store, or followers.
-        let (outcome, output, landing) = match ran {
-            Ran::Stale(bytes, output) => {
-                (CacheOutcome::Stale, output, Landing::Stale(bytes.into()))
-            }
-            Ran::Fresh(output) => {
-                let followers = lead.as_ref().is_some_and(Lead::has_followers);
-                let landing = self
-                    .write::<S>(codec, key, reachable, followers, &output)
-                    .await;
-                let outcome = if reachable {
-                    CacheOutcome::Miss
-                } else {
-                    CacheOutcome::Bypass
-                };
-                (outcome, output, landing)
-            }
-            Ran::Panicked(panic) => {
-                // The callers that waited panic too, at once; the lock is released now.
-                land(lead, Landing::Panicked(panic_message(&*panic).into()));
-                if let Some(lease) = lease {
-                    lease.release().await;
-                }
-                std::panic::resume_unwind(panic);
-            }
-        };
-
-        // 5. Release the lease, then answer the followers.
-        if let Some(lease) = lease {
-            lease.release().await;
-        }
-        land(lead, landing);
-        self.finish(outcome, output)
+        Prepared::Compute(lead, lease)
     }
 
     /// Joins the flight of this key: as its leader, or as a follower that waits for the
     /// leader's answer: a value, `None`, a stale value or a copyable error is this caller's
     /// too; after an error it cannot copy it runs the function in the next, wider wave; after
-    /// a cancelled leader it tries to lead; after a panic it panics.
-    async fn coalesce<S: Shape>(&self, codec: S::Codec, key: &Key) -> Coalesced<'_, S::Output> {
+    /// a cancelled leader it tries to lead; after a panic it panics. With `stale` and
+    /// `timeout_ms`, a follower too answers the stale value past the soft timeout.
+    async fn coalesce<S: Shape>(
+        &self,
+        codec: S::Codec,
+        key: &Key,
+        reachable: bool,
+    ) -> Coalesced<S::Output> {
         let flights = self.cache.flights();
+        let soft_timeout = self
+            .site
+            .soft_timeout
+            .filter(|_| reachable && self.site.stale.is_some());
         let mut lane = Lane::FIRST;
         loop {
             let mut follower = match flights.join(key.flight(), lane) {
                 Joined::Leader(lead) => return Coalesced::Lead(lead),
                 Joined::Follower(follower) => follower,
             };
-            let landing = match flights
-                .follow(key.flight(), lane, &mut follower, self.site.wait)
-                .await
-            {
+            let mut followed = match soft_timeout {
+                Some(soft) => {
+                    flights
+                        .follow_for(key.flight(), lane, &mut follower, soft, false)
+                        .await
+                }
+                None => Followed::Waiting,
+            };
+            if let Followed::Waiting = followed {
+                if soft_timeout.is_some() {
+                    let store = self.cache.store();
+                    if let Some((_, output)) =
+                        stale::read::<S>(store, codec, key, self.site, "timed out").await
+                    {
+                        return Coalesced::Answered(CacheOutcome::Stale, output);
+                    }
+                }
+                followed = flights
+                    .follow(key.flight(), lane, &mut follower, self.site.wait)
+                    .await;
+            }
+            let landing = match followed {
                 Followed::Landed(landing) => landing,
                 Followed::TookOver(lead) => return Coalesced::Lead(lead),
+                Followed::Waiting => continue,
             };
             let (outcome, bytes) = match landing {
                 Landing::Value(bytes) => (CacheOutcome::Coalesced, bytes),
@@ -205,53 +288,11 @@ impl Aside {
         }
     }
 
-    /// Stores a fresh output (when the store is `reachable`), and says what the followers get:
-    /// the value's JSON, `None`'s answer, a copy of the error, or that they must run it.
-    async fn write<S: Shape>(
-        &self,
-        codec: S::Codec,
-        key: &Key,
-        reachable: bool,
-        followers: bool,
-        output: &S::Output,
-    ) -> Landing {
-        // With nowhere to write and nobody waiting, the JSON would be thrown away.
-        let stored = S::stored(output).filter(|_| reachable || followers);
-        match stored.map(|value| S::encode(codec, value)) {
-            Some(Ok(bytes)) => {
-                if reachable && bytes.len() > self.cache.max_value_bytes() {
-                    // One huge value must not clog the connection every key shares.
-                    if let Some(held_back) = OVERSIZED_VALUES.allow() {
-                        tracing::warn!(
-                            key = key.as_str(),
-                            bytes = bytes.len(),
-                            max_value_bytes = self.cache.max_value_bytes(),
-                            held_back,
-                            "value larger than the cache's limit: returned, not stored"
-                        );
-                    }
-                } else if reachable {
-                    // Written before the flight lands, so that a caller arriving as it lands
-                    // finds the value in the store.
-                    let store = self.cache.store();
-                    let ttl = self.site.ttl_with_jitter();
-                    let _ = store.set(key.as_str(), &bytes, ttl).await;
-                    stale::write(store, key, self.site, &bytes, ttl).await;
-                }
-                Landing::Value(bytes.into())
-            }
-            Some(Err(err)) => {
-                if let Some(held_back) = UNWRITABLE_VALUES.allow() {
-                    tracing::warn!(key = key.as_str(), error = %err, held_back,
-                        "value does not serialize to JSON: not cached");
-                }
-                Landing::Failed
-            }
-            None if S::is_absent(output) => Landing::Absent,
-            None => match S::share_failure(codec, output).filter(|_| followers) {
-                Some(shared) => Landing::Error(shared),
-                None => Landing::Failed,
-            },
+    /// The caller's answer from a computation: its outcome, or the function's panic.
+    fn conclude<T>(&self, done: Done<T>) -> T {
+        match done {
+            Done::Answer(outcome, output) => self.finish(outcome, output),
+            Done::Panicked(panic) => std::panic::resume_unwind(panic),
         }
     }
 
@@ -266,19 +307,14 @@ impl Aside {
     }
 }
 
-fn land(lead: Option<Lead<'_>>, landing: Landing) {
-    if let Some(lead) = lead {
-        lead.land(landing);
-    }
-}
-
-/// A panic's message, for the callers that waited on the call that panicked.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a panic without a message)")
+/// How coalescing with concurrent callers of the key ended for this one.
+enum Coalesced<O> {
+    /// Another caller's call answered for this one.
+    Answered(CacheOutcome, O),
+    /// This caller leads the flight: it runs the function and lands the answer.
+    Lead(crate::flight::Lead),
+    /// The leader's answer cannot be this caller's (undecodable): run alone.
+    Alone,
 }
 
 #[cfg(test)]

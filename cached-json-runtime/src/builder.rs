@@ -1,7 +1,6 @@
 //! Configuring a [`Cache`]: in code with [`CacheBuilder`], or from the environment.
 
 use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
-use crate::flight::Flights;
 use crate::redis::{ConfigError, RedisConfig, RedisStore};
 use crate::store::{MemoryStore, NoStore, Store};
 
@@ -79,7 +78,7 @@ impl CacheBuilder {
         Ok(Cache::from_inner(Inner {
             store,
             namespace: self.namespace.or_else(namespace_from_env),
-            flights: Flights::default(),
+            flights: Default::default(),
             max_value_bytes: self
                 .max_value_bytes
                 .unwrap_or_else(max_value_bytes_from_env),
@@ -91,7 +90,7 @@ impl CacheBuilder {
         Cache::from_inner(Inner {
             store: store_from_env(),
             namespace: namespace_from_env(),
-            flights: Flights::default(),
+            flights: Default::default(),
             max_value_bytes: max_value_bytes_from_env(),
         })
     }

@@ -35,7 +35,7 @@ pub struct Cache {
 pub(crate) struct Inner {
     pub(crate) store: Box<dyn Store>,
     pub(crate) namespace: Option<String>,
-    pub(crate) flights: Flights,
+    pub(crate) flights: Arc<Flights>,
     /// Values whose JSON is longer are returned but not stored.
     pub(crate) max_value_bytes: usize,
 }
@@ -55,7 +55,7 @@ impl Cache {
         Cache::from_inner(Inner {
             store: Box::new(store),
             namespace: None,
-            flights: Flights::default(),
+            flights: Arc::default(),
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         })
     }
@@ -137,7 +137,7 @@ impl Cache {
         self.inner.flights.len()
     }
 
-    pub(crate) fn flights(&self) -> &Flights {
+    pub(crate) fn flights(&self) -> &Arc<Flights> {
         &self.inner.flights
     }
 

@@ -106,6 +106,67 @@ impl Call {
             .run::<OptionShape<T>, F>(codec, function)
     }
 
+    /// [`Call::value`] for a function that can run detached from its caller (refresh-ahead,
+    /// background completion past the soft timeout): `start` makes its future from owned
+    /// copies of the arguments.
+    pub fn value_detached<V, G, F>(self, codec: Codec<V>, start: G) -> impl Future<Output = V>
+    where
+        V: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = V> + Send + 'static,
+    {
+        self.into_aside(false)
+            .run_detached::<PlainShape<V>, G, F>(codec, start)
+    }
+
+    /// [`Call::value_detached`], or the function run uncached when `uncached`.
+    pub(crate) fn value_detached_unless<V, G, F>(
+        self,
+        uncached: bool,
+        codec: Codec<V>,
+        start: G,
+    ) -> impl Future<Output = V>
+    where
+        V: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = V> + Send + 'static,
+    {
+        self.into_aside(uncached)
+            .run_detached::<PlainShape<V>, G, F>(codec, start)
+    }
+
+    /// [`Call::result`] for a function that can run detached (see [`Call::value_detached`]).
+    pub fn result_detached<T, E, G, F>(
+        self,
+        codec: Codec<T>,
+        errors: ErrorShare<E>,
+        start: G,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.into_aside(false)
+            .run_detached::<ResultShape<T, E>, G, F>((codec, errors), start)
+    }
+
+    /// [`Call::option`] for a function that can run detached (see [`Call::value_detached`]).
+    pub fn option_detached<T, G, F>(
+        self,
+        codec: Codec<T>,
+        start: G,
+    ) -> impl Future<Output = Option<T>>
+    where
+        T: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = Option<T>> + Send + 'static,
+    {
+        self.into_aside(false)
+            .run_detached::<OptionShape<T>, G, F>(codec, start)
+    }
+
     /// The annotated function's path, for messages.
     pub(crate) fn function(&self) -> &'static str {
         self.site.function

@@ -112,8 +112,8 @@ pub(crate) struct Flights {
     next_leader: AtomicU64,
 }
 
-pub(crate) enum Joined<'a> {
-    Leader(Lead<'a>),
+pub(crate) enum Joined {
+    Leader(Lead),
     Follower(Follower),
 }
 
@@ -124,15 +124,17 @@ pub(crate) struct Follower {
 }
 
 /// How following ended.
-pub(crate) enum Followed<'a> {
+pub(crate) enum Followed {
     Landed(Landing),
     /// The leader did not land within the wait: this follower leads now.
-    TookOver(Lead<'a>),
+    TookOver(Lead),
+    /// Nothing landed within the wait, and taking over was not asked for.
+    Waiting,
 }
 
 impl Flights {
     /// Joins the flight of `id` in `lane`: as its leader if there is none.
-    pub(crate) fn join(&self, id: FlightId, lane: Lane) -> Joined<'_> {
+    pub(crate) fn join(self: &Arc<Self>, id: FlightId, lane: Lane) -> Joined {
         let key = (id, lane);
         let mut in_flight = self.lock();
         if let Some(slot) = in_flight.get(&key) {
@@ -150,11 +152,20 @@ impl Flights {
             },
         );
         Joined::Leader(Lead {
-            flights: self,
+            flights: self.clone(),
             key,
             leader,
             landed: false,
         })
+    }
+
+    /// Leads the flight of `id` if nobody does, without waiting otherwise: for a refresh in
+    /// the background, which is pointless when a call is already computing the key.
+    pub(crate) fn try_lead(self: &Arc<Self>, id: FlightId) -> Option<Lead> {
+        match self.join(id, Lane::FIRST) {
+            Joined::Leader(lead) => Some(lead),
+            Joined::Follower(_) => None,
+        }
     }
 
     /// Waits for the landing of the flight `follower` joined (`id` in `lane`); past `wait`
@@ -162,12 +173,25 @@ impl Flights {
     /// channel and get the new leader's landing; the old leader, if it ever finishes, lands
     /// nothing.
     pub(crate) async fn follow(
-        &self,
+        self: &Arc<Self>,
         id: FlightId,
         lane: Lane,
         follower: &mut Follower,
         wait: Duration,
-    ) -> Followed<'_> {
+    ) -> Followed {
+        self.follow_for(id, lane, follower, wait, true).await
+    }
+
+    /// [`Flights::follow`]; past `wait`, takes over only if `take_over`, else answers
+    /// [`Followed::Waiting`] (the follower keeps its place and may follow again).
+    pub(crate) async fn follow_for(
+        self: &Arc<Self>,
+        id: FlightId,
+        lane: Lane,
+        follower: &mut Follower,
+        wait: Duration,
+        take_over: bool,
+    ) -> Followed {
         loop {
             let landed =
                 crate::timer::timeout(wait, follower.landing.wait_for(Option::is_some)).await;
@@ -176,6 +200,7 @@ impl Flights {
                     return Followed::Landed(landing.clone().unwrap_or(Landing::Abandoned))
                 }
                 Ok(Err(_)) => return Followed::Landed(Landing::Abandoned),
+                Err(_) if !take_over => return Followed::Waiting,
                 Err(_) => {}
             }
             let mut in_flight = self.lock();
@@ -195,7 +220,7 @@ impl Flights {
                 "a coalesced call's leader did not finish in time: another caller takes over"
             );
             return Followed::TookOver(Lead {
-                flights: self,
+                flights: self.clone(),
                 key: (id, lane),
                 leader,
                 landed: false,
@@ -215,15 +240,16 @@ impl Flights {
     }
 }
 
-/// A flight's leadership. Dropping it without landing (cancellation) lands `Abandoned`.
-pub(crate) struct Lead<'a> {
-    flights: &'a Flights,
+/// A flight's leadership, which a background task may own. Dropping it without landing
+/// (cancellation) lands `Abandoned`.
+pub(crate) struct Lead {
+    flights: Arc<Flights>,
     key: SlotKey,
     leader: u64,
     landed: bool,
 }
 
-impl Lead<'_> {
+impl Lead {
     pub(crate) fn land(mut self, landing: Landing) {
         self.finish(landing);
     }
@@ -253,7 +279,7 @@ impl Lead<'_> {
     }
 }
 
-impl Drop for Lead<'_> {
+impl Drop for Lead {
     fn drop(&mut self) {
         if !self.landed {
             self.finish(Landing::Abandoned);
@@ -269,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_leader_per_key_and_lane_and_followers_get_its_landing() {
-        let flights = Flights::default();
+        let flights = Arc::new(Flights::default());
         let Joined::Leader(lead) = flights.join((1, 7), Lane::FIRST) else {
             panic!("first caller leads");
         };
@@ -296,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_leader_releases_its_followers_as_abandoned() {
-        let flights = Flights::default();
+        let flights = Arc::new(Flights::default());
         let lead = flights.join((1, 7), Lane::FIRST);
         let Joined::Follower(mut follower) = flights.join((1, 7), Lane::FIRST) else {
             panic!("second caller follows");
@@ -315,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_wait_one_follower_takes_over_and_the_others_follow_it() {
-        let flights = Flights::default();
+        let flights = Arc::new(Flights::default());
         let Joined::Leader(hung) = flights.join((1, 7), Lane::FIRST) else {
             panic!("first caller leads");
         };

@@ -8,9 +8,11 @@
 #![warn(missing_docs)]
 
 mod aside;
+mod background;
 mod builder;
 mod cache;
 mod call;
+pub mod detach;
 mod flight;
 pub mod instance;
 pub mod key;

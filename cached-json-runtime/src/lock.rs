@@ -153,6 +153,23 @@ pub(crate) async fn acquire_or_wait<S: Shape>(
     }
 }
 
+/// Takes the lock for `key` if it is free, without waiting: for a refresh, which another
+/// process holding the lock is doing already.
+pub(crate) async fn try_once(cache: &CurrentCache, site: &CacheSite, key: &Key) -> Option<Lease> {
+    let lock_key = key.lock();
+    let token = lock_token();
+    match cache.store().try_lock(&lock_key, &token, site.lease).await {
+        Ok(true) => Some(Lease {
+            cache: cache.clone(),
+            key: lock_key,
+            token,
+            lease: site.lease,
+            released: false,
+        }),
+        _ => None,
+    }
+}
+
 /// A token that tells this caller's lock from any other's, across processes.
 fn lock_token() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);

@@ -191,6 +191,23 @@ impl<T, E> ResultMode<T, E> {
     {
         call.result(codec, errors, function)
     }
+
+    /// The cached call of a function that can run detached from its caller.
+    pub fn cached_detached<G, F>(
+        self,
+        call: Call,
+        codec: Codec<T>,
+        errors: ErrorShare<E>,
+        start: G,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        call.result_detached(codec, errors, start)
+    }
 }
 
 /// Runs the body through [`Call::option`].
@@ -214,6 +231,22 @@ impl<T> OptionMode<T> {
         F: Future<Output = Option<T>>,
     {
         call.option(codec, function)
+    }
+
+    /// The cached call of a function that can run detached from its caller.
+    pub fn cached_detached<G, F>(
+        self,
+        call: Call,
+        codec: Codec<T>,
+        _errors: ErrorShare<Infallible>,
+        start: G,
+    ) -> impl Future<Output = Option<T>>
+    where
+        T: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = Option<T>> + Send + 'static,
+    {
+        call.option_detached(codec, start)
     }
 }
 
@@ -246,6 +279,26 @@ impl<R> ValueMode<R> {
             warn_disguised(&call, kind, std::any::type_name::<R>());
         }
         call.value_unless(disguised.is_some(), codec, function)
+    }
+
+    /// The cached call of a function that can run detached from its caller.
+    pub fn cached_detached<G, F>(
+        self,
+        call: Call,
+        codec: Codec<R>,
+        _errors: ErrorShare<Infallible>,
+        start: G,
+    ) -> impl Future<Output = R>
+    where
+        R: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = R> + Send + 'static,
+    {
+        let disguised = disguised_mode::<R>().filter(|_| self.checked);
+        if let Some(kind) = disguised {
+            warn_disguised(&call, kind, std::any::type_name::<R>());
+        }
+        call.value_detached_unless(disguised.is_some(), codec, start)
     }
 }
 

@@ -28,6 +28,12 @@ pub struct CacheSite {
     pub(crate) wait: Duration,
     /// How long the `lock` lease lasts without being extended.
     pub(crate) lease: Duration,
+    /// How long a function answered with its stale copy (past `timeout_ms`) may go on in the
+    /// background; `None`: as long as [`CacheSite::wait`].
+    pub(crate) hard_timeout: Option<Duration>,
+    /// `refresh_ahead`, in thousandths: a hit on an entry past this share of its TTL refreshes
+    /// it in the background.
+    pub(crate) refresh_ahead: Option<u16>,
 }
 
 /// [`CacheSite::wait`] unless `wait_ms` says otherwise.
@@ -50,6 +56,8 @@ impl CacheSite {
             soft_timeout: None,
             wait: DEFAULT_WAIT,
             lease: DEFAULT_LEASE,
+            hard_timeout: None,
+            refresh_ahead: None,
         }
     }
 
@@ -95,6 +103,20 @@ impl CacheSite {
         self
     }
 
+    /// Let a function answered with its stale copy go on in the background for at most `ms`
+    /// from its start (`hard_timeout_ms`).
+    pub const fn with_hard_timeout_ms(mut self, ms: u64) -> Self {
+        self.hard_timeout = Some(Duration::from_millis(ms));
+        self
+    }
+
+    /// Refresh an entry in the background when a hit finds it past `permille` thousandths of
+    /// its TTL (`refresh_ahead = 0.8` is 800).
+    pub const fn with_refresh_ahead_permille(mut self, permille: u16) -> Self {
+        self.refresh_ahead = Some(permille);
+        self
+    }
+
     /// The prefix.
     pub const fn prefix(&self) -> &'static str {
         self.prefix
@@ -136,6 +158,22 @@ impl CacheSite {
             );
         }
         sites.push(self);
+    }
+
+    /// How long a function may go on in the background once its caller has its answer.
+    pub(crate) fn hard_timeout(&self) -> Duration {
+        self.hard_timeout.unwrap_or(self.wait)
+    }
+
+    /// Whether a hit whose entry has `remaining` to live should refresh it.
+    pub(crate) fn refresh_due(&self, remaining: Option<Duration>) -> bool {
+        match (self.refresh_ahead, remaining) {
+            (Some(permille), Some(remaining)) => {
+                let fresh_for = self.ttl.saturating_mul(1000 - u32::from(permille.min(999))) / 1000;
+                remaining < fresh_for
+            }
+            _ => false,
+        }
     }
 
     /// The TTL of one write: the site's, plus up to `jitter` at random.

@@ -24,11 +24,12 @@ pub(crate) enum Ran<O> {
 }
 
 /// Runs `function`, catching a panic. With a stale copy to fall back on (`fallback`), a
-/// failure answers it: an `Err`, a panic, or the soft timeout.
+/// failure answers it: an `Err`, a panic, or `soft_timeout` (the function is then cancelled).
 pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     site: &CacheSite,
     codec: S::Codec,
     fallback: Option<(&dyn Store, &Key)>,
+    soft_timeout: Option<Duration>,
     function: F,
 ) -> Ran<S::Output> {
     let mut guarded = CatchUnwind::new(function);
@@ -38,7 +39,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
             Err(panic) => Ran::Panicked(panic),
         };
     };
-    let result = match site.soft_timeout {
+    let result = match soft_timeout {
         Some(limit) => match crate::timer::timeout(limit, &mut guarded).await {
             Ok(result) => result,
             Err(_) => match read::<S>(store, codec, key, site, "timed out").await {
@@ -64,8 +65,9 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     }
 }
 
-/// The stale copy of `key`, if there is a readable one.
-async fn read<S: Shape>(
+/// The stale copy of `key`, if there is a readable one; `why` the function's answer is not
+/// used, for the log.
+pub(crate) async fn read<S: Shape>(
     store: &dyn Store,
     codec: S::Codec,
     key: &Key,

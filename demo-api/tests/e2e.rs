@@ -182,6 +182,35 @@ async fn top_soon_expires_after_ten_seconds() {
 }
 
 #[tokio::test]
+async fn under_steady_traffic_top_soon_never_misses_after_the_first_request() {
+    // `refresh_ahead = 0.8`: past 8 s of its 10 s life, a hit refreshes the entry in the
+    // background, so the steady reader never waits for the database again.
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let path = "/api/v1/eventos/top/soon?limit=4";
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(13) {
+        let reply = demo.get(path).await;
+        assert_eq!(reply.status, 200);
+        seen.push(reply.x_cache.unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let misses = seen.iter().filter(|x| *x == "MISS").count();
+    println!(
+        "{} requests over 13 s to a 10 s entry: {misses} MISS",
+        seen.len()
+    );
+    assert_eq!(seen[0], "MISS");
+    assert_eq!(misses, 1, "{seen:?}");
+    let pttl: i64 = redis
+        .connection()
+        .pttl(redis.keys("top-soon:*").remove(0))
+        .unwrap();
+    assert!(pttl > 0, "the entry is alive, refreshed: {pttl} ms");
+}
+
+#[tokio::test]
 async fn an_unknown_place_is_a_404_and_is_not_cached() {
     let redis = RedisServer::start();
     let demo = Demo::start(Some(redis.url())).await;

@@ -42,6 +42,8 @@ enum XCache {
     Hit,
     Miss,
     Bypass,
+    Coalesced,
+    Stale,
     Other,
 }
 
@@ -203,6 +205,8 @@ async fn run(options: Options) -> Result<(), String> {
                             Some(b"HIT") => XCache::Hit,
                             Some(b"MISS") => XCache::Miss,
                             Some(b"BYPASS") => XCache::Bypass,
+                            Some(b"COALESCED") => XCache::Coalesced,
+                            Some(b"STALE") => XCache::Stale,
                             _ => XCache::Other,
                         };
                         // Read the body: the request is done when it has arrived.
@@ -278,9 +282,9 @@ fn report(
     );
     println!();
     println!(
-        "| phase | requests | req/s | non-2xx | p50 ms | p99 ms | max ms | HIT | MISS | BYPASS | origin calls |"
+        "| phase | requests | req/s | non-2xx | p50 ms | p99 ms | max ms | HIT | MISS | BYPASS | COALESCED | origin calls |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (phase, name) in options.phases.iter().enumerate() {
         let in_phase: Vec<&Sample> = samples.iter().filter(|s| s.phase == phase).collect();
         let mut latencies: Vec<u64> = in_phase.iter().map(|s| s.micros).collect();
@@ -297,7 +301,7 @@ fn report(
             _ => "-".into(),
         };
         println!(
-            "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {origin} |",
+            "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {origin} |",
             in_phase.len(),
             in_phase.len() as f64 / phase_length.as_secs_f64(),
             in_phase.iter().filter(|s| !s.ok).count(),
@@ -307,6 +311,7 @@ fn report(
             count(XCache::Hit),
             count(XCache::Miss),
             count(XCache::Bypass),
+            count(XCache::Coalesced),
         );
     }
     let non_2xx = samples.iter().filter(|s| !s.ok).count();

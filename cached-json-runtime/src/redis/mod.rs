@@ -131,17 +131,34 @@ impl RedisStore {
     /// Runs one command with the timeout, feeding the outcome to the breaker.
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
         let mut picked = self.connection().await?;
+        let sent = cmd.query_async::<T>(&mut picked.connection);
+        let answer = crate::timer::timeout(self.shared.config.op_timeout, sent).await;
+        self.answered(&picked, answer)
+    }
+
+    /// [`RedisStore::run`] for a pipeline: its commands in one round trip.
+    async fn run_pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut picked = self.connection().await?;
+        let sent = pipe.query_async::<T>(&mut picked.connection);
+        let answer = crate::timer::timeout(self.shared.config.op_timeout, sent).await;
+        self.answered(&picked, answer)
+    }
+
+    /// What a command's answer (or its absence) means, fed to the breaker.
+    fn answered<T>(
+        &self,
+        picked: &Picked,
+        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StoreError> {
         let shared = &self.shared;
-        match crate::timer::timeout(
-            shared.config.op_timeout,
-            cmd.query_async::<T>(&mut picked.connection),
-        )
-        .await
-        {
+        match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
                 let err = scrub(&err.to_string(), &shared.secrets);
-                self.failed(&picked, false, &err);
+                self.failed(picked, false, &err);
                 Err(StoreError::Connection(err))
             }
             Ok(Err(err)) => {
@@ -155,7 +172,7 @@ impl RedisStore {
                 Err(StoreError::Reply(err))
             }
             Err(_) => {
-                self.failed(&picked, true, "timed out");
+                self.failed(picked, true, "timed out");
                 Err(StoreError::Timeout)
             }
         }
@@ -213,6 +230,22 @@ impl Store for RedisStore {
                 // value computed now overwrites the key.
                 Err(StoreError::Reply(_)) => Read::Miss,
                 Err(_) => Read::Unreachable,
+            }
+        })
+    }
+
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
+        // One round trip: the value and its remaining life, read together.
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        Box::pin(async move {
+            match self.run_pipeline::<(Option<Vec<u8>>, i64)>(pipe).await {
+                Ok((Some(bytes), pttl)) => (
+                    Read::Value(bytes),
+                    u64::try_from(pttl).ok().map(Duration::from_millis),
+                ),
+                Ok((None, _)) | Err(StoreError::Reply(_)) => (Read::Miss, None),
+                Err(_) => (Read::Unreachable, None),
             }
         })
     }

@@ -30,6 +30,7 @@ pub struct MemoryStore {
 struct Entry {
     value: Arc<[u8]>,
     ttl: Duration,
+    written: Instant,
 }
 
 struct PerEntryTtl;
@@ -79,6 +80,17 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(read))
     }
 
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
+        let read = match self.entries.get(key) {
+            Some(entry) => (
+                Read::Value(entry.value.to_vec()),
+                Some(entry.ttl.saturating_sub(entry.written.elapsed())),
+            ),
+            None => (Read::Miss, None),
+        };
+        Box::pin(std::future::ready(read))
+    }
+
     fn set<'a>(
         &'a self,
         key: &'a str,
@@ -90,6 +102,7 @@ impl Store for MemoryStore {
             Entry {
                 value: value.into(),
                 ttl,
+                written: Instant::now(),
             },
         );
         Box::pin(std::future::ready(Ok(())))

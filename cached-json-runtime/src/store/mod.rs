@@ -122,6 +122,12 @@ pub trait Store: Send + Sync + 'static {
     /// expired, or refused for this key), [`Read::Unreachable`] when the store did not answer.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read>;
 
+    /// [`Store::get`], with how long the value has left to live when the store knows (for
+    /// refresh-ahead). The default knows nothing of it: no refresh-ahead on such a store.
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
+        Box::pin(async move { (self.get(key).await, None) })
+    }
+
     /// Stores `value` under `key` for `ttl`.
     fn set<'a>(
         &'a self,
@@ -180,6 +186,9 @@ pub trait Store: Send + Sync + 'static {
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
         (**self).get(key)
+    }
+    fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
+        (**self).get_with_ttl(key)
     }
     fn set<'a>(
         &'a self,

@@ -1,0 +1,328 @@
+//! Computing a key, in the caller's task or in one of its own.
+//!
+//! A [`Computation`] owns everything steps 3 to 5 of a miss need (run the function, store its
+//! value, release the lease, answer the followers), so that it can run where the caller waits
+//! ([`Computation::run`]) or outlive it:
+//!
+//! - [`complete`]: past `timeout_ms` the caller answers the stale value, and the function goes
+//!   on in its task, stores its value when it finishes and answers the callers still waiting
+//!   (FusionCache's background completion), within `hard_timeout_ms`;
+//! - [`refresh`]: a hit on an entry past `refresh_ahead` answers at once, and the function runs
+//!   in a task of its own, once per key in the process (and with `lock`, across processes),
+//!   after re-reading the entry in case another instance refreshed it already.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use crate::cache::CurrentCache;
+use crate::flight::{Landing, Lead};
+use crate::key::Key;
+use crate::lock::Lease;
+use crate::logging::LogLimiter;
+use crate::outcome::CacheOutcome;
+use crate::shape::Shape;
+use crate::site::CacheSite;
+use crate::stale::{self, Ran};
+use crate::store::Read;
+use crate::unwind::Panic;
+
+static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+static OVERSIZED_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+
+/// What a computation ended with, for the caller.
+pub(crate) enum Done<O> {
+    Answer(CacheOutcome, O),
+    /// The function panicked (and no stale value answered): the caller resumes unwinding.
+    Panicked(Panic),
+}
+
+/// Steps 3 to 5 of a miss, with everything they need owned.
+pub(crate) struct Computation<S: Shape> {
+    cache: CurrentCache,
+    site: &'static CacheSite,
+    key: Key,
+    codec: S::Codec,
+    /// The store answered the read: it may be written.
+    reachable: bool,
+    lead: Option<Lead>,
+    lease: Option<Lease>,
+}
+
+impl<S: Shape> Computation<S> {
+    pub(crate) fn new(
+        cache: &CurrentCache,
+        site: &'static CacheSite,
+        key: &Key,
+        codec: S::Codec,
+    ) -> Self {
+        Computation {
+            cache: cache.clone(),
+            site,
+            key: key.clone(),
+            codec,
+            reachable: true,
+            lead: None,
+            lease: None,
+        }
+    }
+
+    pub(crate) fn reachable(mut self, reachable: bool) -> Self {
+        self.reachable = reachable;
+        self
+    }
+
+    pub(crate) fn leading(mut self, lead: Option<Lead>, lease: Option<Lease>) -> Self {
+        self.lead = lead;
+        self.lease = lease;
+        self
+    }
+
+    /// Runs `function` (extending the lease meanwhile; with `stale`, a failure, or
+    /// `soft_timeout`, answers the last good value), stores a fresh value if anyone will read
+    /// it (the store, or followers), releases the lease, answers the followers.
+    pub(crate) async fn run<F: Future<Output = S::Output>>(
+        self,
+        function: F,
+        soft_timeout: Option<Duration>,
+    ) -> Done<S::Output> {
+        let Computation {
+            cache,
+            site,
+            key,
+            codec,
+            reachable,
+            lead,
+            lease,
+        } = self;
+        let store = cache.store();
+        let fallback = (reachable && site.stale.is_some()).then_some((store, &key));
+        let run = stale::run::<S, F>(site, codec, fallback, soft_timeout, function);
+        let ran = match &lease {
+            Some(lease) => lease.hold(run).await,
+            None => run.await,
+        };
+        let (done, landing) = match ran {
+            Ran::Stale(bytes, output) => (
+                Done::Answer(CacheOutcome::Stale, output),
+                Landing::Stale(bytes.into()),
+            ),
+            Ran::Fresh(output) => {
+                let followers = lead.as_ref().is_some_and(Lead::has_followers);
+                let (bytes, landing) = written::<S>(codec, &key, &output, reachable, followers);
+                if let Some(bytes) = bytes.filter(|_| reachable) {
+                    if bytes.len() > cache.max_value_bytes() {
+                        // One huge value must not clog the connection every key shares.
+                        if let Some(held_back) = OVERSIZED_VALUES.allow() {
+                            tracing::warn!(
+                                key = key.as_str(),
+                                bytes = bytes.len(),
+                                max_value_bytes = cache.max_value_bytes(),
+                                held_back,
+                                "value larger than the cache's limit: returned, not stored"
+                            );
+                        }
+                    } else {
+                        // Written before the flight lands, so that a caller arriving as it
+                        // lands finds the value in the store.
+                        let ttl = site.ttl_with_jitter();
+                        let _ = store.set(key.as_str(), &bytes, ttl).await;
+                        stale::write(store, &key, site, &bytes, ttl).await;
+                    }
+                }
+                let outcome = if reachable {
+                    CacheOutcome::Miss
+                } else {
+                    CacheOutcome::Bypass
+                };
+                (Done::Answer(outcome, output), landing)
+            }
+            Ran::Panicked(panic) => {
+                // The callers that waited panic too, at once.
+                let message = panic_message(&*panic).into();
+                (Done::Panicked(panic), Landing::Panicked(message))
+            }
+        };
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        if let Some(lead) = lead {
+            lead.land(landing);
+        }
+        done
+    }
+}
+
+/// A fresh output's JSON, if it is cacheable and someone will read it, and what the followers
+/// get: the JSON, `None`'s answer, a copy of the error, or that they must run it. Synchronous,
+/// so that no reference to the output is held across an await.
+fn written<S: Shape>(
+    codec: S::Codec,
+    key: &Key,
+    output: &S::Output,
+    reachable: bool,
+    followers: bool,
+) -> (Option<Vec<u8>>, Landing) {
+    // With nowhere to write and nobody waiting, the JSON would be thrown away.
+    let stored = S::stored(output).filter(|_| reachable || followers);
+    match stored.map(|value| S::encode(codec, value)) {
+        Some(Ok(bytes)) => {
+            let landing = Landing::Value(bytes.as_slice().into());
+            (Some(bytes), landing)
+        }
+        Some(Err(err)) => {
+            if let Some(held_back) = UNWRITABLE_VALUES.allow() {
+                tracing::warn!(key = key.as_str(), error = %err, held_back,
+                    "value does not serialize to JSON: not cached");
+            }
+            (None, Landing::Failed)
+        }
+        None if S::is_absent(output) => (None, Landing::Absent),
+        None => match S::share_failure(codec, output).filter(|_| followers) {
+            Some(shared) => (None, Landing::Error(shared)),
+            None => (None, Landing::Failed),
+        },
+    }
+}
+
+/// A panic's message, for the callers that waited on the call that panicked.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
+}
+
+/// Runs `computation` in a task of its own and waits `soft_timeout` for it; then answers the
+/// stale value while the task goes on (up to the hard timeout from its start) and stores the
+/// fresh value when it finishes. With no stale copy to answer, waits for the task.
+pub(crate) async fn complete<S, G, F>(
+    computation: Computation<S>,
+    start: G,
+    soft_timeout: Duration,
+) -> Done<S::Output>
+where
+    S: Shape + 'static,
+    S::Output: Send + 'static,
+    S::Codec: Send + 'static,
+    G: FnOnce() -> F,
+    F: Future<Output = S::Output> + Send + 'static,
+{
+    let (cache, site, key, codec) = (
+        computation.cache.clone(),
+        computation.site,
+        computation.key.clone(),
+        computation.codec,
+    );
+    let hard_deadline = Instant::now() + site.hard_timeout();
+    // Dropped when this caller stops waiting (answered, or cancelled): the hard timeout then
+    // bounds the task.
+    let (waiting, left) = tokio::sync::oneshot::channel::<()>();
+    let function = start();
+    let task = spawn(async move {
+        let run = pin!(computation.run(function, None));
+        let mut cut = pin!(async move {
+            let _ = left.await;
+            crate::timer::sleep(hard_deadline.saturating_duration_since(Instant::now())).await;
+        });
+        let mut run = run;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(done) = run.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            cut.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    });
+    let mut task = pin!(task);
+    if let Ok(done) = crate::timer::timeout(soft_timeout, &mut task).await {
+        drop(waiting);
+        return finished(done.flatten());
+    }
+    let store = cache.store();
+    if let Some((_, output)) = stale::read::<S>(store, codec, &key, site, "timed out").await {
+        drop(waiting);
+        return Done::Answer(CacheOutcome::Stale, output);
+    }
+    // Nothing to fall back on: the function's answer is the only one.
+    let done = task.await;
+    drop(waiting);
+    finished(done.flatten())
+}
+
+/// A task's result as the caller's answer. The task always finishes while its caller waits
+/// (the hard timeout only bounds it once the caller has left), so `None` does not reach here
+/// but from a task that could not run at all.
+fn finished<O>(done: Option<Done<O>>) -> Done<O> {
+    match done {
+        Some(done) => done,
+        None => Done::Panicked(Box::new(
+            "cached-json: a background computation was stopped before its caller had an answer",
+        )),
+    }
+}
+
+/// Refreshes the entry of `computation`'s key in a task of its own, unless a call of the key is
+/// already computing it in this process.
+pub(crate) fn refresh<S, G, F>(computation: Computation<S>, start: G)
+where
+    S: Shape + 'static,
+    S::Output: Send + 'static,
+    S::Codec: Send + 'static,
+    G: FnOnce() -> F,
+    F: Future<Output = S::Output> + Send + 'static,
+{
+    let Some(lead) = computation
+        .cache
+        .flights()
+        .try_lead(computation.key.flight())
+    else {
+        return;
+    };
+    let function = start();
+    let hard_timeout = computation.site.hard_timeout();
+    drop(spawn(async move {
+        let site = computation.site;
+        let store = computation.cache.store();
+        let key = computation.key.clone();
+        // Across processes: one refresh at a time; if another instance holds the lease, it is
+        // refreshing (or computing) the key already.
+        let mut lease = None;
+        if site.lock {
+            match crate::lock::try_once(&computation.cache, site, &key).await {
+                Some(held) => lease = Some(held),
+                None => return,
+            }
+        }
+        // Another instance may have refreshed it meanwhile: read its life again.
+        match store.get_with_ttl(key.as_str()).await {
+            (Read::Value(_), remaining) if !site.refresh_due(remaining) => return,
+            (Read::Unreachable, _) => return,
+            _ => {}
+        }
+        let refreshed = computation.leading(Some(lead), lease).run(function, None);
+        let _ = crate::timer::timeout(hard_timeout, refreshed).await;
+    }));
+}
+
+/// Spawns `task` on the caller's runtime, or, outside one, on the cache's own.
+fn spawn<T: Send + 'static>(
+    task: impl Future<Output = T> + Send + 'static,
+) -> impl Future<Output = Option<T>> {
+    let handle = tokio::runtime::Handle::try_current()
+        .ok()
+        .or_else(|| crate::timer::fallback().cloned());
+    let joined = handle.map(|handle| handle.spawn(task));
+    async move {
+        match joined {
+            Some(joined) => match joined.await {
+                Ok(output) => Some(output),
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(_) => None,
+            },
+            None => None,
+        }
+    }
+}
