@@ -31,6 +31,20 @@ pub(crate) fn sleep(duration: Duration) -> Sleep {
     tokio::time::sleep(duration)
 }
 
+/// `tokio::time::timeout` for a caller on `runtime` (the current one, looked up once by the
+/// caller): on its timer if it has one.
+pub(crate) fn timeout_on<F: IntoFuture>(
+    runtime: Option<&Handle>,
+    duration: Duration,
+    future: F,
+) -> Timeout<F::IntoFuture> {
+    let _context = match runtime {
+        Some(runtime) if has_timer(runtime) => None,
+        _ => fallback().map(Handle::enter),
+    };
+    tokio::time::timeout(duration, future)
+}
+
 /// Whether the current runtime (if any) has a time driver.
 pub(crate) fn here_has_timer() -> bool {
     Handle::try_current().is_ok_and(|handle| has_timer(&handle))
@@ -70,7 +84,8 @@ thread_local! {
     static LAST: Cell<Option<(Id, bool)>> = const { Cell::new(None) };
 }
 
-fn has_timer(handle: &Handle) -> bool {
+/// Whether `handle`'s runtime has a time driver: known once per runtime.
+pub(crate) fn has_timer(handle: &Handle) -> bool {
     let id = handle.id();
     if let Some((last, answer)) = LAST.get() {
         if last == id {

@@ -102,9 +102,14 @@ impl Connections {
         self.current.load().own.clone()
     }
 
-    /// The connection for a command from this thread: its runtime's own if it is ready, else
-    /// the store's. On a runtime's first call, starts making its own in the background.
-    pub(super) fn pick(&self, store: &Arc<Shared>) -> Option<Picked> {
+    /// The connection for a command from this thread, on `runtime` (the current one, if any):
+    /// the runtime's own if it is ready, else the store's. On a runtime's first call, starts
+    /// making its own in the background.
+    pub(super) fn pick(
+        &self,
+        store: &Arc<Shared>,
+        runtime: Option<&tokio::runtime::Handle>,
+    ) -> Option<Picked> {
         let generation = self.current.load();
         let own = |generation: &Generation| {
             generation.own.clone().map(|connection| Picked {
@@ -114,12 +119,9 @@ impl Connections {
         };
         // Outside a runtime, or in one that cannot drive a connection of its own (no time
         // driver), the store's connection serves: it is driven on the store's own runtime.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = runtime.filter(|runtime| crate::timer::has_timer(runtime)) else {
             return own(&generation);
         };
-        if !crate::timer::here_has_timer() {
-            return own(&generation);
-        }
         let id = runtime.id();
         let local = Some((generation.number, id));
         // The thread's slot first: no lock, no shared cache line written.
@@ -136,7 +138,7 @@ impl Connections {
         if let Some(connection) = cached {
             return Some(Picked { connection, local });
         }
-        if let Some((connection, broken)) = generation.local(id, &runtime, store) {
+        if let Some((connection, broken)) = generation.local(id, runtime, store) {
             THREAD_CONNECTION.with(|slot| {
                 *slot.borrow_mut() = Some(ThreadConnection {
                     generation: generation.number,

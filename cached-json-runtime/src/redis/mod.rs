@@ -99,7 +99,10 @@ impl RedisStore {
 
     /// The connection to send a command on, waiting for the first connection attempt (bounded
     /// by `connect_timeout`), never for a reconnection.
-    async fn connection(&self) -> Result<Picked, StoreError> {
+    async fn connection(
+        &self,
+        runtime: Option<&tokio::runtime::Handle>,
+    ) -> Result<Picked, StoreError> {
         let shared = &self.shared;
         shared.started.call_once(|| {
             let weak = Arc::downgrade(shared);
@@ -124,15 +127,18 @@ impl RedisStore {
         }
         shared
             .connections
-            .pick(shared)
+            .pick(shared, runtime)
             .ok_or(StoreError::Unavailable)
     }
 
     /// Runs one command with the timeout, feeding the outcome to the breaker.
     async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
-        let mut picked = self.connection().await?;
+        // Looked up once: which connection, and which timer, depend on it.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut picked = self.connection(runtime.as_ref()).await?;
         let sent = cmd.query_async::<T>(&mut picked.connection);
-        let answer = crate::timer::timeout(self.shared.config.op_timeout, sent).await;
+        let timeout = self.shared.config.op_timeout;
+        let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         self.answered(&picked, answer)
     }
 
@@ -141,9 +147,11 @@ impl RedisStore {
         &self,
         pipe: redis::Pipeline,
     ) -> Result<T, StoreError> {
-        let mut picked = self.connection().await?;
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut picked = self.connection(runtime.as_ref()).await?;
         let sent = pipe.query_async::<T>(&mut picked.connection);
-        let answer = crate::timer::timeout(self.shared.config.op_timeout, sent).await;
+        let timeout = self.shared.config.op_timeout;
+        let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         self.answered(&picked, answer)
     }
 
