@@ -4,9 +4,11 @@
 //! method of `impl<T> Repo<T>`, or a trait's default method, has one site for `Repo<User>` and
 //! `Repo<Admin>` alike. So the generated code also passes the type name of a closure defined
 //! in the function, which names the instantiation (`app::Repo<app::User>::get::{{closure}}`).
-//! When that name carries type arguments, the call's hash is seeded with it: instantiations
-//! never share an entry or a flight. Where it carries none (free functions, plain `impl`
-//! blocks) the hash is the plain, documented one.
+//! When that name carries type arguments, the call's hash is seeded with its owner (the name up
+//! to the last `>`: `app::Repo<app::User>`, `<app::User as app::Named>`): instantiations never
+//! share an entry or a flight, and the attribute's companions (`<fn>_key`...), made in other
+//! functions of the same owner, find the same keys. Where the name carries no type arguments
+//! (free functions, plain `impl` blocks) the hash is the plain, documented one.
 //!
 //! A name with type arguments cannot tell a generic `impl<T> Repo<T>` from a concrete
 //! `impl Repo<u8>`, nor a trait's default method from a trait impl's own method: all of them
@@ -21,10 +23,12 @@ pub fn instance_of<F>(closure: &F) -> &'static str {
     std::any::type_name::<F>()
 }
 
-/// The hash seed of calls made in `instance`: 0 (unseeded) unless its name has type arguments.
+/// The hash seed of calls made in `instance`: 0 (unseeded) unless its name has type arguments,
+/// else the hash of its owner.
 pub(crate) fn seed(instance: &str) -> u64 {
     if instance.contains('<') && has_type_arguments(instance) {
-        xxh3_64(instance.as_bytes()).max(1)
+        let owner = instance.rfind('>').map_or(instance, |end| &instance[..=end]);
+        xxh3_64(owner.as_bytes()).max(1)
     } else {
         0
     }
@@ -82,6 +86,18 @@ mod tests {
         assert_ne!(seed(user), 0);
         assert_ne!(seed(User.instance()), seed(Admin.instance()));
         let _ = (Repo(User).0, Repo(Admin).0);
+    }
+
+    #[test]
+    fn functions_of_one_owner_share_its_seed() {
+        assert_eq!(
+            seed("app::Repo<app::User>::get::{{closure}}::{{closure}}"),
+            seed("app::Repo<app::User>::get_key::{{closure}}")
+        );
+        assert_ne!(
+            seed("app::Repo<app::User>::get::{{closure}}"),
+            seed("app::Repo<app::Admin>::get::{{closure}}")
+        );
     }
 
     #[test]
