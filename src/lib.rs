@@ -89,7 +89,7 @@
 /// ```
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
-    observe, redact_url, Cache, CacheBuilder, CacheOutcome, ConfigError, RedisConfig,
+    observe, redact_url, Cache, CacheBuilder, CacheOutcome, ConfigError, KeyError, RedisConfig,
     DEFAULT_REDIS_URL,
 };
 
@@ -107,7 +107,9 @@ pub mod key {
 #[doc(hidden)]
 pub mod __private {
     pub use cached_json_runtime::instance::instance_of;
+    pub use cached_json_runtime::key::Key;
     pub use cached_json_runtime::key::KeyBuilder;
+    pub use cached_json_runtime::store::StoreError;
     pub use cached_json_runtime::{detach, mode};
-    pub use cached_json_runtime::{CacheSite, Call, Codec, KeyArg};
+    pub use cached_json_runtime::{invalidate_all, CacheSite, Call, Codec, KeyArg, KeyError};
 }

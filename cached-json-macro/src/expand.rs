@@ -1,20 +1,35 @@
 //! The generated code, as pure quoting of a checked [`Model`].
 //!
-//! It is small on purpose: a static `CacheSite`, one `Call::arg` per key argument, and the
-//! original body run through `Call::{value, result, option}`. Every item is named through
-//! `<crate>::__private`, and the generated locals use mixed-site hygiene, so that a user's
-//! argument named `call` or `key` cannot clash with them. Spans point at what the user wrote:
-//! a key argument that is not `Serialize` is reported at the argument, a value that does not
-//! deserialize at the return type.
+//! For a cached function `f` it is the function itself (a static `CacheSite`, one `Call::arg`
+//! per key argument, the original body run through the `Mode` of its return type), its
+//! refresh twin `f_refresh` (the same, made a refresh), and the companions `f_key`,
+//! `f_invalidate` and `f_invalidate_all`, which take the same key arguments so that a key can
+//! never be rebuilt wrong. Every item is named through `<crate>::__private`, and the generated
+//! locals use mixed-site hygiene, so that a user's argument named `call` or `key` cannot clash
+//! with them. Spans point at what the user wrote: a key argument that is not `Serialize` is
+//! reported at the argument, a value that does not deserialize at the return type.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
-use syn::Ident;
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Attribute, Ident};
 
 use crate::item::MaybeItemFn;
 use crate::valid::{DetachedArg, Mode, Model};
 
 pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
+    let site = site_definition(model);
+    let cached = cached_function(model, &function, &site, Twin::Function);
+    let refresh = cached_function(model, &function, &site, Twin::Refresh);
+    let companions = companions(model, &function, &site);
+    quote! {
+        #cached
+        #refresh
+        #companions
+    }
+}
+
+/// The `CacheSite` of the function: its prefix, TTL, version and options.
+fn site_definition(model: &Model) -> TokenStream {
     let Model {
         krate,
         prefix,
@@ -28,12 +43,8 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         lock_lease_ms,
         hard_timeout_ms,
         refresh_ahead,
-        detached,
-        key_args,
-        mode,
-        output,
-        output_span,
         function_name,
+        ..
     } = model;
     let private = quote!(#krate::__private);
     let version = match version {
@@ -66,27 +77,54 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     if let Some(permille) = refresh_ahead {
         options.extend(quote!(.with_refresh_ahead_permille(#permille)));
     }
-    let site = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
+    quote!(#private::CacheSite::new(#prefix, #ttl, #version)#options)
+}
+
+/// Which of the two cached functions is generated.
+#[derive(Clone, Copy, PartialEq)]
+enum Twin {
+    /// The function as the user wrote it, cached.
+    Function,
+    /// `f_refresh`: the same call, made a refresh.
+    Refresh,
+}
+
+/// The cached function (or its refresh twin): the user's signature and body, the body run
+/// through the cache.
+fn cached_function(
+    model: &Model,
+    function: &MaybeItemFn,
+    site: &TokenStream,
+    twin: Twin,
+) -> TokenStream {
+    let Model {
+        krate,
+        detached,
+        mode,
+        output,
+        output_span,
+        function_name,
+        ..
+    } = model;
+    let private = quote!(#krate::__private);
+    let site_static = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
     // Unnameable by the user (mixed-site), but located at the return type: errors about the
     // cached value point there, not at the attribute.
     let at_output = Span::mixed_site().located_at(*output_span);
     let call = Ident::new("__cached_json_call", at_output);
     let cached = Ident::new("__cached_json_future", at_output);
-    let arg_calls = key_args.iter().map(|arg| {
+    let chosen = Ident::new("__cached_json_mode", at_output);
+    let errors = Ident::new("__cached_json_errors", at_output);
+    let sorted = model.sorted_key_args();
+    let arg_calls = sorted.iter().map(|arg| {
         let (name, ident) = (&arg.name, &arg.ident);
         quote_spanned!(ident.span()=> #call.arg(#name, &#ident);)
     });
-    let MaybeItemFn {
-        outer_attrs,
-        inner_attrs,
-        vis,
-        sig,
-        brace_token,
-        body,
-    } = function;
-    // The body's braces keep their place in the user's code, for the compiler's messages.
+
     let mut user_body = TokenStream::new();
-    brace_token.surround(&mut user_body, |tokens| tokens.extend(body));
+    function.brace_token.surround(&mut user_body, |tokens| {
+        tokens.extend(function.body.clone())
+    });
     let body = quote!(async move #user_body);
     // The one place the cached type's bound (`CacheValue`) is stated, located at the return
     // type: a type that is not `CacheValue` is one error, there.
@@ -99,8 +137,6 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         Mode::Result => quote!(#private::mode::forced_result::<#output>()),
         Mode::Option => quote!(#private::mode::forced_option::<#output>()),
     };
-    let chosen = Ident::new("__cached_json_mode", at_output);
-    let errors = Ident::new("__cached_json_errors", at_output);
     let run_body = match detached {
         None => quote!(#chosen.cached(#call, #codec, #errors, #body)),
         // Run detached: the body owns copies of its arguments, so that it can outlive the
@@ -131,7 +167,6 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
                     }
                 })
                 .unzip();
-            let user_body = &user_body;
             quote! {
                 #chosen.cached_detached(#call, #codec, #errors, move || {
                     #(#copies)*
@@ -143,9 +178,7 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
             }
         }
     };
-    let mut generated_body = TokenStream::new();
-    // Spanned at the return type: a value that is not `CacheValue` gives one error there, not
-    // one per use of the future.
+    let refreshing = (twin == Twin::Refresh).then(|| quote!(.refreshing()));
     let run = quote_spanned! {*output_span=>
         // In a block: the call (and its key buffer) is gone before the await, so that it
         // takes no room in the function's future.
@@ -155,7 +188,8 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
                 ByOption as _, ByResult as _, ByValue as _, KeepsErrors as _, SharesErrors as _,
             };
             // A closure made here: its type name tells the instantiation the call runs in.
-            let mut #call = #private::Call::new(&#site, #private::instance_of(&|| ()));
+            let mut #call =
+                #private::Call::new(&#site_static, #private::instance_of(&|| ()))#refreshing;
             #(#arg_calls)*
             let #chosen = #mode_of;
             // Whether an `Err` can be handed to the calls that wait for this one.
@@ -164,18 +198,130 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         };
         #cached.await
     };
-    brace_token.surround(&mut generated_body, |tokens| {
-        tokens.extend(quote! {
-            #(#inner_attrs)*
-            static #site: #private::CacheSite =
-                #private::CacheSite::new(#prefix, #ttl, #version)#options;
-            #run
-        })
-    });
+    let inner_attrs = &function.inner_attrs;
+    let mut generated_body = TokenStream::new();
+    function
+        .brace_token
+        .surround(&mut generated_body, |tokens| {
+            tokens.extend(quote! {
+                #(#inner_attrs)*
+                static #site_static: #private::CacheSite = #site;
+                #run
+            })
+        });
+    let vis = &function.vis;
+    let mut sig = function.sig.clone();
+    let attrs = match twin {
+        Twin::Function => {
+            let attrs = &function.outer_attrs;
+            quote!(#(#attrs)*)
+        }
+        Twin::Refresh => {
+            sig.ident = format_ident!("{}_refresh", sig.ident);
+            let doc = format!(
+                "Runs `{function_name}` now and stores its value, whatever the cache holds for \
+                 the call (generated by `#[cached_json]`)."
+            );
+            let cfgs = cfg_attributes(&function.outer_attrs);
+            quote!(#(#cfgs)* #[doc = #doc] #[allow(dead_code)])
+        }
+    };
     quote! {
-        #(#outer_attrs)*
+        #attrs
         #vis #sig #generated_body
     }
+}
+
+/// `f_key`, `f_invalidate` and `f_invalidate_all`.
+fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> TokenStream {
+    let Model {
+        krate,
+        key_args,
+        function_name,
+        ..
+    } = model;
+    let private = quote!(#krate::__private);
+    let site_static = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
+    let companion = Ident::new("__cached_json_call", Span::mixed_site());
+    let vis = &function.vis;
+    let sig = &function.sig;
+    let name = &sig.ident;
+    let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+    let params = key_args.iter().map(|arg| {
+        let (ident, ty) = (&arg.ident, &arg.ty);
+        quote!(#ident: #ty)
+    });
+    let params = quote!(#(#params),*);
+    let arg_calls: Vec<TokenStream> = model
+        .sorted_key_args()
+        .iter()
+        .map(|arg| {
+            let (name, ident) = (&arg.name, &arg.ident);
+            quote_spanned!(ident.span()=> #companion.arg(#name, &#ident);)
+        })
+        .collect();
+    let cfgs = cfg_attributes(&function.outer_attrs);
+    let key_fn = format_ident!("{}_key", name);
+    let invalidate_fn = format_ident!("{}_invalidate", name);
+    let invalidate_all_fn = format_ident!("{}_invalidate_all", name);
+    let key_doc = format!(
+        "The cache key of a call of `{function_name}` with these arguments, in the current \
+         cache (generated by `#[cached_json]`)."
+    );
+    let invalidate_doc = format!(
+        "Deletes the cached value (and its stale copy) of a call of `{function_name}` with \
+         these arguments, in the current cache; whether there was one (generated by \
+         `#[cached_json]`)."
+    );
+    let invalidate_all_doc = format!(
+        "Invalidates every cached value of `{function_name}`, in O(1), for every process \
+         sharing the current cache's store (generated by `#[cached_json]`)."
+    );
+    let prepare = quote! {
+        static #site_static: #private::CacheSite = #site;
+        let mut #companion =
+            #private::Call::companion(&#site_static, #private::instance_of(&|| ()));
+        #(#arg_calls)*
+    };
+    quote! {
+        #(#cfgs)*
+        #[doc = #key_doc]
+        #[allow(dead_code)]
+        #vis async fn #key_fn #generics (#params)
+            -> ::core::result::Result<#private::Key, #private::KeyError> #where_clause
+        {
+            #prepare
+            #companion.key().await
+        }
+
+        #(#cfgs)*
+        #[doc = #invalidate_doc]
+        #[allow(dead_code)]
+        #vis async fn #invalidate_fn #generics (#params)
+            -> ::core::result::Result<bool, #private::KeyError> #where_clause
+        {
+            #prepare
+            #companion.invalidate().await
+        }
+
+        #(#cfgs)*
+        #[doc = #invalidate_all_doc]
+        #[allow(dead_code)]
+        #vis async fn #invalidate_all_fn()
+            -> ::core::result::Result<(), #private::StoreError>
+        {
+            static #site_static: #private::CacheSite = #site;
+            #private::invalidate_all(&#site_static).await
+        }
+    }
+}
+
+/// The `#[cfg(..)]` attributes among `attrs`: what the companions keep of the function's.
+fn cfg_attributes(attrs: &[Attribute]) -> Vec<&Attribute> {
+    attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg"))
+        .collect()
 }
 
 /// `tokens` with every span located at `at`, each keeping its own hygiene (what its names

@@ -30,8 +30,7 @@ pub(crate) struct Model {
     /// How the body runs detached from its caller (`refresh_ahead`, and `timeout_ms` where the
     /// signature allows): on copies of the arguments.
     pub detached: Option<Detached>,
-    /// The key arguments, sorted by name: the runtime hashes a JSON object whose members
-    /// must be in order.
+    /// The key arguments, in the order the function declares them.
     pub key_args: Vec<KeyArg>,
     pub mode: Mode,
     /// The return type, as written.
@@ -63,6 +62,17 @@ pub(crate) struct KeyArg {
     /// The name in the key: the identifier without `r#`.
     pub name: String,
     pub ident: Ident,
+    pub ty: Box<Type>,
+}
+
+impl Model {
+    /// The key arguments sorted by name: the runtime hashes a JSON object whose members must be
+    /// in order.
+    pub(crate) fn sorted_key_args(&self) -> Vec<&KeyArg> {
+        let mut sorted: Vec<&KeyArg> = self.key_args.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        sorted
+    }
 }
 
 /// How the body's output is cached.
@@ -154,10 +164,11 @@ fn check_generics(sig: &Signature) -> syn::Result<()> {
     errors.finish()
 }
 
-/// The key arguments, sorted by name, after checking every argument and every `skip` name.
+/// The key arguments, in declaration order, after checking every argument and every `skip`
+/// name.
 fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
     let mut errors = Errors::new();
-    let mut named = Vec::new();
+    let mut named: Vec<(Ident, Box<Type>)> = Vec::new();
     for input in &sig.inputs {
         let FnArg::Typed(arg) = input else {
             continue; // `self` in any form: never part of the key.
@@ -170,7 +181,9 @@ fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
             ));
         }
         match &*arg.pat {
-            Pat::Ident(pat) if pat.subpat.is_none() => named.push(pat.ident.clone()),
+            Pat::Ident(pat) if pat.subpat.is_none() => {
+                named.push((pat.ident.clone(), arg.ty.clone()))
+            }
             other => errors.push(syn::Error::new(
                 other.span(),
                 "#[cached_json] needs a plain name for each argument, to put it in the key: \
@@ -184,8 +197,8 @@ fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
                 name.span(),
                 "`self` is never part of the cache key: no need to skip it",
             ));
-        } else if !named.iter().any(|arg| arg == name) {
-            let known: Vec<String> = named.iter().map(ToString::to_string).collect();
+        } else if !named.iter().any(|(arg, _)| arg == name) {
+            let known: Vec<String> = named.iter().map(|(arg, _)| arg.to_string()).collect();
             errors.push(syn::Error::new(
                 name.span(),
                 if known.is_empty() {
@@ -200,16 +213,15 @@ fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
         }
     }
     errors.finish()?;
-    let mut key: Vec<KeyArg> = named
+    Ok(named
         .into_iter()
-        .filter(|arg| !skip.contains(arg))
-        .map(|ident| KeyArg {
+        .filter(|(arg, _)| !skip.contains(arg))
+        .map(|(ident, ty)| KeyArg {
             name: ident.unraw().to_string(),
             ident,
+            ty,
         })
-        .collect();
-    key.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(key)
+        .collect())
 }
 
 /// How each argument reaches a body run detached from its caller, or why one cannot.

@@ -14,6 +14,7 @@ use std::future::Future;
 use crate::background::{self, Computation, Done};
 use crate::cache::CurrentCache;
 use crate::flight::{Followed, Joined, Landing, Lane};
+use crate::generation::at_generation;
 use crate::key::Key;
 use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
@@ -22,13 +23,15 @@ use crate::site::CacheSite;
 use crate::stale;
 use crate::store::{Health, Read};
 
-/// A call with its key: what the cache-aside future carries.
+/// A call with the hash of its arguments: what the cache-aside future carries.
 pub(crate) struct Aside {
     cache: CurrentCache,
     site: &'static CacheSite,
-    /// `None`: the call runs uncached (an argument with no canonical form, or a return type
-    /// the attribute could not see).
-    key: Option<Key>,
+    /// The arguments' digest; `None`: the call runs uncached (an argument with no canonical
+    /// form, or a return type the attribute could not see).
+    digest: Option<u128>,
+    /// `<fn>_refresh`: compute and store whatever the store holds.
+    refresh: bool,
 }
 
 /// What reading the key gave.
@@ -49,8 +52,32 @@ enum Prepared<O> {
 }
 
 impl Aside {
-    pub(crate) fn new(cache: CurrentCache, site: &'static CacheSite, key: Option<Key>) -> Self {
-        Aside { cache, site, key }
+    pub(crate) fn new(
+        cache: CurrentCache,
+        site: &'static CacheSite,
+        digest: Option<u128>,
+        refresh: bool,
+    ) -> Self {
+        Aside {
+            cache,
+            site,
+            digest,
+            refresh,
+        }
+    }
+
+    /// The call's key: its digest at its prefix's generation ([`crate::generation`], read once
+    /// per site and cache). `None`: no key, or a generation the store cannot tell.
+    async fn key(&self) -> Option<Key> {
+        let digest = self.digest?;
+        let generations = self.cache.generations();
+        let namespace = self.cache.namespace();
+        let generation = match generations.known(self.site) {
+            Some(generation) => generation,
+            // Boxed: once per site and cache, it need not make every call's future larger.
+            None => Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await?,
+        };
+        Some(self.site.key(namespace, at_generation(digest, generation)))
     }
 
     /// The whole call, the function running in the caller's task: the hit path inline, the
@@ -60,17 +87,17 @@ impl Aside {
         codec: S::Codec,
         function: F,
     ) -> S::Output {
-        let Some(key) = &self.key else {
+        let Some(key) = self.key().await else {
             let output = function.await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        let reachable = match self.look::<S>(codec, key).await {
+        let reachable = match self.look::<S>(codec, &key).await {
             Looked::Hit(output, _) => return self.finish(CacheOutcome::Hit, output),
             Looked::Miss { reachable } => reachable,
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
         // every call's future kilobytes larger, and hits never need them.
-        Box::pin(self.miss::<S, F>(codec, key, reachable, function)).await
+        Box::pin(self.miss::<S, F>(codec, &key, reachable, function)).await
     }
 
     /// [`Aside::run`] for a function that can run detached from its caller: `start` makes its
@@ -85,21 +112,21 @@ impl Aside {
         G: FnOnce() -> F,
         F: Future<Output = S::Output> + Send + 'static,
     {
-        let Some(key) = &self.key else {
+        let Some(key) = self.key().await else {
             let output = start().await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        let reachable = match self.look::<S>(codec, key).await {
+        let reachable = match self.look::<S>(codec, &key).await {
             Looked::Hit(output, refresh_due) => {
                 if refresh_due {
-                    let computation = Computation::<S>::new(&self.cache, self.site, key, codec);
+                    let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
                     background::refresh(computation, start);
                 }
                 return self.finish(CacheOutcome::Hit, output);
             }
             Looked::Miss { reachable } => reachable,
         };
-        Box::pin(self.miss_detached::<S, G, F>(codec, key, reachable, start)).await
+        Box::pin(self.miss_detached::<S, G, F>(codec, &key, reachable, start)).await
     }
 
     /// [`Aside::miss`] for a function that can run detached: past `timeout_ms` with a stale
@@ -138,6 +165,8 @@ impl Aside {
         let store = self.cache.store();
         let (read, remaining) = match store.health() {
             Health::Down => (Read::Unreachable, None),
+            // `<fn>_refresh`: whatever is stored is replaced.
+            Health::Up | Health::Connecting if self.refresh => (Read::Miss, None),
             Health::Up | Health::Connecting if self.site.refresh_ahead.is_some() => {
                 store.get_with_ttl(key.as_str()).await
             }

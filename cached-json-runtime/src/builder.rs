@@ -79,6 +79,7 @@ impl CacheBuilder {
             store,
             namespace: self.namespace.or_else(namespace_from_env),
             flights: Default::default(),
+            generations: Default::default(),
             max_value_bytes: self
                 .max_value_bytes
                 .unwrap_or_else(max_value_bytes_from_env),
@@ -91,6 +92,7 @@ impl CacheBuilder {
             store: store_from_env(),
             namespace: namespace_from_env(),
             flights: Default::default(),
+            generations: Default::default(),
             max_value_bytes: max_value_bytes_from_env(),
         })
     }

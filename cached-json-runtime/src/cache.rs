@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use crate::builder::CacheBuilder;
 use crate::flight::Flights;
+use crate::generation::Generations;
 use crate::store::{Store, StoreError};
 
 /// A handle to a store and the namespace its keys live in. Cheap to clone.
@@ -36,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) store: Box<dyn Store>,
     pub(crate) namespace: Option<String>,
     pub(crate) flights: Arc<Flights>,
+    /// The generations of the prefixes this cache has used.
+    pub(crate) generations: Arc<Generations>,
     /// Values whose JSON is longer are returned but not stored.
     pub(crate) max_value_bytes: usize,
 }
@@ -56,6 +59,7 @@ impl Cache {
             store: Box::new(store),
             namespace: None,
             flights: Arc::default(),
+            generations: Arc::default(),
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         })
     }
@@ -139,6 +143,23 @@ impl Cache {
 
     pub(crate) fn flights(&self) -> &Arc<Flights> {
         &self.inner.flights
+    }
+
+    pub(crate) fn generations(&self) -> &Arc<Generations> {
+        &self.inner.generations
+    }
+
+    /// Invalidates every entry of `prefix` in this cache's namespace, in O(1) and for every
+    /// process sharing the store: the prefix's generation changes, so that every key of it
+    /// does (the old entries expire on their own). The attribute's `<fn>_invalidate_all` is
+    /// this for one function; this form serves tools and admin routes that know prefixes by
+    /// name.
+    pub async fn invalidate_prefix(&self, prefix: &str) -> Result<(), StoreError> {
+        self.inner
+            .generations
+            .bump(self.store(), self.namespace(), prefix)
+            .await
+            .map(drop)
     }
 
     /// The longest JSON a value may have to be stored.

@@ -34,9 +34,10 @@ impl<T: Serialize + ?Sized> KeyArg for T {}
 
 /// One cached call being prepared: the cache it uses and its key arguments.
 pub struct Call {
-    cache: CurrentCache,
-    site: &'static CacheSite,
-    args: KeyBuilder,
+    pub(crate) cache: CurrentCache,
+    pub(crate) site: &'static CacheSite,
+    pub(crate) args: KeyBuilder,
+    pub(crate) refresh: bool,
 }
 
 static UNENCODABLE_ARGUMENTS: LogLimiter = LogLimiter::new(Duration::from_secs(10));
@@ -50,7 +51,15 @@ impl Call {
             cache: Cache::current_ref(),
             site,
             args: KeyBuilder::seeded(instance::seed(instance)),
+            refresh: false,
         }
+    }
+
+    /// Makes this call a refresh (`<fn>_refresh`): the function runs and its value is stored,
+    /// whatever the store holds.
+    pub fn refreshing(mut self) -> Self {
+        self.refresh = true;
+        self
     }
 
     /// Adds a key argument (names in ascending order; see [`KeyBuilder::arg`]).
@@ -175,8 +184,8 @@ impl Call {
     /// Finishes the key now, so that the arguments' canonical buffer (256 bytes inline) is not
     /// carried in the call's future. A call whose arguments have no key runs uncached.
     fn into_aside(self, uncached: bool) -> Aside {
-        let key = match self.args.finish() {
-            Ok(digest) if !uncached => Some(self.site.key(self.cache.namespace(), digest)),
+        let digest = match self.args.finish() {
+            Ok(digest) if !uncached => Some(digest),
             Ok(_) => None,
             Err(unencodable) => {
                 if let Some(held_back) = UNENCODABLE_ARGUMENTS.allow() {
@@ -191,6 +200,6 @@ impl Call {
                 None
             }
         };
-        Aside::new(self.cache, self.site, key)
+        Aside::new(self.cache, self.site, digest, self.refresh)
     }
 }

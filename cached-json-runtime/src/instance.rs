@@ -27,7 +27,9 @@ pub fn instance_of<F>(closure: &F) -> &'static str {
 /// else the hash of its owner.
 pub(crate) fn seed(instance: &str) -> u64 {
     if instance.contains('<') && has_type_arguments(instance) {
-        let owner = instance.rfind('>').map_or(instance, |end| &instance[..=end]);
+        let owner = instance
+            .rfind('>')
+            .map_or(instance, |end| &instance[..=end]);
         xxh3_64(owner.as_bytes()).max(1)
     } else {
         0

@@ -48,8 +48,25 @@ impl Scripted {
         self.clone()
     }
 
+    /// The commands on entries (and their stale copies and locks): the once-per-site reads
+    /// of a prefix's generation left out (`generation_is_read_once_per_site_and_cache`).
     fn ops(&self) -> Vec<Op> {
-        self.ops.lock().unwrap().clone()
+        self.ops
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|op| !matches!(op, Op::Get(key) if key.ends_with(":generation")))
+            .cloned()
+            .collect()
+    }
+
+    fn generation_reads(&self) -> usize {
+        self.ops
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|op| matches!(op, Op::Get(key) if key.ends_with(":generation")))
+            .count()
     }
 
     fn log(&self, op: Op) {
@@ -772,4 +789,54 @@ async fn a_cancelled_lock_holder_releases_the_lock_at_once() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let lock = format!("{}:lock", key("locked", 30));
     assert_eq!(store.ops().last(), Some(&Op::Unlock(lock)));
+}
+
+#[tokio::test]
+async fn generation_is_read_once_per_site_and_cache() {
+    let store = Scripted::new(Health::Up);
+    let cache = Cache::new(store.clone());
+    for id in 0..5 {
+        call_in(&cache, &PLAIN, id, async { 1u32 }).await;
+        call_in(&cache, &STALE, id, async { 1u32 }).await;
+    }
+    assert_eq!(store.generation_reads(), 2);
+    // Another cache reads it for itself.
+    call(&store, &PLAIN, 0, async { 1u32 }).await;
+    assert_eq!(store.generation_reads(), 3);
+}
+
+#[tokio::test]
+async fn a_call_whose_generation_cannot_be_read_runs_uncached() {
+    let store = Scripted::new(Health::Up).answer("plain:generation", Read::Unreachable);
+    let (value, outcome) = call(&store, &PLAIN, 40, async { 40u32 }).await;
+    assert_eq!((value, outcome), (40, CacheOutcome::Bypass));
+    assert_eq!(
+        store.ops(),
+        vec![],
+        "no entry read or written without the generation"
+    );
+}
+
+#[tokio::test]
+async fn after_an_invalidation_every_key_of_the_prefix_changes() {
+    let store = Scripted::new(Health::Up);
+    let cache = Cache::new(store.clone());
+    call_in(&cache, &PLAIN, 50, async { 50u32 }).await;
+    cache.invalidate_prefix("plain").await.unwrap();
+    call_in(&cache, &PLAIN, 50, async { 50u32 }).await;
+    let written: Vec<String> = store
+        .ops()
+        .into_iter()
+        .filter_map(|op| match op {
+            Op::Set(key, ..) if !key.ends_with(":generation") => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(written.len(), 2);
+    assert_eq!(
+        written[0],
+        key("plain", 50),
+        "generation 0: the documented key"
+    );
+    assert_ne!(written[1], written[0]);
 }

@@ -7,6 +7,7 @@
 mod breaker;
 mod config;
 mod connections;
+mod events;
 mod reconnect;
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use self::breaker::{Breaker, BreakerState, Trip};
 use self::connections::{Connections, Picked};
 use self::reconnect::{connect_loop, probe, Background};
 use crate::logging::{redact_url, scrub, LogLimiter};
-use crate::store::{BoxFuture, Health, Read, Store, StoreError};
+use crate::store::{BoxFuture, Health, Listener, Read, Store, StoreError};
 
 pub use self::config::{ConfigError, RedisConfig};
 
@@ -321,6 +322,19 @@ impl Store for RedisStore {
         .arg(token)
         .arg(lease.as_millis().max(1) as u64);
         Box::pin(async move { self.run::<i64>(cmd).await.map(|n| n == 1) })
+    }
+
+    fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(events::CHANNEL).arg(message);
+        Box::pin(async move { self.run::<i64>(cmd).await.map(drop) })
+    }
+
+    fn listen(&self, listener: Listener) {
+        let shared = &self.shared;
+        shared
+            .background
+            .spawn(events::listen(Arc::downgrade(shared), listener));
     }
 
     fn health(&self) -> Health {

@@ -45,6 +45,19 @@ pub enum Health {
     Down,
 }
 
+/// What a store shared by several processes tells each of them (see [`Store::listen`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// A message some process published ([`Store::publish`]).
+    Message(String),
+    /// Messages may have been missed (the listening connection was lost, or is new): what was
+    /// learned from them must be read again.
+    Resync,
+}
+
+/// A function the store calls with each [`StoreEvent`], from its own task: it must not block.
+pub type Listener = std::sync::Arc<dyn Fn(StoreEvent) + Send + Sync>;
+
 /// Why a store could not carry out a write, a delete or a lock.
 ///
 /// ```
@@ -172,6 +185,21 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(true)))
     }
 
+    /// Tells every process sharing this store `message` (they get it through
+    /// [`Store::listen`]): how one instance's invalidation reaches the others at once. The
+    /// default, for a store private to one process, tells nobody.
+    fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = message;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Calls `listener` with every message any process publishes from now on, and with
+    /// [`StoreEvent::Resync`] whenever some may have been missed. The default, for a store
+    /// private to one process, never calls it.
+    fn listen(&self, listener: Listener) {
+        let _ = listener;
+    }
+
     /// What the store knows of its backend without asking it. A call skips a store that is
     /// [`Health::Down`]; the default is [`Health::Up`], for stores that cannot fail.
     fn health(&self) -> Health {
@@ -219,6 +247,12 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         lease: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         (**self).extend_lock(key, token, lease)
+    }
+    fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        (**self).publish(message)
+    }
+    fn listen(&self, listener: Listener) {
+        (**self).listen(listener)
     }
     fn health(&self) -> Health {
         (**self).health()

@@ -1,0 +1,92 @@
+//! What the attribute's companions call. For a cached function `f`, the attribute also makes:
+//!
+//! - `f_key(key arguments)`: the key a call of `f` with those arguments has, in the current
+//!   cache (its namespace, its prefix's generation);
+//! - `f_invalidate(key arguments)`: deletes that call's entry and its stale copy;
+//! - `f_invalidate_all()`: invalidates every entry of `f`'s prefix, in O(1), for every process
+//!   sharing the store ([`crate::generation`]);
+//! - `f_refresh(arguments)`: runs `f` now and stores its value, whatever the store holds (the
+//!   function's own call, made a refresh: [`Call::refreshing`](crate::Call::refreshing)).
+//!
+//! They take the same arguments as `f`, so a key can never be rebuilt wrong.
+
+use std::fmt;
+
+use crate::cache::Cache;
+use crate::call::Call;
+use crate::generation::at_generation;
+use crate::instance;
+use crate::key::{Key, KeyBuilder, Unencodable};
+use crate::site::CacheSite;
+use crate::store::StoreError;
+
+/// Why a companion could not name or invalidate a call's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// An argument has no canonical form: such calls have no key (they run uncached).
+    NoKey(Unencodable),
+    /// The store failed, or could not tell the prefix's generation.
+    Store(StoreError),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NoKey(unencodable) => write!(
+                f,
+                "argument `{}` has no canonical form ({}): the call has no key",
+                unencodable.argument, unencodable.reason
+            ),
+            KeyError::Store(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl From<StoreError> for KeyError {
+    fn from(err: StoreError) -> Self {
+        KeyError::Store(err)
+    }
+}
+
+/// The companions' side of a [`Call`]: the same key arguments, gathered the same way (so that a
+/// key argument that is not `Serialize` is one error, whichever item reports it).
+impl Call {
+    /// For a companion of the function of `site`, in `instance` (see [`crate::instance`]).
+    pub fn companion(site: &'static CacheSite, instance: &'static str) -> Self {
+        Call {
+            cache: Cache::current_ref(),
+            site,
+            args: KeyBuilder::seeded(instance::seed(instance)),
+            refresh: false,
+        }
+    }
+
+    /// The key of the call, in the current cache.
+    pub async fn key(self) -> Result<Key, KeyError> {
+        let digest = self.args.finish().map_err(KeyError::NoKey)?;
+        let namespace = self.cache.namespace();
+        let generation = self
+            .cache
+            .generations()
+            .resolve(self.cache.store(), namespace, self.site)
+            .await
+            .ok_or(StoreError::Unavailable)?;
+        Ok(self.site.key(namespace, at_generation(digest, generation)))
+    }
+
+    /// Deletes the call's entry and its stale copy; whether the entry existed.
+    pub async fn invalidate(self) -> Result<bool, KeyError> {
+        let cache = self.cache.clone();
+        let key = self.key().await?;
+        let existed = cache.store().delete(key.as_str()).await?;
+        cache.store().delete(&key.stale()).await?;
+        Ok(existed)
+    }
+}
+
+/// Invalidates every entry of `site`'s prefix in the current cache.
+pub async fn invalidate_all(site: &'static CacheSite) -> Result<(), StoreError> {
+    Cache::current_ref().invalidate_prefix(site.prefix).await
+}
