@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Everything the demo reads from its environment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// `HOST`, default `127.0.0.1`.
     pub host: String,
@@ -20,6 +20,28 @@ pub struct Config {
     pub seed_events: u32,
     /// `DEMO_BENCH_ROUTES=1`: also serve the `/bench/...` baselines of BENCHMARKS.md.
     pub bench_routes: bool,
+    /// `DEMO_ADMIN_TOKEN`: the bearer token of `DELETE /api/v1/cache/{prefix}`; unset, the
+    /// route is off.
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Credentials never reach a log: the URL redacted, the token only said to be set.
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(cached_json::redact_url),
+            )
+            .field("database_url", &self.database_url)
+            .field("origin_latency", &self.origin_latency)
+            .field("seed_events", &self.seed_events)
+            .field("bench_routes", &self.bench_routes)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 impl Config {
@@ -33,6 +55,7 @@ impl Config {
             origin_latency: Duration::from_millis(parse("DEMO_ORIGIN_LATENCY_MS", 400)?),
             seed_events: parse("DEMO_SEED_EVENTS", 5000)?,
             bench_routes: var("DEMO_BENCH_ROUTES").is_some_and(|v| v == "1" || v == "true"),
+            admin_token: var("DEMO_ADMIN_TOKEN"),
         })
     }
 }

@@ -36,6 +36,12 @@ pub enum ApiError {
         /// For the `Allow` header, e.g. `GET, POST`.
         allow: String,
     },
+    /// A route that needs credentials, asked without them (or with wrong ones).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The cache's store could not carry out an operation asked of it (an admin purge).
+    #[error("{0}")]
+    CacheUnavailable(String),
     /// The body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -54,6 +60,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::CacheUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +76,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             response.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
         }
         response.json(ErrorBody {
             error: self.to_string(),

@@ -2,6 +2,7 @@
 //!
 //! Start it with `cargo run -p demo-api`; see the README for a walk-through.
 
+pub mod admin;
 pub mod bench_routes;
 pub mod cached;
 pub mod config;
@@ -57,6 +58,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         events,
         cache,
         redis_url: config.redis_url.clone(),
+        admin_token: config.admin_token.clone(),
     });
     let openapi = openapi::ApiDoc::openapi();
 
@@ -136,7 +138,8 @@ pub fn routes_config(config: &mut web::ServiceConfig) {
         .service(handlers::list_events)
         .service(handlers::create_event)
         .service(handlers::get_event)
-        .service(health::health);
+        .service(health::health)
+        .service(admin::purge_prefix);
 }
 
 /// What the `/bench/...` baselines need: their own Redis connection, the geocoder.

@@ -26,10 +26,11 @@ use crate::weather::{DayForecast, Forecast};
         handlers::create_event,
         handlers::get_event,
         health::health,
+        crate::admin::purge_prefix,
     ),
     components(schemas(
         LocalInfo, Forecast, DayForecast, Event, NewEvent, ErrorBody, Health, CacheHealth,
-        OriginCalls
+        OriginCalls, crate::admin::Purged
     )),
     tags(
         (name = "places", description = "Geocoding and weather (cached)"),

@@ -18,4 +18,6 @@ pub struct AppState {
     pub cache: Cache,
     /// The Redis URL in use (password redacted), for `/health`.
     pub redis_url: Option<String>,
+    /// `DEMO_ADMIN_TOKEN`: the admin route's bearer token; `None`, the route is off.
+    pub admin_token: Option<String>,
 }

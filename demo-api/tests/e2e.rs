@@ -27,6 +27,10 @@ struct Reply {
 
 impl Demo {
     async fn start(redis_url: Option<String>) -> Demo {
+        Demo::start_with(redis_url, &[]).await
+    }
+
+    async fn start_with(redis_url: Option<String>, env: &[(&str, &str)]) -> Demo {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -51,6 +55,7 @@ impl Demo {
         if let Some(url) = redis_url {
             command.env("REDIS_URL", url);
         }
+        command.envs(env.iter().copied());
         let child = command.spawn().expect("start demo-api");
         let demo = Demo {
             child,
@@ -93,6 +98,14 @@ impl Demo {
     async fn get(&self, path: &str) -> Reply {
         self.send(self.http.get(format!("{}{path}", self.base)))
             .await
+    }
+
+    async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.http.delete(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
     }
 
     async fn post(&self, path: &str, body: &str, content_type: Option<&str>) -> Reply {
@@ -603,4 +616,76 @@ async fn the_openapi_document_and_the_docs_page_are_served_offline() {
         .await
         .unwrap();
     assert!(initializer.contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn a_created_event_appears_in_top_soon_at_once() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let path = "/api/v1/eventos/top/soon?limit=5";
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("HIT"));
+    // Sooner than any seeded event.
+    let starts_at = (chrono::Utc::now() + chrono::Duration::seconds(5)).to_rfc3339();
+    let created = demo
+        .post(
+            "/api/v1/eventos",
+            &json!({"title": "Frevo na praça", "city": "Recife", "starts_at": starts_at})
+                .to_string(),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let top = demo.get(path).await;
+    assert_eq!(
+        top.x_cache.as_deref(),
+        Some("MISS"),
+        "the cached ranking was invalidated"
+    );
+    assert_eq!(top.body[0]["id"], created.body["id"], "{}", top.body);
+}
+
+#[tokio::test]
+async fn the_admin_purge_needs_the_token_and_then_purges_one_prefix() {
+    let redis = RedisServer::start();
+    let demo = Demo::start_with(Some(redis.url()), &[("DEMO_ADMIN_TOKEN", "s3cret-admin")]).await;
+    let place = "/api/v1/local_info?location_name=Natal";
+    let ranking = "/api/v1/eventos/top/most-viewed?limit=3";
+    assert_eq!(demo.get(place).await.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(demo.get(ranking).await.x_cache.as_deref(), Some("MISS"));
+
+    for token in [None, Some("wrong"), Some("s3cret-admin-and-more")] {
+        let refused = demo.delete("/api/v1/cache/local-info", token).await;
+        assert_eq!(refused.status, 401, "{token:?}: {}", refused.body);
+        assert!(refused.body["error"].as_str().unwrap().contains("Bearer"));
+    }
+    // Refused: nothing was purged.
+    assert_eq!(demo.get(place).await.x_cache.as_deref(), Some("HIT"));
+
+    let unknown = demo
+        .delete("/api/v1/cache/no-such", Some("s3cret-admin"))
+        .await;
+    assert_eq!(unknown.status, 404);
+    let purged = demo
+        .delete("/api/v1/cache/local-info", Some("s3cret-admin"))
+        .await;
+    assert_eq!(purged.status, 200, "{}", purged.body);
+    assert_eq!(purged.body, json!({"purged": "local-info"}));
+    assert_eq!(demo.get(place).await.x_cache.as_deref(), Some("MISS"));
+    // One prefix only.
+    assert_eq!(demo.get(ranking).await.x_cache.as_deref(), Some("HIT"));
+}
+
+#[tokio::test]
+async fn without_a_token_the_admin_route_is_off() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let off = demo
+        .delete("/api/v1/cache/local-info", Some("anything"))
+        .await;
+    assert_eq!(off.status, 404, "{}", off.body);
+    assert!(off.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("DEMO_ADMIN_TOKEN"));
 }
