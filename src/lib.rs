@@ -89,9 +89,12 @@
 /// ```
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
-    observe, redact_url, Cache, CacheBuilder, CacheOutcome, ConfigError, KeyError, RedisConfig,
-    DEFAULT_REDIS_URL,
+    observe, observe_entry, redact_url, Cache, CacheBuilder, CacheOutcome, ConfigError, Entry,
+    KeyError, RedisConfig, DEFAULT_REDIS_URL,
 };
+
+#[cfg(feature = "actix")]
+pub mod actix;
 
 /// The storage seam: the [`Store`](store::Store) trait, its answers, and the two stores that
 /// come with the crate (Redis and in-process).

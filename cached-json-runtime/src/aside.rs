@@ -10,11 +10,13 @@
 //! ([`crate::background`]).
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::background::{self, Computation, Done};
 use crate::cache::CurrentCache;
 use crate::flight::{Followed, Joined, Landing, Lane};
 use crate::generation::at_generation;
+use crate::http::{self, Entry};
 use crate::key::Key;
 use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
@@ -163,11 +165,12 @@ impl Aside {
     /// Reads the key; for a site with `refresh_ahead`, with its remaining life.
     async fn look<S: Shape>(&self, codec: S::Codec, key: &Key) -> Looked<S::Output> {
         let store = self.cache.store();
+        let observed = http::wanted();
         let (read, remaining) = match store.health() {
             Health::Down => (Read::Unreachable, None),
             // `<fn>_refresh`: whatever is stored is replaced.
             Health::Up | Health::Connecting if self.refresh => (Read::Miss, None),
-            Health::Up | Health::Connecting if self.site.refresh_ahead.is_some() => {
+            Health::Up | Health::Connecting if self.site.refresh_ahead.is_some() || observed => {
                 store.get_with_ttl(key.as_str()).await
             }
             Health::Up | Health::Connecting => (store.get(key.as_str()).await, None),
@@ -176,7 +179,12 @@ impl Aside {
         // of it for this call: no write, no lock, no stale read.
         match read {
             Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
-                Some(output) => Looked::Hit(output, self.site.refresh_due(remaining)),
+                Some(output) => {
+                    if observed {
+                        self.observed(CacheOutcome::Hit, bytes, remaining);
+                    }
+                    Looked::Hit(output, self.site.refresh_due(remaining))
+                }
                 // Corrupt or of another type: a miss, and overwritten.
                 None => Looked::Miss { reachable: true },
             },
@@ -227,7 +235,10 @@ impl Aside {
                 LockWait::Acquired(held) => lease = Some(held),
                 LockWait::ValueAppeared(bytes, output) => {
                     if let Some(lead) = lead {
-                        lead.land(Landing::Value(bytes.into()));
+                        lead.land(Landing::Value(bytes.as_slice().into()));
+                    }
+                    if http::wanted() {
+                        self.observed(CacheOutcome::Hit, bytes, None);
                     }
                     return Prepared::Answered(CacheOutcome::Hit, output);
                 }
@@ -311,7 +322,12 @@ impl Aside {
                 Landing::Abandoned => continue,
             };
             return match decode::<S>(codec, &bytes, key.as_str()) {
-                Some(output) => Coalesced::Answered(outcome, output),
+                Some(output) => {
+                    if http::wanted() {
+                        self.observed(outcome, bytes.to_vec(), None);
+                    }
+                    Coalesced::Answered(outcome, output)
+                }
                 None => Coalesced::Alone,
             };
         }
@@ -323,6 +339,16 @@ impl Aside {
             Done::Answer(outcome, output) => self.finish(outcome, output),
             Done::Panicked(panic) => std::panic::resume_unwind(panic),
         }
+    }
+
+    /// Records the entry behind this call's answer, for [`crate::observe_entry`].
+    fn observed(&self, outcome: CacheOutcome, json: Vec<u8>, remaining: Option<Duration>) {
+        http::record(Entry {
+            outcome,
+            json,
+            ttl: self.site.ttl,
+            remaining,
+        });
     }
 
     fn finish<T>(&self, outcome: CacheOutcome, output: T) -> T {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::CurrentCache;
 use crate::flight::{Landing, Lead};
+use crate::http::{self, Entry};
 use crate::key::Key;
 use crate::lock::Lease;
 use crate::logging::LogLimiter;
@@ -103,11 +104,20 @@ impl<S: Shape> Computation<S> {
             Some(lease) => lease.hold(run).await,
             None => run.await,
         };
+        let observed = http::wanted();
         let (done, landing) = match ran {
-            Ran::Stale(bytes, output) => (
-                Done::Answer(CacheOutcome::Stale, output),
-                Landing::Stale(bytes.into()),
-            ),
+            Ran::Stale(bytes, output) => {
+                let landing = Landing::Stale(bytes.as_slice().into());
+                if observed {
+                    http::record(Entry {
+                        outcome: CacheOutcome::Stale,
+                        json: bytes,
+                        ttl: site.ttl,
+                        remaining: None,
+                    });
+                }
+                (Done::Answer(CacheOutcome::Stale, output), landing)
+            }
             Ran::Fresh(output) => {
                 let followers = lead.as_ref().is_some_and(Lead::has_followers);
                 let (bytes, landing) = written::<S>(codec, &key, &output, reachable, followers);
@@ -127,8 +137,16 @@ impl<S: Shape> Computation<S> {
                         // Written before the flight lands, so that a caller arriving as it
                         // lands finds the value in the store.
                         let ttl = site.ttl_with_jitter();
-                        let _ = store.set(key.as_str(), &bytes, ttl).await;
+                        let written = store.set(key.as_str(), &bytes, ttl).await;
                         stale::write(store, &key, site, &bytes, ttl).await;
+                        if observed && written.is_ok() {
+                            http::record(Entry {
+                                outcome: CacheOutcome::Miss,
+                                json: bytes,
+                                ttl: site.ttl,
+                                remaining: Some(ttl),
+                            });
+                        }
                     }
                 }
                 let outcome = if reachable {

@@ -1,9 +1,11 @@
 //! The API's route handlers. The four cached routes call `#[cached_json]` functions
-//! ([`crate::cached`]) and answer an `X-Cache` header with what the cache actually did.
+//! ([`crate::cached`]) and answer with HTTP caching (`cached_json::actix`): `X-Cache` says what
+//! the cache actually did, a strong `ETag` of the stored JSON lets clients revalidate (`304`),
+//! `Cache-Control: max-age` is the entry's remaining life and `Age` its age on hits.
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{get, post, web, HttpResponse, ResponseError};
-use cached_json::{observe, CacheOutcome};
+use actix_web::http::header::HeaderValue;
+use actix_web::{get, post, web, HttpRequest, HttpResponse, Responder, ResponseError};
+use cached_json::actix::{observe, HttpCache, X_CACHE};
 use serde::Serialize;
 
 use crate::cached::{forecast_info, local_info, top_soon, top_viewed};
@@ -16,24 +18,25 @@ use crate::query::{
 use crate::state::AppState;
 use crate::weather::Forecast;
 
-/// The `X-Cache` response header.
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-
-/// A response from a cached route: the value (or error) with `X-Cache`.
-fn with_outcome<T: Serialize>(
+/// A cached route's answer: the value with its HTTP caching headers, or the error (with
+/// `X-Cache` still, so that a 404 shows the cache was asked).
+fn answer<T: Serialize>(
+    request: &HttpRequest,
+    http: HttpCache,
     result: Result<T, ApiError>,
-    outcome: Option<CacheOutcome>,
 ) -> HttpResponse {
-    let mut response = match result {
-        Ok(value) => HttpResponse::Ok().json(value),
-        Err(err) => err.error_response(),
-    };
-    if let Some(outcome) = outcome {
-        response
-            .headers_mut()
-            .insert(X_CACHE, HeaderValue::from_static(outcome.as_str()));
+    match result {
+        Ok(value) => http.with(value).respond_to(request),
+        Err(err) => {
+            let mut response = err.error_response();
+            if let Some(outcome) = http.outcome() {
+                response
+                    .headers_mut()
+                    .insert(X_CACHE, HeaderValue::from_static(outcome.as_str()));
+            }
+            response
+        }
     }
-    response
 }
 
 /// Geocode a Brazilian city (cached 24 h under `local-info`).
@@ -41,20 +44,27 @@ fn with_outcome<T: Serialize>(
     get, path = "/api/v1/local_info", tag = "places", params(LocationQuery),
     responses(
         (status = 200, body = LocalInfo, description = "The place",
-            headers(("x-cache" = String, description = "HIT, MISS or BYPASS"))),
+            headers(
+                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
+                ("cache-control" = String, description = "max-age: the entry's remaining life"),
+                ("age" = String, description = "On hits: seconds the entry has been cached"),
+            )),
+        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
         (status = 400, body = ErrorBody, description = "Missing, empty or over-long location_name"),
         (status = 404, body = ErrorBody, description = "Unknown place (not cached)"),
     )
 )]
 #[get("/api/v1/local_info")]
 pub async fn get_local_info(
+    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let key = location_key(&query)?;
-    let (place, outcome) = observe(local_info(&state.geocoder, &key)).await;
+    let (place, http) = observe(local_info(&state.geocoder, &key)).await;
     let result = place.ok_or_else(|| unknown_place(&query));
-    Ok(with_outcome(result, outcome))
+    Ok(answer(&request, http, result))
 }
 
 /// Three-day forecast for a Brazilian city (cached 30 min under `forecast`).
@@ -62,20 +72,27 @@ pub async fn get_local_info(
     get, path = "/api/v1/forecast_info", tag = "places", params(LocationQuery),
     responses(
         (status = 200, body = Forecast, description = "The forecast",
-            headers(("x-cache" = String, description = "HIT, MISS or BYPASS"))),
+            headers(
+                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
+                ("cache-control" = String, description = "max-age: the entry's remaining life"),
+                ("age" = String, description = "On hits: seconds the entry has been cached"),
+            )),
+        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
         (status = 400, body = ErrorBody, description = "Missing, empty or over-long location_name"),
         (status = 404, body = ErrorBody, description = "Unknown place (not cached)"),
     )
 )]
 #[get("/api/v1/forecast_info")]
 pub async fn get_forecast_info(
+    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let key = location_key(&query)?;
-    let (forecast, outcome) = observe(forecast_info(&state, &key)).await;
+    let (forecast, http) = observe(forecast_info(&state, &key)).await;
     let result = forecast.ok_or_else(|| unknown_place(&query));
-    Ok(with_outcome(result, outcome))
+    Ok(answer(&request, http, result))
 }
 
 fn unknown_place(query: &LocationQuery) -> ApiError {
@@ -88,18 +105,25 @@ fn unknown_place(query: &LocationQuery) -> ApiError {
     get, path = "/api/v1/eventos/top/soon", tag = "events", params(LimitQuery),
     responses(
         (status = 200, body = Vec<Event>, description = "Soonest first",
-            headers(("x-cache" = String, description = "HIT, MISS or BYPASS"))),
+            headers(
+                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
+                ("cache-control" = String, description = "max-age: the entry's remaining life"),
+                ("age" = String, description = "On hits: seconds the entry has been cached"),
+            )),
+        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
         (status = 400, body = ErrorBody, description = "limit is not an integer from 1 to 100"),
     )
 )]
 #[get("/api/v1/eventos/top/soon")]
 pub async fn get_top_soon(
+    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = bounded("limit", query.limit.as_deref(), 10, 1, 100)?;
-    let (events, outcome) = observe(top_soon(&state.events, limit)).await;
-    Ok(with_outcome(events, outcome))
+    let (events, http) = observe(top_soon(&state.events, limit)).await;
+    Ok(answer(&request, http, events))
 }
 
 /// The most viewed events (cached 30 s under `top-viewed`).
@@ -107,18 +131,25 @@ pub async fn get_top_soon(
     get, path = "/api/v1/eventos/top/most-viewed", tag = "events", params(LimitQuery),
     responses(
         (status = 200, body = Vec<Event>, description = "Most viewed first",
-            headers(("x-cache" = String, description = "HIT, MISS or BYPASS"))),
+            headers(
+                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
+                ("cache-control" = String, description = "max-age: the entry's remaining life"),
+                ("age" = String, description = "On hits: seconds the entry has been cached"),
+            )),
+        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
         (status = 400, body = ErrorBody, description = "limit is not an integer from 1 to 100"),
     )
 )]
 #[get("/api/v1/eventos/top/most-viewed")]
 pub async fn get_top_viewed(
+    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = bounded("limit", query.limit.as_deref(), 10, 1, 100)?;
-    let (events, outcome) = observe(top_viewed(&state.events, limit)).await;
-    Ok(with_outcome(events, outcome))
+    let (events, http) = observe(top_viewed(&state.events, limit)).await;
+    Ok(answer(&request, http, events))
 }
 
 /// A page of events (never cached: every page and city would be another key).

@@ -97,7 +97,7 @@ pub async fn run(config: Config) -> Result<(), String> {
                     let response = response.await?;
                     let cache = response
                         .headers()
-                        .get(handlers::X_CACHE)
+                        .get(cached_json::actix::X_CACHE)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-")
                         .to_owned();

@@ -21,8 +21,16 @@ struct Demo {
 struct Reply {
     status: u16,
     x_cache: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    text: String,
     body: Value,
     took: Duration,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
 }
 
 impl Demo {
@@ -83,13 +91,21 @@ impl Demo {
             .headers()
             .get("x-cache")
             .map(|v| v.to_str().unwrap().to_owned());
+        let headers = response.headers().clone();
         let text = response.text().await.unwrap();
         let took = start.elapsed();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"));
+        // A 304 has no body at all.
+        let body = if text.is_empty() && status == 304 {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("status {status}: body is not JSON: {text:?}"))
+        };
         Reply {
             status,
             x_cache,
+            headers,
+            text,
             body,
             took,
         }
@@ -688,4 +704,98 @@ async fn without_a_token_the_admin_route_is_off() {
         .as_str()
         .unwrap()
         .contains("DEMO_ADMIN_TOKEN"));
+}
+
+/// `(request headers)` -> reply, for the HTTP caching tests.
+async fn get_with(demo: &Demo, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = demo.http.get(format!("{}{path}", demo.base));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    demo.send(request).await
+}
+
+#[tokio::test]
+async fn cached_routes_speak_http_caching_etag_304_max_age_and_age() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    for (path, prefix, ttl) in CACHED_ROUTES {
+        let miss = demo.get(path).await;
+        assert_eq!(
+            (miss.status, miss.x_cache.as_deref()),
+            (200, Some("MISS")),
+            "{path}"
+        );
+        let etag = miss.header("etag").expect("an ETag").to_owned();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"),
+            "{etag}"
+        );
+        let max_age = |reply: &Reply| -> i64 {
+            let control = reply.header("cache-control").unwrap();
+            control.strip_prefix("max-age=").unwrap().parse().unwrap()
+        };
+        assert!(
+            (ttl - 1..=ttl).contains(&max_age(&miss)),
+            "{path}: {:?}",
+            miss.header("cache-control")
+        );
+        assert_eq!(miss.header("age"), None, "no Age on a miss");
+        // The body is the stored JSON, byte for byte what the ETag names.
+        let key = redis.keys(&format!("{prefix}:*")).remove(0);
+        let stored: String = redis.connection().get(&key).unwrap();
+        assert_eq!(miss.text, stored, "{path}");
+
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let hit = demo.get(path).await;
+        assert_eq!(hit.x_cache.as_deref(), Some("HIT"), "{path}");
+        assert_eq!(
+            hit.header("etag"),
+            Some(etag.as_str()),
+            "{path}: same entry, same ETag"
+        );
+        let age: i64 = hit.header("age").expect("Age on a hit").parse().unwrap();
+        assert!(age >= 1, "{path}: age {age}");
+        assert!(
+            max_age(&hit) <= ttl - 1 && max_age(&hit) + age <= ttl,
+            "{path}"
+        );
+
+        // Revalidation: 304, no body, the same validators.
+        let revalidated = get_with(&demo, path, &[("if-none-match", &etag)]).await;
+        assert_eq!(revalidated.status, 304, "{path}");
+        assert!(revalidated.text.is_empty());
+        assert_eq!(revalidated.header("etag"), Some(etag.as_str()));
+        let other = get_with(&demo, path, &[("if-none-match", "\"something-else\"")]).await;
+        assert_eq!(other.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_request_cache_control_never_makes_the_server_skip_its_cache() {
+    let redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let path = "/api/v1/local_info?location_name=Olinda";
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
+    let origin = demo.get("/health").await.body["origin_calls"]["geocoder"]
+        .as_u64()
+        .unwrap();
+    for directive in [
+        "no-cache",
+        "no-store",
+        "max-age=0",
+        "no-cache, no-store, must-revalidate",
+    ] {
+        let reply = get_with(
+            &demo,
+            path,
+            &[("cache-control", directive), ("pragma", "no-cache")],
+        )
+        .await;
+        assert_eq!(reply.x_cache.as_deref(), Some("HIT"), "{directive}");
+    }
+    let after = demo.get("/health").await.body["origin_calls"]["geocoder"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, origin, "no client header reached the origin");
 }

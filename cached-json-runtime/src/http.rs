@@ -1,0 +1,146 @@
+//! The cache entry behind a call's answer, for HTTP caching: [`observe_entry`] runs a future and
+//! reports the entry of the last cached call in it, with what an HTTP layer needs to let
+//! clients and CDNs share the work: a strong `ETag` from the stored bytes, the `max-age` the
+//! entry has left (never more than its TTL), its `Age` on hits, and `If-None-Match` matching.
+//!
+//! A request's own `Cache-Control` is no input here: a client must never be able to make the
+//! server skip or refresh its cache (fastapi-cache2 #352, #424).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::Duration;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::outcome::CacheOutcome;
+
+/// The entry behind a cached call's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// What the call did.
+    pub outcome: CacheOutcome,
+    /// The answer's JSON as the cache holds it: the response body to send, byte for byte what
+    /// the `ETag` is computed over.
+    pub json: Vec<u8>,
+    /// The entry's TTL as configured (the attribute's `ttl`).
+    pub ttl: Duration,
+    /// How long it has left, when known (`None`: it was just written, or is a stale copy).
+    pub remaining: Option<Duration>,
+}
+
+impl Entry {
+    /// A strong `ETag` of the stored bytes: `"` + 16 hex digits of their xxh3-64 + `"`.
+    pub fn etag(&self) -> String {
+        format!("\"{:016x}\"", xxh3_64(&self.json))
+    }
+
+    /// How long a client may reuse the answer: the entry's remaining life, never more than its
+    /// TTL; 0 for a stale answer (it is already past its life).
+    pub fn max_age(&self) -> Duration {
+        match self.outcome {
+            CacheOutcome::Stale => Duration::ZERO,
+            _ => self.remaining.unwrap_or(self.ttl).min(self.ttl),
+        }
+    }
+
+    /// How long the answer has been in the cache, on a hit.
+    pub fn age(&self) -> Option<Duration> {
+        match (self.outcome, self.remaining) {
+            (CacheOutcome::Hit, Some(remaining)) => Some(self.ttl.saturating_sub(remaining)),
+            _ => None,
+        }
+    }
+
+    /// Whether a request's `If-None-Match` header names this entry (or is `*`): the answer is
+    /// then `304 Not Modified`, without a body. Weak comparison, as RFC 9110 asks of it.
+    pub fn not_modified(&self, if_none_match: &str) -> bool {
+        let etag = self.etag();
+        if_none_match.split(',').map(str::trim).any(|candidate| {
+            candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+        })
+    }
+}
+
+tokio::task_local! {
+    static ENTRY: RefCell<Option<Entry>>;
+}
+
+/// Runs `future` and returns its output with the entry of the last cached call that finished
+/// inside it (for nested calls, the outermost), or `None` if none did or it has no entry
+/// (bypassed: the store was not usable). A call observed this way reads its entry's remaining
+/// life with its value (one round trip).
+///
+/// ```
+/// use cached_json_runtime::{observe_entry, Cache, CacheOutcome};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (value, entry) = observe_entry(async { 42 }).await;
+/// assert_eq!((value, entry), (42, None));
+/// # });
+/// ```
+pub async fn observe_entry<F: Future>(future: F) -> (F::Output, Option<Entry>) {
+    ENTRY
+        .scope(RefCell::new(None), async move {
+            let output = future.await;
+            (output, ENTRY.with(|entry| entry.borrow_mut().take()))
+        })
+        .await
+}
+
+/// Whether the current task observes entries (so that a call reads its remaining life and
+/// keeps its bytes).
+pub(crate) fn wanted() -> bool {
+    ENTRY.try_with(|_| ()).is_ok()
+}
+
+pub(crate) fn record(entry: Entry) {
+    let _ = ENTRY.try_with(|cell| *cell.borrow_mut() = Some(entry));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(outcome: CacheOutcome, remaining: Option<u64>) -> Entry {
+        Entry {
+            outcome,
+            json: br#"{"a":1}"#.to_vec(),
+            ttl: Duration::from_secs(60),
+            remaining: remaining.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn max_age_is_the_remaining_life_never_more_than_the_ttl() {
+        assert_eq!(
+            entry(CacheOutcome::Hit, Some(20)).max_age(),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            entry(CacheOutcome::Hit, Some(90)).max_age(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            entry(CacheOutcome::Miss, None).max_age(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(entry(CacheOutcome::Stale, None).max_age(), Duration::ZERO);
+        assert_eq!(
+            entry(CacheOutcome::Hit, Some(20)).age(),
+            Some(Duration::from_secs(40))
+        );
+        assert_eq!(entry(CacheOutcome::Miss, Some(60)).age(), None);
+    }
+
+    #[test]
+    fn if_none_match_is_a_list_with_weak_comparison_and_a_wildcard() {
+        let entry = entry(CacheOutcome::Hit, Some(20));
+        let etag = entry.etag();
+        assert_eq!(etag.len(), 18);
+        assert!(entry.not_modified(&etag));
+        assert!(entry.not_modified(&format!("\"other\", W/{etag}")));
+        assert!(entry.not_modified("*"));
+        assert!(!entry.not_modified("\"other\""));
+        assert!(!entry.not_modified(""));
+    }
+}
