@@ -89,8 +89,8 @@
 /// ```
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
-    observe, observe_entry, redact_url, Cache, CacheBuilder, CacheOutcome, ConfigError, Entry,
-    KeyError, RedisConfig, DEFAULT_REDIS_URL,
+    describe_metrics, observe, observe_entry, redact_url, Cache, CacheBuilder, CacheOutcome,
+    ConfigError, Entry, KeyError, RedisConfig, DEFAULT_REDIS_URL,
 };
 
 #[cfg(feature = "actix")]

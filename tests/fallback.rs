@@ -269,9 +269,10 @@ async fn a_server_answering_garbage_means_no_cache_not_errors() {
 
 #[tokio::test]
 async fn a_runtime_refused_its_own_connection_uses_the_shared_one_and_retries_slowly() {
-    // Two client slots: this test's connection and the store's own. The connection the store
-    // also makes for this test's runtime is refused ("max number of clients reached").
-    let server = RedisServer::start_with(&["--maxclients", "2"]);
+    // Three client slots: this test's connection, the store's own and its invalidation
+    // listener's. The connection the store also makes for this test's runtime is refused ("max
+    // number of clients reached").
+    let server = RedisServer::start_with(&["--maxclients", "3"]);
     let mut inspection = server.connection();
     let cache = cache_on(server.url());
     assert_eq!(call(&cache, 4).await.1, CacheOutcome::Miss);

@@ -12,11 +12,14 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::background::{self, Computation, Done};
 use crate::cache::CurrentCache;
 use crate::flight::{Followed, Joined, Landing, Lane};
 use crate::generation::at_generation;
 use crate::http::{self, Entry};
+use crate::instruments;
 use crate::key::Key;
 use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
@@ -24,6 +27,10 @@ use crate::shape::{decode, Shape};
 use crate::site::CacheSite;
 use crate::stale;
 use crate::store::{Health, Read};
+
+/// The generation a key is built at when the store cannot tell the real one: a key no entry
+/// has (a real generation is random), for coalescing only.
+const UNKNOWN_GENERATION: u64 = u64::MAX;
 
 /// A call with the hash of its arguments: what the cache-aside future carries.
 pub(crate) struct Aside {
@@ -34,6 +41,9 @@ pub(crate) struct Aside {
     digest: Option<u128>,
     /// `<fn>_refresh`: compute and store whatever the store holds.
     refresh: bool,
+    /// The call's span (disabled unless a subscriber wants debug spans of this crate): its key
+    /// and outcome are recorded in it.
+    span: tracing::Span,
 }
 
 /// What reading the key gave.
@@ -65,35 +75,61 @@ impl Aside {
             site,
             digest,
             refresh,
+            span: tracing::Span::none(),
         }
     }
 
     /// The call's key: its digest at its prefix's generation ([`crate::generation`], read once
-    /// per site and cache). `None`: no key, or a generation the store cannot tell.
-    async fn key(&self) -> Option<Key> {
+    /// per site and cache), and whether the store may be used for it. `None`: no key.
+    ///
+    /// When the store cannot tell the generation (down since before the first call), the key
+    /// is one no stored entry has, used for coalescing only: the store is left alone for this
+    /// call, but concurrent callers still share one run of the function, so that an outage
+    /// does not multiply the load on the origin.
+    async fn key(&self) -> Option<(Key, bool)> {
         let digest = self.digest?;
         let generations = self.cache.generations();
         let namespace = self.cache.namespace();
         let generation = match generations.known(self.site) {
-            Some(generation) => generation,
+            Some(generation) => Some(generation),
             // Boxed: once per site and cache, it need not make every call's future larger.
-            None => Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await?,
+            None => Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await,
         };
-        Some(self.site.key(namespace, at_generation(digest, generation)))
+        let key = self.site.key(
+            namespace,
+            at_generation(digest, generation.unwrap_or(UNKNOWN_GENERATION)),
+        );
+        if !self.span.is_disabled() {
+            self.span.record("key", key.as_str());
+        }
+        Some((key, generation.is_some()))
     }
 
-    /// The whole call, the function running in the caller's task: the hit path inline, the
-    /// miss path boxed.
-    pub(crate) async fn run<S: Shape, F: Future<Output = S::Output>>(
+    /// The whole call, the function running in the caller's task, in its span.
+    pub(crate) fn run<S: Shape, F: Future<Output = S::Output>>(
+        mut self,
+        codec: S::Codec,
+        function: F,
+    ) -> impl Future<Output = S::Output> {
+        let span = self.span();
+        self.run_here::<S, F>(codec, function).instrument(span)
+    }
+
+    /// [`Aside::run`] inside its span: the hit path inline, the miss path boxed.
+    async fn run_here<S: Shape, F: Future<Output = S::Output>>(
         self,
         codec: S::Codec,
         function: F,
     ) -> S::Output {
-        let Some(key) = self.key().await else {
-            let output = function.await;
+        let Some((key, usable)) = self.key().await else {
+            let output = instruments::timed(self.site, function).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        let reachable = match self.look::<S>(codec, &key).await {
+        let looked = match usable {
+            true => self.look::<S>(codec, &key).await,
+            false => Looked::Miss { reachable: false },
+        };
+        let reachable = match looked {
             Looked::Hit(output, _) => return self.finish(CacheOutcome::Hit, output),
             Looked::Miss { reachable } => reachable,
         };
@@ -102,11 +138,28 @@ impl Aside {
         Box::pin(self.miss::<S, F>(codec, &key, reachable, function)).await
     }
 
+    /// The call's span, at debug level: its prefix and function, then its key (the hash of the
+    /// arguments, never their values, which may be personal data) and outcome.
+    fn span(&mut self) -> tracing::Span {
+        self.span = tracing::debug_span!(
+            "cached_json",
+            prefix = self.site.prefix,
+            function = self.site.function,
+            key = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        self.span.clone()
+    }
+
     /// [`Aside::run`] for a function that can run detached from its caller: `start` makes its
     /// future from owned copies of the arguments. A hit past `refresh_ahead` refreshes the entry
     /// in the background; past `timeout_ms`, the stale value answers while the function goes
     /// on in the background and stores its value when it finishes.
-    pub(crate) async fn run_detached<S, G, F>(self, codec: S::Codec, start: G) -> S::Output
+    pub(crate) fn run_detached<S, G, F>(
+        mut self,
+        codec: S::Codec,
+        start: G,
+    ) -> impl Future<Output = S::Output>
     where
         S: Shape + 'static,
         S::Output: Send + 'static,
@@ -114,11 +167,29 @@ impl Aside {
         G: FnOnce() -> F,
         F: Future<Output = S::Output> + Send + 'static,
     {
-        let Some(key) = self.key().await else {
-            let output = start().await;
+        let span = self.span();
+        self.run_detached_here::<S, G, F>(codec, start)
+            .instrument(span)
+    }
+
+    /// [`Aside::run_detached`] inside its span.
+    async fn run_detached_here<S, G, F>(self, codec: S::Codec, start: G) -> S::Output
+    where
+        S: Shape + 'static,
+        S::Output: Send + 'static,
+        S::Codec: Send + 'static,
+        G: FnOnce() -> F,
+        F: Future<Output = S::Output> + Send + 'static,
+    {
+        let Some((key, usable)) = self.key().await else {
+            let output = instruments::timed(self.site, start()).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        let reachable = match self.look::<S>(codec, &key).await {
+        let looked = match usable {
+            true => self.look::<S>(codec, &key).await,
+            false => Looked::Miss { reachable: false },
+        };
+        let reachable = match looked {
             Looked::Hit(output, refresh_due) => {
                 if refresh_due {
                     let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
@@ -352,11 +423,11 @@ impl Aside {
     }
 
     fn finish<T>(&self, outcome: CacheOutcome, output: T) -> T {
-        tracing::trace!(
-            prefix = self.site.prefix,
-            outcome = outcome.as_str(),
-            "cached call"
-        );
+        if !self.span.is_disabled() {
+            self.span
+                .record("outcome", instruments::outcome_label(outcome));
+        }
+        instruments::call(self.site, outcome);
         record(outcome);
         output
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::instruments::SiteMetrics;
 use crate::key::Key;
 
 /// One annotated function's prefix, TTL, key version and options.
@@ -34,6 +35,8 @@ pub struct CacheSite {
     /// `refresh_ahead`, in thousandths: a hit on an entry past this share of its TTL refreshes
     /// it in the background.
     pub(crate) refresh_ahead: Option<u16>,
+    /// Its metric keys and its function's recent duration.
+    pub(crate) metrics: SiteMetrics,
 }
 
 /// [`CacheSite::wait`] unless `wait_ms` says otherwise.
@@ -58,6 +61,7 @@ impl CacheSite {
             lease: DEFAULT_LEASE,
             hard_timeout: None,
             refresh_ahead: None,
+            metrics: SiteMetrics::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::instruments;
 use crate::key::Key;
 use crate::logging::LogLimiter;
 use crate::shape::{decode, Shape};
@@ -26,13 +27,13 @@ pub(crate) enum Ran<O> {
 /// Runs `function`, catching a panic. With a stale copy to fall back on (`fallback`), a
 /// failure answers it: an `Err`, a panic, or `soft_timeout` (the function is then cancelled).
 pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
-    site: &CacheSite,
+    site: &'static CacheSite,
     codec: S::Codec,
     fallback: Option<(&dyn Store, &Key)>,
     soft_timeout: Option<Duration>,
     function: F,
 ) -> Ran<S::Output> {
-    let mut guarded = CatchUnwind::new(function);
+    let mut guarded = CatchUnwind::new(instruments::timed(site, function));
     let Some((store, key)) = fallback else {
         return match guarded.await {
             Ok(output) => Ran::Fresh(output),

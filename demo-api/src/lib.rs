@@ -12,6 +12,7 @@ pub mod fallback;
 pub mod geocoder;
 pub mod handlers;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod query;
 pub mod state;
@@ -39,6 +40,8 @@ use crate::weather::WeatherService;
 
 /// Builds everything from `config` and serves until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), String> {
+    // Before the first cached call, so that the cache keeps this recorder's handles.
+    let metrics = metrics::install();
     let cache = build_cache(&config)?;
     if cache.clone().install().is_err() {
         return Err("a process-wide cache was already installed".into());
@@ -59,6 +62,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         cache,
         redis_url: config.redis_url.clone(),
         admin_token: config.admin_token.clone(),
+        metrics,
     });
     let openapi = openapi::ApiDoc::openapi();
 
@@ -139,6 +143,7 @@ pub fn routes_config(config: &mut web::ServiceConfig) {
         .service(handlers::create_event)
         .service(handlers::get_event)
         .service(health::health)
+        .service(metrics::metrics)
         .service(admin::purge_prefix);
 }
 

@@ -26,6 +26,7 @@ use crate::weather::{DayForecast, Forecast};
         handlers::create_event,
         handlers::get_event,
         health::health,
+        crate::metrics::metrics,
         crate::admin::purge_prefix,
     ),
     components(schemas(
@@ -35,7 +36,7 @@ use crate::weather::{DayForecast, Forecast};
     tags(
         (name = "places", description = "Geocoding and weather (cached)"),
         (name = "events", description = "Events: rankings cached, the rest never"),
-        (name = "service", description = "Health"),
+        (name = "service", description = "Health, metrics, cache administration"),
     )
 )]
 pub struct ApiDoc;

@@ -20,4 +20,6 @@ pub struct AppState {
     pub redis_url: Option<String>,
     /// `DEMO_ADMIN_TOKEN`: the admin route's bearer token; `None`, the route is off.
     pub admin_token: Option<String>,
+    /// The Prometheus recorder's handle, for `GET /metrics`.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

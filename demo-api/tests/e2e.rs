@@ -756,10 +756,7 @@ async fn cached_routes_speak_http_caching_etag_304_max_age_and_age() {
         );
         let age: i64 = hit.header("age").expect("Age on a hit").parse().unwrap();
         assert!(age >= 1, "{path}: age {age}");
-        assert!(
-            max_age(&hit) < ttl && max_age(&hit) + age <= ttl,
-            "{path}"
-        );
+        assert!(max_age(&hit) < ttl && max_age(&hit) + age <= ttl, "{path}");
 
         // Revalidation: 304, no body, the same validators.
         let revalidated = get_with(&demo, path, &[("if-none-match", &etag)]).await;
@@ -798,4 +795,96 @@ async fn a_request_cache_control_never_makes_the_server_skip_its_cache() {
         .as_u64()
         .unwrap();
     assert_eq!(after, origin, "no client header reached the origin");
+}
+
+/// `GET /metrics`, as text.
+async fn scrape(demo: &Demo) -> String {
+    let response = demo
+        .http
+        .get(format!("{}/metrics", demo.base))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    response.text().await.unwrap()
+}
+
+/// The value of one series (`name{labels}` exactly as the scrape writes it), 0 if absent.
+fn series(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
+#[tokio::test]
+async fn metrics_count_exactly_the_calls_made_and_the_origin_time_saved() {
+    let mut redis = RedisServer::start();
+    let demo = Demo::start(Some(redis.url())).await;
+    let calls = |outcome: &str| {
+        format!(r#"cached_json_calls_total{{prefix="local-info",outcome="{outcome}"}}"#)
+    };
+    let origin_runs = r#"cached_json_origin_duration_seconds_count{prefix="local-info"}"#;
+    let saved = r#"cached_json_origin_saved_microseconds_total{prefix="local-info"}"#;
+    // The cached routes read an entry with its remaining life (for max-age): GET and PTTL.
+    let reads = r#"cached_json_store_command_duration_seconds_count{command="get_with_ttl"}"#;
+    let before = scrape(&demo).await;
+
+    let path = "/api/v1/local_info?location_name=Olinda";
+    let miss = demo.get(path).await;
+    assert_eq!(miss.x_cache.as_deref(), Some("MISS"));
+    for _ in 0..4 {
+        assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("HIT"));
+    }
+    let after = scrape(&demo).await;
+    let moved = |name: &str| series(&after, name) - series(&before, name);
+    assert_eq!(moved(&calls("miss")), 1.0, "{after}");
+    assert_eq!(moved(&calls("hit")), 4.0, "{after}");
+    assert_eq!(moved(&calls("bypass")), 0.0);
+    assert_eq!(moved(origin_runs), 1.0);
+    // Redis: one read per call, each timed.
+    assert_eq!(moved(reads), 5.0, "{after}");
+    // Each hit saved one run of the geocoder (ORIGIN_MS, a little more with scheduling).
+    let saved_ms = moved(saved) / 1000.0;
+    let origin_ms = ORIGIN_MS as f64;
+    assert!(
+        saved_ms >= 4.0 * origin_ms && saved_ms <= 4.0 * miss.took.as_secs_f64() * 1000.0,
+        "saved {saved_ms} ms for 4 hits of a {origin_ms} ms origin"
+    );
+    assert_eq!(series(&after, "cached_json_store_up"), 1.0, "{after}");
+    assert!(after.contains("# HELP cached_json_calls_total"));
+
+    // Redis gone: the calls bypass it, and the store is reported down once.
+    redis.kill();
+    for _ in 0..3 {
+        assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("BYPASS"));
+    }
+    let down = scrape(&demo).await;
+    let moved = |name: &str| series(&down, name) - series(&after, name);
+    assert_eq!(moved(&calls("bypass")), 3.0, "{down}");
+    assert_eq!(moved(origin_runs), 3.0);
+    assert_eq!(series(&down, "cached_json_store_up"), 0.0, "{down}");
+    assert_eq!(
+        moved(r#"cached_json_store_transitions_total{to="down"}"#),
+        1.0
+    );
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while series(&scrape(&demo).await, "cached_json_store_up") != 1.0 {
+        assert!(Instant::now() < deadline, "the store did not come back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let back = scrape(&demo).await;
+    assert_eq!(
+        series(&back, r#"cached_json_store_transitions_total{to="up"}"#)
+            - series(&down, r#"cached_json_store_transitions_total{to="up"}"#),
+        1.0,
+        "{back}"
+    );
+    println!("saved {saved_ms:.0} ms of origin time for 4 hits");
 }

@@ -39,6 +39,8 @@ pub(crate) enum Trip {
 
 pub(crate) struct Breaker {
     state: AtomicU8,
+    /// The store's URL, redacted, for the transitions' events.
+    url: String,
 }
 
 const CONNECTING: u8 = 0;
@@ -47,9 +49,10 @@ const SUSPECT: u8 = 2;
 const OPEN: u8 = 3;
 
 impl Breaker {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(url: String) -> Self {
         Breaker {
             state: AtomicU8::new(CONNECTING),
+            url,
         }
     }
 
@@ -88,7 +91,10 @@ impl Breaker {
 
     /// A connection was made: close the breaker.
     pub(crate) fn on_connected(&self) {
-        self.state.store(CLOSED, Ordering::Release);
+        let from = self.state.swap(CLOSED, Ordering::AcqRel);
+        if from != CLOSED {
+            self.changed(from, CLOSED);
+        }
     }
 
     /// The first connection attempt failed: open the breaker. Returns `true` if it was
@@ -102,9 +108,33 @@ impl Breaker {
             .state
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => trip,
+            Ok(_) => {
+                self.changed(from, to);
+                trip
+            }
             Err(_) => Trip::None,
         }
+    }
+
+    /// Tells the application: an event for each transition, and the store's up/down metrics
+    /// when the cache starts or stops using Redis.
+    fn changed(&self, from: u8, to: u8) {
+        let (from_name, to_name) = (name(from), name(to));
+        tracing::info!(url = %self.url, from = from_name, to = to_name, "redis circuit breaker");
+        let (was_up, up) = (from == CLOSED, to == CLOSED);
+        // Connecting counts as neither: the first outcome is a transition either way.
+        if was_up != up || from == CONNECTING {
+            crate::instruments::store_transition(up);
+        }
+    }
+}
+
+fn name(state: u8) -> &'static str {
+    match state {
+        CONNECTING => "connecting",
+        CLOSED => "closed",
+        SUSPECT => "suspect",
+        _ => "open",
     }
 }
 
@@ -114,7 +144,7 @@ mod tests {
 
     #[test]
     fn one_timeout_makes_redis_suspect_and_one_caller_probes() {
-        let breaker = Breaker::new();
+        let breaker = Breaker::new("redis://test".into());
         breaker.on_connected();
         assert_eq!(breaker.on_timeout(), Trip::Probe);
         assert_eq!(breaker.on_timeout(), Trip::None);
@@ -125,7 +155,7 @@ mod tests {
 
     #[test]
     fn a_failed_probe_opens_and_its_caller_reconnects() {
-        let breaker = Breaker::new();
+        let breaker = Breaker::new("redis://test".into());
         breaker.on_connected();
         assert_eq!(breaker.on_timeout(), Trip::Probe);
         assert_eq!(breaker.on_probe_failed(), Trip::Reconnect);
@@ -139,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_lost_connection_opens_at_once_from_closed_or_suspect() {
-        let breaker = Breaker::new();
+        let breaker = Breaker::new("redis://test".into());
         breaker.on_connected();
         assert_eq!(breaker.on_connection_lost(), Trip::Reconnect);
         assert_eq!(breaker.on_connection_lost(), Trip::None);
@@ -154,7 +184,7 @@ mod tests {
 
     #[test]
     fn starts_connecting_and_a_failed_first_connect_opens() {
-        let breaker = Breaker::new();
+        let breaker = Breaker::new("redis://test".into());
         assert_eq!(breaker.state(), BreakerState::Connecting);
         // Failures while connecting do not claim the reconnection: the connector owns it.
         assert_eq!(breaker.on_connection_lost(), Trip::None);

@@ -11,7 +11,7 @@ mod events;
 mod reconnect;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::{Client, IntoConnectionInfo, RedisError};
 use tokio::sync::Notify;
@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use self::breaker::{Breaker, BreakerState, Trip};
 use self::connections::{Connections, Picked};
 use self::reconnect::{connect_loop, probe, Background};
+use crate::instruments::{self, Command};
 use crate::logging::{redact_url, scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, Listener, Read, Store, StoreError};
 
@@ -78,7 +79,7 @@ impl RedisStore {
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 client,
-                breaker: Breaker::new(),
+                breaker: Breaker::new(display_url.clone()),
                 config,
                 display_url,
                 secrets,
@@ -133,26 +134,35 @@ impl RedisStore {
     }
 
     /// Runs one command with the timeout, feeding the outcome to the breaker.
-    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T, StoreError> {
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        command: Command,
+        cmd: redis::Cmd,
+    ) -> Result<T, StoreError> {
         // Looked up once: which connection, and which timer, depend on it.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let mut picked = self.connection(runtime.as_ref()).await?;
+        let started = Instant::now();
         let sent = cmd.query_async::<T>(&mut picked.connection);
         let timeout = self.shared.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
+        instruments::store_command(command, started.elapsed());
         self.answered(&picked, answer)
     }
 
     /// [`RedisStore::run`] for a pipeline: its commands in one round trip.
     async fn run_pipeline<T: redis::FromRedisValue>(
         &self,
+        command: Command,
         pipe: redis::Pipeline,
     ) -> Result<T, StoreError> {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let mut picked = self.connection(runtime.as_ref()).await?;
+        let started = Instant::now();
         let sent = pipe.query_async::<T>(&mut picked.connection);
         let timeout = self.shared.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
+        instruments::store_command(command, started.elapsed());
         self.answered(&picked, answer)
     }
 
@@ -232,7 +242,7 @@ impl Store for RedisStore {
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
         Box::pin(async move {
-            match self.run::<Option<Vec<u8>>>(cmd).await {
+            match self.run::<Option<Vec<u8>>>(Command::Get, cmd).await {
                 Ok(Some(bytes)) => Read::Value(bytes),
                 Ok(None) => Read::Miss,
                 // Redis answered, refusing this key (e.g. WRONGTYPE): it is healthy, and the
@@ -248,7 +258,10 @@ impl Store for RedisStore {
         let mut pipe = redis::pipe();
         pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
         Box::pin(async move {
-            match self.run_pipeline::<(Option<Vec<u8>>, i64)>(pipe).await {
+            match self
+                .run_pipeline::<(Option<Vec<u8>>, i64)>(Command::GetWithTtl, pipe)
+                .await
+            {
                 Ok((Some(bytes), pttl)) => (
                     Read::Value(bytes),
                     u64::try_from(pttl).ok().map(Duration::from_millis),
@@ -270,13 +283,13 @@ impl Store for RedisStore {
             .arg(value)
             .arg("PX")
             .arg(ttl.as_millis().max(1) as u64);
-        Box::pin(self.run(cmd))
+        Box::pin(self.run(Command::Set, cmd))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(key);
-        Box::pin(async move { self.run::<u64>(cmd).await.map(|n| n > 0) })
+        Box::pin(async move { self.run::<u64>(Command::Delete, cmd).await.map(|n| n > 0) })
     }
 
     fn try_lock<'a>(
@@ -291,7 +304,11 @@ impl Store for RedisStore {
             .arg("NX")
             .arg("PX")
             .arg(lease.as_millis().max(1) as u64);
-        Box::pin(async move { self.run::<Option<String>>(cmd).await.map(|ok| ok.is_some()) })
+        Box::pin(async move {
+            self.run::<Option<String>>(Command::Lock, cmd)
+                .await
+                .map(|ok| ok.is_some())
+        })
     }
 
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
@@ -303,7 +320,7 @@ impl Store for RedisStore {
         .arg(1)
         .arg(key)
         .arg(token);
-        Box::pin(async move { self.run::<i64>(cmd).await.map(drop) })
+        Box::pin(async move { self.run::<i64>(Command::Unlock, cmd).await.map(drop) })
     }
 
     fn extend_lock<'a>(
@@ -321,13 +338,17 @@ impl Store for RedisStore {
         .arg(key)
         .arg(token)
         .arg(lease.as_millis().max(1) as u64);
-        Box::pin(async move { self.run::<i64>(cmd).await.map(|n| n == 1) })
+        Box::pin(async move {
+            self.run::<i64>(Command::ExtendLock, cmd)
+                .await
+                .map(|n| n == 1)
+        })
     }
 
     fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(events::CHANNEL).arg(message);
-        Box::pin(async move { self.run::<i64>(cmd).await.map(drop) })
+        Box::pin(async move { self.run::<i64>(Command::Publish, cmd).await.map(drop) })
     }
 
     fn listen(&self, listener: Listener) {

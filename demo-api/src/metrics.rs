@@ -1,0 +1,62 @@
+//! `GET /metrics`: the cache's metrics (and any other the process records through the `metrics`
+//! facade) in the Prometheus text format, from the Prometheus recorder installed at start.
+
+use std::time::Duration;
+
+use actix_web::{get, web, HttpResponse};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+/// Histogram buckets, in seconds: from a 100 µs Redis round trip to a 10 s origin.
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// How often histogram samples are folded in when nobody scrapes.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// Installs the Prometheus recorder for the whole process and starts its upkeep; `None` (and a
+/// warning) if another recorder was installed first.
+pub fn install() -> Option<PrometheusHandle> {
+    let installed = PrometheusBuilder::new()
+        .set_buckets(&BUCKETS)
+        .and_then(PrometheusBuilder::install_recorder);
+    match installed {
+        Ok(handle) => {
+            cached_json::describe_metrics();
+            let upkeep = handle.clone();
+            actix_web::rt::spawn(async move {
+                loop {
+                    actix_web::rt::time::sleep(UPKEEP).await;
+                    upkeep.run_upkeep();
+                }
+            });
+            Some(handle)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "no Prometheus recorder: GET /metrics is off");
+            None
+        }
+    }
+}
+
+/// The process's metrics in the Prometheus text format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "service",
+    responses(
+        (status = 200, content_type = "text/plain; version=0.0.4", body = String,
+         description = "Prometheus text format: cached_json_calls_total{prefix,outcome}, origin and store durations, store up/down, origin time saved"),
+        (status = 404, description = "No recorder could be installed"),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match &state.metrics {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(handle.render()),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
