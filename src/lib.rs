@@ -31,8 +31,12 @@
 /// | `returns = value \| result \| option` | how the output is cached, said outright (by default: from the real return type) |
 /// | `cache_none` | with `Option<T>`: cache `None` too (stored as JSON `null`) |
 /// | `lock` | across processes: one instance computes a cold key, the others wait for its value |
+/// | `lock_lease_ms = N` | with `lock`: the lease, extended while the function runs (default 5000) |
+/// | `wait_ms = N` | the most a caller waits for another's computation of the same key (default 10000) |
 /// | `stale = N` | keep the last good value N seconds past its TTL; answer it when the function returns `Err` or panics |
-/// | `timeout_ms = N` | with `stale`: answer the stale value when the function takes longer than N ms |
+/// | `timeout_ms = N` | with `stale`: answer the stale value when the function takes longer than N ms; it goes on in the background |
+/// | `hard_timeout_ms = N` | with `timeout_ms`: the most the function may go on once a stale value answered for it |
+/// | `refresh_ahead = 0.8` | a hit past that share of the TTL refreshes the entry in the background |
 /// | `jitter = N` | add 0..N random seconds to each TTL |
 /// | `crate = "path"` | where this crate is, when it is renamed in `Cargo.toml` or re-exported by another crate |
 ///
@@ -76,6 +80,36 @@
 ///         Ok(vec![25.0; days as usize])
 ///     }
 /// }
+/// ```
+///
+/// Each cached function comes with companions taking its key arguments only, so that a key is
+/// never rebuilt by hand: `<fn>_key`, `<fn>_invalidate` (its entry and stale copy),
+/// `<fn>_refresh` (runs the body now and stores the value) and `<fn>_invalidate_all` (every
+/// entry, in O(1), on every instance sharing the Redis):
+///
+/// ```
+/// use cached_json::{cached_json, observe, Cache, CacheOutcome};
+///
+/// struct Db;
+///
+/// #[cached_json("prices", ttl = 600, skip(db))]
+/// async fn price(db: &Db, sku: &str) -> u64 {
+///     42 // the slow query
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cache = Cache::builder().memory(1 << 20).build().unwrap();
+/// cache.scope(async {
+///     price(&Db, "a-1").await; // stored
+///     let key = price_key("a-1").await.unwrap();
+///     assert!(key.as_str().starts_with("prices:"));
+///     assert!(price_invalidate("a-1").await.unwrap()); // deleted
+///     assert_eq!(observe(price(&Db, "a-1")).await.1, Some(CacheOutcome::Miss));
+///     assert_eq!(price_refresh(&Db, "a-1").await, 42); // ran and stored, hit or not
+///     price_invalidate_all().await.unwrap(); // every "prices" entry, at once
+///     assert_eq!(observe(price(&Db, "a-1")).await.1, Some(CacheOutcome::Miss));
+/// }).await;
+/// # });
 /// ```
 ///
 /// Against a flaky, slow origin shared by several instances of an app:

@@ -3,20 +3,24 @@
 //! the callers that waited.
 //!
 //! Each guard on the miss path lives in its own module and is cheap when unused: coalescing in
-//! [`crate::flight`], the `lock` lease in [`crate::lock`], the `stale` copy and the soft timeout
-//! in [`crate::stale`]. This module decides when each is used; [`Aside::miss`] reads top to
-//! bottom as the order they run in. A function whose arguments the attribute could copy runs
-//! through [`Aside::run_detached`] instead, which can also finish it in a task of its own
-//! ([`crate::background`]).
+//! [`crate::flight`] (a caller's side of it in `aside/coalesce.rs`), the `lock` lease in
+//! [`crate::lock`], the `stale` copy and the soft timeout in [`crate::stale`]. This module
+//! decides when each is used; [`Aside::miss`] reads top to bottom as the order they run in. A
+//! function whose arguments the attribute could copy runs through [`Aside::run_detached`]
+//! instead, which can also finish it in a task of its own ([`crate::background`]). Each call
+//! runs in a debug span, and its outcome is counted ([`crate::instruments`]).
+
+mod coalesce;
 
 use std::future::Future;
 use std::time::Duration;
 
 use tracing::Instrument;
 
+use self::coalesce::Coalesced;
 use crate::background::{self, Computation, Done};
 use crate::cache::CurrentCache;
-use crate::flight::{Followed, Joined, Landing, Lane};
+use crate::flight::Landing;
 use crate::generation::at_generation;
 use crate::http::{self, Entry};
 use crate::instruments;
@@ -25,7 +29,6 @@ use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
 use crate::shape::{decode, Shape};
 use crate::site::CacheSite;
-use crate::stale;
 use crate::store::{Health, Read};
 
 /// The generation a key is built at when the store cannot tell the real one: a key no entry
@@ -319,91 +322,6 @@ impl Aside {
         Prepared::Compute(lead, lease)
     }
 
-    /// Joins the flight of this key: as its leader, or as a follower that waits for the
-    /// leader's answer: a value, `None`, a stale value or a copyable error is this caller's
-    /// too; after an error it cannot copy it runs the function in the next, wider wave; after
-    /// a cancelled leader it tries to lead; after a panic it panics. With `stale` and
-    /// `timeout_ms`, a follower too answers the stale value past the soft timeout.
-    async fn coalesce<S: Shape>(
-        &self,
-        codec: S::Codec,
-        key: &Key,
-        reachable: bool,
-    ) -> Coalesced<S::Output> {
-        let flights = self.cache.flights();
-        let soft_timeout = self
-            .site
-            .soft_timeout
-            .filter(|_| reachable && self.site.stale.is_some());
-        let mut lane = Lane::FIRST;
-        loop {
-            let mut follower = match flights.join(key.flight(), lane) {
-                Joined::Leader(lead) => return Coalesced::Lead(lead),
-                Joined::Follower(follower) => follower,
-            };
-            let mut followed = match soft_timeout {
-                Some(soft) => {
-                    flights
-                        .follow_for(key.flight(), lane, &mut follower, soft, false)
-                        .await
-                }
-                None => Followed::Waiting,
-            };
-            if let Followed::Waiting = followed {
-                if soft_timeout.is_some() {
-                    let store = self.cache.store();
-                    if let Some((_, output)) =
-                        stale::read::<S>(store, codec, key, self.site, "timed out").await
-                    {
-                        return Coalesced::Answered(CacheOutcome::Stale, output);
-                    }
-                }
-                followed = flights
-                    .follow(key.flight(), lane, &mut follower, self.site.wait)
-                    .await;
-            }
-            let landing = match followed {
-                Followed::Landed(landing) => landing,
-                Followed::TookOver(lead) => return Coalesced::Lead(lead),
-                Followed::Waiting => continue,
-            };
-            let (outcome, bytes) = match landing {
-                Landing::Value(bytes) => (CacheOutcome::Coalesced, bytes),
-                Landing::Stale(bytes) => (CacheOutcome::Stale, bytes),
-                Landing::Absent => {
-                    return match S::absent() {
-                        Some(output) => Coalesced::Answered(CacheOutcome::Coalesced, output),
-                        None => Coalesced::Alone,
-                    }
-                }
-                Landing::Error(shared) => {
-                    return match S::take_failure(codec, &shared) {
-                        Some(output) => Coalesced::Answered(CacheOutcome::Coalesced, output),
-                        None => Coalesced::Alone,
-                    }
-                }
-                Landing::Failed => {
-                    lane = lane.next_wave();
-                    continue;
-                }
-                Landing::Panicked(message) => panic!(
-                    "cached function `{}` panicked in the concurrent call this one waited for: {message}",
-                    self.site.function
-                ),
-                Landing::Abandoned => continue,
-            };
-            return match decode::<S>(codec, &bytes, key.as_str()) {
-                Some(output) => {
-                    if http::wanted() {
-                        self.observed(outcome, bytes.to_vec(), None);
-                    }
-                    Coalesced::Answered(outcome, output)
-                }
-                None => Coalesced::Alone,
-            };
-        }
-    }
-
     /// The caller's answer from a computation: its outcome, or the function's panic.
     fn conclude<T>(&self, done: Done<T>) -> T {
         match done {
@@ -431,16 +349,6 @@ impl Aside {
         record(outcome);
         output
     }
-}
-
-/// How coalescing with concurrent callers of the key ended for this one.
-enum Coalesced<O> {
-    /// Another caller's call answered for this one.
-    Answered(CacheOutcome, O),
-    /// This caller leads the flight: it runs the function and lands the answer.
-    Lead(crate::flight::Lead),
-    /// The leader's answer cannot be this caller's (undecodable): run alone.
-    Alone,
 }
 
 #[cfg(test)]

@@ -18,16 +18,21 @@
 //! with no recorder at all, the no-op recorder answers in nanoseconds. BENCHMARKS.md has the
 //! figures.
 
+mod recorder;
+mod store;
+
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata};
 
-use crate::logging::LogLimiter;
+use self::recorder::{target, Target};
 use crate::outcome::CacheOutcome;
 use crate::site::CacheSite;
+
+pub(crate) use self::store::{store_command, store_transition, Command};
 
 /// Calls by prefix and outcome.
 pub(crate) const CALLS: &str = "cached_json_calls_total";
@@ -192,55 +197,6 @@ pub fn describe_metrics() {
     });
 }
 
-/// Where this thread's metrics go now.
-enum Target {
-    /// The global recorder, whose handles are kept.
-    Global,
-    /// The no-op recorder, or a local one: handles are asked for each time.
-    Current,
-}
-
-/// The global recorder's address once seen (it never changes after that); 0 until then.
-static GLOBAL_RECORDER: AtomicUsize = AtomicUsize::new(0);
-/// How often a thread may look for the global recorder while a local one is in use.
-static GLOBAL_PROBES: LogLimiter = LogLimiter::new(Duration::from_secs(1));
-
-fn target() -> Target {
-    let (address, size) = metrics::with_recorder(|recorder| {
-        let address = (recorder as *const dyn Recorder).cast::<()>() as usize;
-        (address, std::mem::size_of_val(recorder))
-    });
-    // The no-op recorder is zero-sized (and a zero-sized recorder has no state to look up).
-    if size == 0 {
-        return Target::Current;
-    }
-    let global = GLOBAL_RECORDER.load(Ordering::Relaxed);
-    if global == address {
-        return Target::Global;
-    }
-    if global == 0 && GLOBAL_PROBES.allow().is_some() {
-        // A thread of our own has no local recorder: what it sees is the global one.
-        let seen = std::thread::Builder::new()
-            .name("cached-json-metrics".into())
-            .spawn(|| {
-                metrics::with_recorder(|recorder| {
-                    let address = (recorder as *const dyn Recorder).cast::<()>() as usize;
-                    (address, std::mem::size_of_val(recorder))
-                })
-            })
-            .ok()
-            .and_then(|probe| probe.join().ok())
-            .filter(|&(_, size)| size > 0);
-        if let Some((global, _)) = seen {
-            GLOBAL_RECORDER.store(global, Ordering::Relaxed);
-            if global == address {
-                return Target::Global;
-            }
-        }
-    }
-    Target::Current
-}
-
 /// Counts one call of `site` with its outcome; a hit or coalesced call also adds the time the
 /// function would have taken to the saved time.
 pub(crate) fn call(site: &'static CacheSite, outcome: CacheOutcome) {
@@ -296,95 +252,6 @@ pub(crate) async fn timed<F: Future>(site: &'static CacheSite, function: F) -> F
     let output = function.await;
     origin(site, started.elapsed());
     output
-}
-
-/// A store command, for [`store_command`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Command {
-    // In the order of [`Command::ALL`].
-    Get = 0,
-    GetWithTtl,
-    Set,
-    Delete,
-    Lock,
-    ExtendLock,
-    Unlock,
-    Publish,
-}
-
-impl Command {
-    const ALL: [Command; 8] = [
-        Command::Get,
-        Command::GetWithTtl,
-        Command::Set,
-        Command::Delete,
-        Command::Lock,
-        Command::ExtendLock,
-        Command::Unlock,
-        Command::Publish,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Command::Get => "get",
-            Command::GetWithTtl => "get_with_ttl",
-            Command::Set => "set",
-            Command::Delete => "delete",
-            Command::Lock => "lock",
-            Command::ExtendLock => "extend_lock",
-            Command::Unlock => "unlock",
-            Command::Publish => "publish",
-        }
-    }
-}
-
-/// Records one store round trip (answered, refused or timed out) of `elapsed`.
-pub(crate) fn store_command(command: Command, elapsed: Duration) {
-    static KEYS: OnceLock<[Key; 8]> = OnceLock::new();
-    static GLOBAL: OnceLock<[Histogram; 8]> = OnceLock::new();
-    let keys = KEYS.get_or_init(|| {
-        Command::ALL.map(|command| {
-            Key::from_parts(
-                STORE_COMMAND_DURATION,
-                vec![Label::from_static_parts("command", command.label())],
-            )
-        })
-    });
-    let seconds = elapsed.as_secs_f64();
-    match target() {
-        Target::Global => {
-            let handles = GLOBAL.get_or_init(|| {
-                metrics::with_recorder(|recorder| {
-                    keys.each_ref()
-                        .map(|key| recorder.register_histogram(key, &METADATA))
-                })
-            });
-            handles[command as usize].record(seconds);
-        }
-        Target::Current => metrics::with_recorder(|recorder| {
-            recorder
-                .register_histogram(&keys[command as usize], &METADATA)
-                .record(seconds);
-        }),
-    }
-}
-
-/// The store was found down (`up == false`) or back.
-pub(crate) fn store_transition(up: bool) {
-    static UP: Key = Key::from_static_name(STORE_UP);
-    static TO: [[Label; 1]; 2] = [
-        [Label::from_static_parts("to", "down")],
-        [Label::from_static_parts("to", "up")],
-    ];
-    let transitions = Key::from_static_labels(STORE_TRANSITIONS, &TO[usize::from(up)]);
-    metrics::with_recorder(|recorder| {
-        recorder
-            .register_gauge(&UP, &METADATA)
-            .set(if up { 1.0 } else { 0.0 });
-        recorder
-            .register_counter(&transitions, &METADATA)
-            .increment(1);
-    });
 }
 
 #[cfg(test)]

@@ -1,0 +1,99 @@
+//! The store's metrics: the duration of each round trip by command, and the store found down
+//! or back.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Histogram, Key, Label};
+
+use super::recorder::{target, Target};
+use super::{METADATA, STORE_COMMAND_DURATION, STORE_TRANSITIONS, STORE_UP};
+
+/// A store command, for [`store_command`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    // In the order of [`Command::ALL`].
+    Get = 0,
+    GetWithTtl,
+    Set,
+    Delete,
+    Lock,
+    ExtendLock,
+    Unlock,
+    Publish,
+}
+
+impl Command {
+    const ALL: [Command; 8] = [
+        Command::Get,
+        Command::GetWithTtl,
+        Command::Set,
+        Command::Delete,
+        Command::Lock,
+        Command::ExtendLock,
+        Command::Unlock,
+        Command::Publish,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Command::Get => "get",
+            Command::GetWithTtl => "get_with_ttl",
+            Command::Set => "set",
+            Command::Delete => "delete",
+            Command::Lock => "lock",
+            Command::ExtendLock => "extend_lock",
+            Command::Unlock => "unlock",
+            Command::Publish => "publish",
+        }
+    }
+}
+
+/// Records one store round trip (answered, refused or timed out) of `elapsed`.
+pub(crate) fn store_command(command: Command, elapsed: Duration) {
+    static KEYS: OnceLock<[Key; 8]> = OnceLock::new();
+    static GLOBAL: OnceLock<[Histogram; 8]> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        Command::ALL.map(|command| {
+            Key::from_parts(
+                STORE_COMMAND_DURATION,
+                vec![Label::from_static_parts("command", command.label())],
+            )
+        })
+    });
+    let seconds = elapsed.as_secs_f64();
+    match target() {
+        Target::Global => {
+            let handles = GLOBAL.get_or_init(|| {
+                metrics::with_recorder(|recorder| {
+                    keys.each_ref()
+                        .map(|key| recorder.register_histogram(key, &METADATA))
+                })
+            });
+            handles[command as usize].record(seconds);
+        }
+        Target::Current => metrics::with_recorder(|recorder| {
+            recorder
+                .register_histogram(&keys[command as usize], &METADATA)
+                .record(seconds);
+        }),
+    }
+}
+
+/// The store was found down (`up == false`) or back.
+pub(crate) fn store_transition(up: bool) {
+    static UP: Key = Key::from_static_name(STORE_UP);
+    static TO: [[Label; 1]; 2] = [
+        [Label::from_static_parts("to", "down")],
+        [Label::from_static_parts("to", "up")],
+    ];
+    let transitions = Key::from_static_labels(STORE_TRANSITIONS, &TO[usize::from(up)]);
+    metrics::with_recorder(|recorder| {
+        recorder
+            .register_gauge(&UP, &METADATA)
+            .set(if up { 1.0 } else { 0.0 });
+        recorder
+            .register_counter(&transitions, &METADATA)
+            .increment(1);
+    });
+}
