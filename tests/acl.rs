@@ -1,0 +1,147 @@
+//! A least-privilege ACL user: the cache works with exactly the rule the README documents, and
+//! needs nothing more. The rule is read from README.md, so that the documentation and this
+//! test cannot drift apart; Redis's `ACL LOG` tells whether any command or key was refused.
+
+use std::time::Duration;
+
+use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json_test_support::RedisServer;
+
+const NAMESPACE: &str = "acl-app";
+const PASSWORD: &str = "s3cret-acl-pass";
+
+/// The README's `ACL SETUSER` line, for this test's namespace and password.
+fn documented_rule() -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let line = readme
+        .lines()
+        .find(|line| line.starts_with("ACL SETUSER cached-json "))
+        .expect("README.md documents the ACL rule on a line of its own");
+    line.split_whitespace()
+        .skip(3) // ACL SETUSER cached-json
+        .map(|word| {
+            word.replace("<password>", PASSWORD)
+                .replace("<namespace>", NAMESPACE)
+        })
+        .collect()
+}
+
+#[cached_json("acl-plain", ttl = 60)]
+async fn plain(n: u32) -> u32 {
+    n * 2
+}
+
+// Locked, with a body longer than its lease: the lease is taken, extended and released.
+#[cached_json("acl-locked", ttl = 60, lock, lock_lease_ms = 300)]
+async fn locked(n: u32) -> u32 {
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    n + 1
+}
+
+// `fail` is left out of the key: the failing call finds the stale copy of the good one.
+#[cached_json("acl-stale", ttl = 1, stale = 60, skip(fail))]
+async fn flaky(fail: bool) -> Result<u32, String> {
+    if fail {
+        Err("origin down".into())
+    } else {
+        Ok(5)
+    }
+}
+
+#[cached_json("acl-hot", ttl = 2, refresh_ahead = 0.5)]
+async fn hot(n: u32) -> u32 {
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_acl_rule_is_all_the_cache_needs() {
+    let server = RedisServer::start();
+    let mut admin = server.connection();
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("cached-json")
+        .arg(documented_rule())
+        .query(&mut admin)
+        .expect("the README's rule is valid ACL syntax");
+    let _: () = redis::cmd("ACL")
+        .arg("LOG")
+        .arg("RESET")
+        .query(&mut admin)
+        .unwrap();
+
+    let cache = Cache::builder()
+        .redis_url(format!(
+            "redis://cached-json:{PASSWORD}@127.0.0.1:{}/0",
+            server.port()
+        ))
+        .namespace(NAMESPACE)
+        .build()
+        .unwrap();
+    let other = Cache::builder()
+        .redis_url(format!(
+            "redis://cached-json:{PASSWORD}@127.0.0.1:{}/0",
+            server.port()
+        ))
+        .namespace(NAMESPACE)
+        .build()
+        .unwrap();
+    cache
+        .scope(async {
+            // Miss, hit, delete, invalidate every entry (published to the other cache).
+            assert_eq!(observe(plain(1)).await, (2, Some(CacheOutcome::Miss)));
+            assert_eq!(observe(plain(1)).await, (2, Some(CacheOutcome::Hit)));
+            assert!(plain_invalidate(1).await.unwrap());
+            assert_eq!(observe(plain(1)).await.1, Some(CacheOutcome::Miss));
+            assert_eq!(
+                other.scope(observe(plain(1))).await.1,
+                Some(CacheOutcome::Hit)
+            );
+            plain_invalidate_all().await.unwrap();
+            assert_eq!(observe(plain(1)).await.1, Some(CacheOutcome::Miss));
+            // The other cache heard of it over pub/sub.
+            let mut heard = false;
+            for _ in 0..100 {
+                if other.scope(observe(plain(1))).await.1 == Some(CacheOutcome::Hit) {
+                    heard = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(
+                heard,
+                "the other cache never found the new generation's entry"
+            );
+
+            // The lock: taken, extended past its lease, released; the value stored.
+            assert_eq!(observe(locked(1)).await, (2, Some(CacheOutcome::Miss)));
+            assert_eq!(observe(locked(1)).await.1, Some(CacheOutcome::Hit));
+
+            // The stale copy, written and read.
+            assert_eq!(flaky(false).await, Ok(5));
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            assert_eq!(
+                observe(flaky(true)).await,
+                (Ok(5), Some(CacheOutcome::Stale))
+            );
+
+            // refresh_ahead reads the entry with its remaining life (GET + PTTL).
+            assert_eq!(observe(hot(3)).await.1, Some(CacheOutcome::Miss));
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            assert_eq!(observe(hot(3)).await.1, Some(CacheOutcome::Hit));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+
+    let denied: Vec<redis::Value> = redis::cmd("ACL").arg("LOG").query(&mut admin).unwrap();
+    assert!(
+        denied.is_empty(),
+        "the cache needed more than the documented rule: {denied:#?}"
+    );
+    // And the keys it wrote are all in its namespace.
+    let keys = server.keys("*");
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|k| k.starts_with(&format!("{NAMESPACE}:"))),
+        "{keys:?}"
+    );
+}
