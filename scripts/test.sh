@@ -21,6 +21,18 @@ if [[ -z "${REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null 2>&1
 fi
 echo "using $(${REDIS_SERVER_BIN:-redis-server} --version | head -1)"
 
+# The TLS tests make their certificates with the openssl command (the code itself uses rustls).
+if ! command -v openssl >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "openssl not found: installing Debian's openssl package"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  else
+    echo "openssl is missing: install it (Debian: sudo apt-get install openssl)" >&2
+    exit 1
+  fi
+fi
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked

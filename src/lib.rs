@@ -124,7 +124,7 @@
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
     describe_metrics, observe, observe_entry, redact_url, Cache, CacheBuilder, CacheOutcome,
-    ConfigError, Entry, KeyError, RedisConfig, DEFAULT_REDIS_URL,
+    ConfigError, Entry, KeyError, RedisConfig, RedisTls, DEFAULT_REDIS_URL,
 };
 
 #[cfg(feature = "actix")]

@@ -1,7 +1,9 @@
 //! Configuring a [`Cache`]: in code with [`CacheBuilder`], or from the environment.
 
 use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
-use crate::redis::{ConfigError, RedisConfig, RedisStore};
+use std::path::PathBuf;
+
+use crate::redis::{ConfigError, RedisConfig, RedisStore, RedisTls};
 use crate::store::{MemoryStore, NoStore, Store};
 
 /// The Redis URL used when `REDIS_URL` is not set.
@@ -27,20 +29,48 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 /// ```
 #[derive(Default)]
 pub struct CacheBuilder {
-    store: Option<Result<Box<dyn Store>, ConfigError>>,
+    store: Option<Chosen>,
+    /// TLS settings given to the builder: over those of the Redis configuration.
+    tls: RedisTls,
     namespace: Option<String>,
     max_value_bytes: Option<usize>,
 }
 
+/// The store a builder was given.
+enum Chosen {
+    Redis(RedisConfig),
+    Other(Box<dyn Store>),
+}
+
 impl CacheBuilder {
-    /// Redis at `url`, with the default timeouts.
+    /// Redis at `url`, with the default timeouts; for a `rediss://` URL, the TLS files of
+    /// `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY` if set.
     pub fn redis_url(self, url: impl Into<String>) -> Self {
-        self.redis(RedisConfig::new(url))
+        let mut config = RedisConfig::new(url);
+        config.tls = RedisTls::from_env();
+        self.redis(config)
     }
 
     /// Redis, configured.
     pub fn redis(mut self, config: RedisConfig) -> Self {
-        self.store = Some(RedisStore::new(config).map(|s| Box::new(s) as Box<dyn Store>));
+        self.store = Some(Chosen::Redis(config));
+        self
+    }
+
+    /// TLS: trust the CA in this PEM file instead of the system's roots.
+    pub fn tls_ca(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.tls.ca = Some(pem_file.into());
+        self
+    }
+
+    /// TLS: show this client certificate (PEM, a chain) and key (mutual TLS).
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem_file: impl Into<PathBuf>,
+        key_pem_file: impl Into<PathBuf>,
+    ) -> Self {
+        self.tls.client_cert = Some(cert_pem_file.into());
+        self.tls.client_key = Some(key_pem_file.into());
         self
     }
 
@@ -51,7 +81,7 @@ impl CacheBuilder {
 
     /// Any store.
     pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Ok(Box::new(store)));
+        self.store = Some(Chosen::Other(Box::new(store)));
         self
     }
 
@@ -69,11 +99,15 @@ impl CacheBuilder {
         self
     }
 
-    /// The cache. Fails only on a malformed Redis URL; does no I/O.
+    /// The cache. Fails only on a malformed Redis URL or unreadable TLS files; does no I/O.
     pub fn build(self) -> Result<Cache, ConfigError> {
-        let store = match self.store {
-            Some(store) => store?,
-            None => store_from_env(),
+        let store: Box<dyn Store> = match self.store {
+            Some(Chosen::Redis(mut config)) => {
+                config.tls = config.tls.overridden_by(&self.tls);
+                Box::new(RedisStore::new(config)?)
+            }
+            Some(Chosen::Other(store)) => store,
+            None => store_from_env(&self.tls),
         };
         Ok(Cache::from_inner(Inner {
             store,
@@ -89,7 +123,7 @@ impl CacheBuilder {
     /// [`Cache::from_env`]: never fails.
     pub(crate) fn build_from_env(self) -> Cache {
         Cache::from_inner(Inner {
-            store: store_from_env(),
+            store: store_from_env(&self.tls),
             namespace: namespace_from_env(),
             flights: Default::default(),
             generations: Default::default(),
@@ -139,12 +173,14 @@ fn namespace_from_env() -> Option<String> {
         .filter(|n| !n.is_empty())
 }
 
-fn store_from_env() -> Box<dyn Store> {
+fn store_from_env(tls: &RedisTls) -> Box<dyn Store> {
     let kind = std::env::var("CACHED_JSON_STORE").unwrap_or_default();
     match kind.trim().to_ascii_lowercase().as_str() {
         "" | "redis" => {
             let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
-            match RedisStore::new(RedisConfig::new(url)) {
+            let mut config = RedisConfig::new(url);
+            config.tls = RedisTls::from_env().overridden_by(tls);
+            match RedisStore::new(config) {
                 Ok(store) => Box::new(store),
                 Err(err) => {
                     tracing::error!(error = %err, "REDIS_URL is not usable: caching is off");

@@ -40,6 +40,6 @@ pub use http::{observe_entry, Entry};
 pub use instruments::describe_metrics;
 pub use logging::redact_url;
 pub use outcome::{observe, CacheOutcome};
-pub use redis::{ConfigError, RedisConfig};
+pub use redis::{ConfigError, RedisConfig, RedisTls};
 pub use shape::{CacheValue, Codec, ErrorShare};
 pub use site::CacheSite;

@@ -888,3 +888,31 @@ async fn metrics_count_exactly_the_calls_made_and_the_origin_time_saved() {
     );
     println!("saved {saved_ms:.0} ms of origin time for 4 hits");
 }
+
+#[tokio::test]
+async fn a_tls_redis_with_a_private_ca_is_configured_through_the_environment() {
+    let files = cached_json_test_support::TlsFiles::generate(&["DNS:localhost"]);
+    let redis = RedisServer::start_tls(&files, true);
+    let ca = files.path("ca.crt").to_string_lossy().into_owned();
+    let cert = files.path("client.crt").to_string_lossy().into_owned();
+    let key = files.path("client.key").to_string_lossy().into_owned();
+    let demo = Demo::start_with(
+        Some(redis.tls_url("localhost")),
+        &[
+            ("CACHED_JSON_TLS_CA", ca.as_str()),
+            ("CACHED_JSON_TLS_CERT", cert.as_str()),
+            ("CACHED_JSON_TLS_KEY", key.as_str()),
+        ],
+    )
+    .await;
+    let path = "/api/v1/local_info?location_name=Natal";
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(redis.keys("local-info:*").len(), 1);
+    let health = demo.get("/health").await;
+    assert_eq!(health.body["cache"]["available"], true);
+    assert!(health.body["cache"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("rediss://localhost:"));
+}

@@ -4,6 +4,7 @@
 
 pub mod child;
 mod server;
+mod tls;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use cached_json::{observe, Cache, CacheOutcome};
 use tokio::task::JoinSet;
 
 pub use server::{redis_server_bin, RedisServer};
+pub use tls::TlsFiles;
 
 /// Runs `calls` concurrent tasks of `call` inside `cache`; returns their (value, outcome).
 pub async fn concurrently<T, F, Fut>(cache: &Cache, calls: usize, call: F) -> Vec<(T, CacheOutcome)>

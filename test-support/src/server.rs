@@ -16,6 +16,8 @@ pub fn redis_server_bin() -> String {
 /// A `redis-server` child process, stopped (and resumed first, if paused) on drop.
 pub struct RedisServer {
     port: u16,
+    /// The TLS port, for a server started with [`RedisServer::start_tls`].
+    tls_port: Option<u16>,
     extra_args: Vec<String>,
     child: Option<Child>,
     paused: bool,
@@ -34,6 +36,7 @@ impl RedisServer {
             let port = free_port();
             let mut server = RedisServer {
                 port,
+                tls_port: None,
                 extra_args: extra_args.clone(),
                 child: None,
                 paused: false,
@@ -43,6 +46,36 @@ impl RedisServer {
             }
         }
         panic!("could not start redis-server on a free port after 5 attempts");
+    }
+
+    /// Starts a server that also listens with TLS (certificate and key from `files`, clients
+    /// checked against its CA when `client_certificates`), on a second free port. The plain
+    /// port stays open, for readiness checks and for looking at what was stored.
+    pub fn start_tls(files: &crate::TlsFiles, client_certificates: bool) -> Self {
+        let tls_port = free_port();
+        let path = |name: &str| files.path(name).to_string_lossy().into_owned();
+        let args = [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            path("server.crt"),
+            "--tls-key-file".to_owned(),
+            path("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            path("ca.crt"),
+            "--tls-auth-clients".to_owned(),
+            if client_certificates { "yes" } else { "no" }.to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = Self::start_with(&args);
+        server.tls_port = Some(tls_port);
+        server
+    }
+
+    /// `rediss://HOST:TLS_PORT/0`, for a server started with [`RedisServer::start_tls`].
+    pub fn tls_url(&self, host: &str) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("rediss://{host}:{port}/0")
     }
 
     /// `redis://127.0.0.1:PORT/0`.

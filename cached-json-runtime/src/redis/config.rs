@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::RedisTls;
+
 /// How a [`RedisStore`](crate::store::RedisStore) connects and how long it may wait.
 ///
 /// The defaults bound every call: no cached call waits on Redis longer than `op_timeout` for
@@ -33,6 +35,10 @@ pub struct RedisConfig {
     /// Longest delay between reconnection attempts. Default 1 s, so that the cache is back in
     /// use within about a second of Redis returning.
     pub retry_max: Duration,
+    /// For `rediss://` URLs: a private CA, a client certificate. Default: the system's roots,
+    /// no client certificate ([`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url) and
+    /// the environment read `CACHED_JSON_TLS_*`).
+    pub tls: RedisTls,
 }
 
 impl RedisConfig {
@@ -44,6 +50,7 @@ impl RedisConfig {
             connect_timeout: Duration::from_millis(250),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(1),
+            tls: RedisTls::default(),
         }
     }
 }
@@ -56,6 +63,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("retry_min", &self.retry_min)
             .field("retry_max", &self.retry_max)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod connections;
 mod events;
 mod reconnect;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use crate::logging::{redact_url, scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, Listener, Read, Store, StoreError};
 
 pub use self::config::{ConfigError, RedisConfig};
+pub use self::tls::RedisTls;
 
 /// A [`Store`] on Redis that fails open.
 ///
@@ -64,6 +66,10 @@ impl RedisStore {
     pub fn new(config: RedisConfig) -> Result<Self, ConfigError> {
         let display_url = redact_url(&config.url);
         let info = config.url.as_str().into_connection_info().map_err(|err| {
+            #[cfg(not(feature = "tls"))]
+            if config.url.starts_with("rediss:") {
+                return tls::unsupported();
+            }
             ConfigError(format!("invalid Redis URL {display_url}: {:?}", err.kind()))
         })?;
         let secrets: Vec<String> = info
@@ -72,10 +78,8 @@ impl RedisStore {
             .into_iter()
             .map(str::to_owned)
             .collect();
-        let client = Client::open(info).map_err(|err| {
-            let err = scrub(&err.to_string(), &secrets);
-            ConfigError(format!("invalid Redis URL {display_url}: {err}"))
-        })?;
+        let client = open_client(info, &config, &display_url)
+            .map_err(|err| ConfigError(scrub(&err.0, &secrets)))?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 client,
@@ -231,6 +235,33 @@ impl RedisStore {
             }
         }
     }
+}
+
+/// The client for `info`: with TLS for a `rediss://` URL (the system's roots, or the
+/// configured CA and client certificate).
+fn open_client(
+    info: redis::ConnectionInfo,
+    config: &RedisConfig,
+    display_url: &str,
+) -> Result<Client, ConfigError> {
+    let tls_url = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+    if !tls_url && !config.tls.is_default() {
+        return Err(ConfigError(format!(
+            "TLS files are set (CACHED_JSON_TLS_*) but {display_url} is not a rediss:// URL"
+        )));
+    }
+    #[cfg(feature = "tls")]
+    if tls_url {
+        tls::install_crypto_provider();
+        if let Some(certificates) = config.tls.certificates()? {
+            return Client::build_with_tls(info, certificates).map_err(|err| {
+                ConfigError(format!(
+                    "invalid TLS configuration for {display_url}: {err}"
+                ))
+            });
+        }
+    }
+    Client::open(info).map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))
 }
 
 fn is_connection_failure(err: &RedisError) -> bool {
