@@ -44,10 +44,22 @@ enum Chosen {
 
 impl CacheBuilder {
     /// Redis at `url`, with the default timeouts; for a `rediss://` URL, the TLS files of
-    /// `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY` if set.
+    /// `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY` if set. Several
+    /// URLs separated by commas, or `CACHED_JSON_CLUSTER=true`, make it a Redis Cluster.
     pub fn redis_url(self, url: impl Into<String>) -> Self {
-        let mut config = RedisConfig::new(url);
-        config.tls = RedisTls::from_env();
+        self.redis(redis_config_with_env(url.into()))
+    }
+
+    /// A Redis Cluster, reached through these seed nodes (one is enough; give several, so that
+    /// any one of them may be down when the cache starts).
+    pub fn redis_cluster<I, S>(self, seed_nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let urls: Vec<String> = seed_nodes.into_iter().map(Into::into).collect();
+        let mut config = redis_config_with_env(urls.join(","));
+        config.cluster = true;
         self.redis(config)
     }
 
@@ -167,6 +179,28 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
     number.checked_mul(1 << shift)
 }
 
+/// The configuration for `url` with what the environment says of TLS
+/// (`CACHED_JSON_TLS_*`) and Cluster (`CACHED_JSON_CLUSTER`).
+fn redis_config_with_env(url: String) -> RedisConfig {
+    let mut config = RedisConfig::new(url);
+    config.tls = RedisTls::from_env();
+    config.cluster = match std::env::var("CACHED_JSON_CLUSTER") {
+        Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "" | "0" | "false" | "no" | "off" => false,
+            _ => {
+                tracing::error!(
+                    value,
+                    "CACHED_JSON_CLUSTER must be true or false: reading it as false"
+                );
+                false
+            }
+        },
+        Err(_) => false,
+    };
+    config
+}
+
 fn namespace_from_env() -> Option<String> {
     std::env::var("CACHED_JSON_NAMESPACE")
         .ok()
@@ -178,8 +212,8 @@ fn store_from_env(tls: &RedisTls) -> Box<dyn Store> {
     match kind.trim().to_ascii_lowercase().as_str() {
         "" | "redis" => {
             let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
-            let mut config = RedisConfig::new(url);
-            config.tls = RedisTls::from_env().overridden_by(tls);
+            let mut config = redis_config_with_env(url);
+            config.tls = config.tls.overridden_by(tls);
             match RedisStore::new(config) {
                 Ok(store) => Box::new(store),
                 Err(err) => {

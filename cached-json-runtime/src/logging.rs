@@ -66,8 +66,46 @@ impl LogLimiter {
 ///     redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
 ///     "redis+unix:///run/redis.sock?db=1&pass=***"
 /// );
+/// assert_eq!(
+///     redact_url("redis://:pw@node-a:7000,redis://:pw@node-b:7001"),
+///     "redis://:***@node-a:7000,redis://:***@node-b:7001"
+/// );
 /// ```
 pub fn redact_url(url: &str) -> String {
+    // Several URLs (a Cluster's seed nodes): each on its own. A URL starts after a comma
+    // followed by a scheme, so a comma inside a password does not split it.
+    let starts: Vec<usize> = url
+        .match_indices(',')
+        .map(|(at, _)| at)
+        .filter(|&at| starts_a_url(&url[at + 1..]))
+        .collect();
+    if !starts.is_empty() {
+        let mut parts = Vec::new();
+        let mut from = 0;
+        for at in starts {
+            parts.push(redact_one(&url[from..at]));
+            from = at + 1;
+        }
+        parts.push(redact_one(&url[from..]));
+        return parts.join(",");
+    }
+    redact_one(url)
+}
+
+/// Whether `text` begins with `scheme://`.
+fn starts_a_url(text: &str) -> bool {
+    let Some(end) = text.find("://") else {
+        return false;
+    };
+    let scheme = &text[..end];
+    !scheme.is_empty()
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+fn redact_one(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return redact_query(url);
     };
@@ -156,6 +194,11 @@ mod tests {
         assert_eq!(
             redact_url("redis://host/0?Password=s3cret"),
             "redis://host/0?Password=***"
+        );
+        // A Cluster's seed nodes, one with a comma in its password.
+        assert_eq!(
+            redact_url("redis://u:p,w@a:1,rediss://u:x@b:2"),
+            "redis://u:***@a:1,rediss://u:***@b:2"
         );
     }
 

@@ -3,6 +3,7 @@
 //! processes, for behaviour across processes ([`child`]).
 
 pub mod child;
+mod cluster;
 mod server;
 mod tls;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use cached_json::{observe, Cache, CacheOutcome};
 use tokio::task::JoinSet;
 
+pub use cluster::{RedisCluster, NODE_TIMEOUT_MS};
 pub use server::{redis_server_bin, RedisServer};
 pub use tls::TlsFiles;
 

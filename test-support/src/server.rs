@@ -48,6 +48,26 @@ impl RedisServer {
         panic!("could not start redis-server on a free port after 5 attempts");
     }
 
+    /// Starts a Cluster node (`--cluster-enabled yes` among `extra_args`) with its cluster bus
+    /// on a free port of its own: the default, the port + 10000, may be taken or out of range.
+    pub fn start_cluster_node(extra_args: &[&str]) -> Self {
+        for _ in 0..5 {
+            let mut args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+            args.extend(["--cluster-port".to_owned(), free_port().to_string()]);
+            let mut server = RedisServer {
+                port: free_port(),
+                tls_port: None,
+                extra_args: args,
+                child: None,
+                paused: false,
+            };
+            if server.spawn() {
+                return server;
+            }
+        }
+        panic!("could not start a Cluster node on free ports after 5 attempts");
+    }
+
     /// Starts a server that also listens with TLS (certificate and key from `files`, clients
     /// checked against its CA when `client_certificates`), on a second free port. The plain
     /// port stays open, for readiness checks and for looking at what was stored.
@@ -81,6 +101,11 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Whether the server is running (not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// The port.

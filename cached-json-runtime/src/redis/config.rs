@@ -23,9 +23,14 @@ use super::RedisTls;
 /// ```
 #[derive(Clone)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host[:port][/db]`. Kept as given (the password included, to
-    /// connect with); [`Debug`](std::fmt::Debug), logs and errors show it redacted.
+    /// `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS); for a Cluster, one or
+    /// more seed nodes separated by commas. Kept as given (the password included, to connect
+    /// with); [`Debug`](std::fmt::Debug), logs and errors show it redacted.
     pub url: String,
+    /// Talk to a Redis Cluster (also implied by several URLs). Default `false`
+    /// ([`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url) and the environment read
+    /// `CACHED_JSON_CLUSTER`).
+    pub cluster: bool,
     /// Longest wait for one command. Default 250 ms.
     pub op_timeout: Duration,
     /// Longest wait for a connection, handshake included. Default 250 ms.
@@ -46,6 +51,7 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
+            cluster: false,
             op_timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_millis(250),
             retry_min: Duration::from_millis(100),
@@ -59,6 +65,7 @@ impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &crate::logging::redact_url(&self.url))
+            .field("cluster", &self.cluster)
             .field("op_timeout", &self.op_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("retry_min", &self.retry_min)

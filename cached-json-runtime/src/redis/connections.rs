@@ -22,8 +22,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use redis::aio::MultiplexedConnection;
 
+use super::link::Link;
 use super::reconnect::connect;
 use super::Shared;
 
@@ -32,7 +32,7 @@ struct Generation {
     /// Unique in the process: thread slots of other generations (and stores) never match.
     number: u64,
     /// The store's own connection, driven on its background thread; `None` while down.
-    own: Option<MultiplexedConnection>,
+    own: Option<Link>,
     /// Connections driven on the callers' runtimes, by runtime.
     local: RwLock<HashMap<tokio::runtime::Id, Local>>,
 }
@@ -42,7 +42,7 @@ enum Local {
     /// Being made in the background.
     Connecting,
     /// Made; `broken` is set when it is forgotten, for the threads that keep a copy.
-    Ready(MultiplexedConnection, Arc<AtomicBool>),
+    Ready(Link, Arc<AtomicBool>),
     /// The last attempt failed at that time.
     Failed(Instant),
 }
@@ -58,13 +58,13 @@ static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 struct ThreadConnection {
     generation: u64,
     runtime: tokio::runtime::Id,
-    connection: MultiplexedConnection,
+    connection: Link,
     broken: Arc<AtomicBool>,
 }
 
 /// The connection a command goes out on, and whose it is.
 pub(super) struct Picked {
-    pub(super) connection: MultiplexedConnection,
+    pub(super) connection: Link,
     /// `Some`: a runtime's own connection (its generation and runtime), which a failure
     /// forgets; `None`: the store's.
     local: Option<(u64, tokio::runtime::Id)>,
@@ -88,7 +88,7 @@ impl Connections {
     }
 
     /// A new generation around the store's fresh connection.
-    pub(super) fn connected(&self, own: MultiplexedConnection) {
+    pub(super) fn connected(&self, own: Link) {
         self.current.store(Arc::new(Generation::new(Some(own))));
     }
 
@@ -98,7 +98,7 @@ impl Connections {
     }
 
     /// The store's own connection, if Redis is up.
-    pub(super) fn own(&self) -> Option<MultiplexedConnection> {
+    pub(super) fn own(&self) -> Option<Link> {
         self.current.load().own.clone()
     }
 
@@ -118,8 +118,12 @@ impl Connections {
             })
         };
         // Outside a runtime, or in one that cannot drive a connection of its own (no time
-        // driver), the store's connection serves: it is driven on the store's own runtime.
-        let Some(runtime) = runtime.filter(|runtime| crate::timer::has_timer(runtime)) else {
+        // driver), the store's connection serves: it is driven on the store's own runtime. So
+        // it does on a Cluster, whose one link keeps a connection to every node.
+        let Some(runtime) = runtime
+            .filter(|runtime| crate::timer::has_timer(runtime))
+            .filter(|_| !store.backend.is_cluster())
+        else {
             return own(&generation);
         };
         let id = runtime.id();
@@ -170,7 +174,7 @@ impl Connections {
 }
 
 impl Generation {
-    fn new(own: Option<MultiplexedConnection>) -> Self {
+    fn new(own: Option<Link>) -> Self {
         Generation {
             number: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             own,
@@ -185,7 +189,7 @@ impl Generation {
         id: tokio::runtime::Id,
         runtime: &tokio::runtime::Handle,
         store: &Arc<Shared>,
-    ) -> Option<(MultiplexedConnection, Arc<AtomicBool>)> {
+    ) -> Option<(Link, Arc<AtomicBool>)> {
         {
             let local = self.local.read().unwrap_or_else(|e| e.into_inner());
             match local.get(&id) {

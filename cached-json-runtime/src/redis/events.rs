@@ -21,6 +21,8 @@ pub(super) const CHANNEL: &str = "cached-json:events";
 /// backoff, and hands what arrives to `listener`.
 pub(super) async fn listen(store: Weak<Shared>, listener: Listener) {
     let mut delay = None::<Duration>;
+    // On a Cluster, the seed node to subscribe on: the next one after a failure.
+    let mut seed = 0usize;
     loop {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
@@ -33,8 +35,10 @@ pub(super) async fn listen(store: Weak<Shared>, listener: Listener) {
             shared.config.retry_min,
             shared.config.retry_max,
         );
+        let clients = shared.backend.pubsub_clients();
+        let client = clients[seed % clients.len()].clone();
         let subscribe = async {
-            let mut pubsub = shared.client.get_async_pubsub().await?;
+            let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(CHANNEL).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
@@ -55,8 +59,10 @@ pub(super) async fn listen(store: Weak<Shared>, listener: Listener) {
                 }
                 // The connection is gone: what comes until the next subscription is lost.
                 listener(StoreEvent::Resync);
+                seed += 1;
             }
             Ok(Err(_)) | Err(_) => {
+                seed += 1;
                 delay = Some(match delay {
                     None => retry_min,
                     Some(d) => (d * 2).min(retry_max),

@@ -8,20 +8,22 @@ mod breaker;
 mod config;
 mod connections;
 mod events;
+mod link;
 mod reconnect;
 mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::{Client, IntoConnectionInfo, RedisError};
+use redis::RedisError;
 use tokio::sync::Notify;
 
 use self::breaker::{Breaker, BreakerState, Trip};
 use self::connections::{Connections, Picked};
+use self::link::{Backend, Opened};
 use self::reconnect::{connect_loop, probe, Background};
 use crate::instruments::{self, Command};
-use crate::logging::{redact_url, scrub, LogLimiter};
+use crate::logging::{scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, Listener, Read, Store, StoreError};
 
 pub use self::config::{ConfigError, RedisConfig};
@@ -46,7 +48,7 @@ pub struct RedisStore {
 
 /// What the store's clones, its background tasks and its connections share.
 struct Shared {
-    client: Client,
+    backend: Backend,
     config: RedisConfig,
     /// The URL as it may be logged.
     display_url: String,
@@ -58,31 +60,23 @@ struct Shared {
     first_attempt_done: Notify,
     started: std::sync::Once,
     background: Background,
+    /// Refused commands: one warning per 10 s.
     op_errors: LogLimiter,
+    /// `MOVED` from a server configured as one: the hint to configure a Cluster, once a minute.
+    not_a_cluster: LogLimiter,
 }
 
 impl RedisStore {
-    /// A store for `config`. Fails only on a malformed URL.
+    /// A store for `config`. Fails only on a malformed URL or unreadable TLS files.
     pub fn new(config: RedisConfig) -> Result<Self, ConfigError> {
-        let display_url = redact_url(&config.url);
-        let info = config.url.as_str().into_connection_info().map_err(|err| {
-            #[cfg(not(feature = "tls"))]
-            if config.url.starts_with("rediss:") {
-                return tls::unsupported();
-            }
-            ConfigError(format!("invalid Redis URL {display_url}: {:?}", err.kind()))
-        })?;
-        let secrets: Vec<String> = info
-            .redis_settings()
-            .password()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let client = open_client(info, &config, &display_url)
-            .map_err(|err| ConfigError(scrub(&err.0, &secrets)))?;
+        let Opened {
+            backend,
+            display_url,
+            secrets,
+        } = Backend::open(&config)?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
-                client,
+                backend,
                 breaker: Breaker::new(display_url.clone()),
                 config,
                 display_url,
@@ -94,6 +88,7 @@ impl RedisStore {
                     ConfigError(format!("cannot start the cached-json-redis thread: {err}"))
                 })?,
                 op_errors: LogLimiter::new(Duration::from_secs(10)),
+                not_a_cluster: LogLimiter::new(Duration::from_secs(60)),
             }),
         })
     }
@@ -187,6 +182,15 @@ impl RedisStore {
             Ok(Err(err)) => {
                 // Redis answered: the connection is fine, the command was refused (OOM,
                 // WRONGTYPE, NOPERM...). Nothing for the breaker.
+                if err.redirect_node().is_some() && !shared.backend.is_cluster() {
+                    // A node of a Cluster, configured as one server: say what to change.
+                    if shared.not_a_cluster.allow().is_some() {
+                        tracing::error!(url = %shared.display_url,
+                            "redis answered MOVED: this is a Redis Cluster node; set \
+                             CACHED_JSON_CLUSTER=true (or use CacheBuilder::redis_cluster) \
+                             to cache on every shard");
+                    }
+                }
                 let err = scrub(&err.to_string(), &shared.secrets);
                 if let Some(held_back) = shared.op_errors.allow() {
                     tracing::warn!(url = %shared.display_url, error = %err, held_back,
@@ -235,33 +239,6 @@ impl RedisStore {
             }
         }
     }
-}
-
-/// The client for `info`: with TLS for a `rediss://` URL (the system's roots, or the
-/// configured CA and client certificate).
-fn open_client(
-    info: redis::ConnectionInfo,
-    config: &RedisConfig,
-    display_url: &str,
-) -> Result<Client, ConfigError> {
-    let tls_url = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
-    if !tls_url && !config.tls.is_default() {
-        return Err(ConfigError(format!(
-            "TLS files are set (CACHED_JSON_TLS_*) but {display_url} is not a rediss:// URL"
-        )));
-    }
-    #[cfg(feature = "tls")]
-    if tls_url {
-        tls::install_crypto_provider();
-        if let Some(certificates) = config.tls.certificates()? {
-            return Client::build_with_tls(info, certificates).map_err(|err| {
-                ConfigError(format!(
-                    "invalid TLS configuration for {display_url}: {err}"
-                ))
-            });
-        }
-    }
-    Client::open(info).map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))
 }
 
 fn is_connection_failure(err: &RedisError) -> bool {

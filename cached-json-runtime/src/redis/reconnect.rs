@@ -7,10 +7,10 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError};
 
 use super::breaker::Trip;
+use super::link::{Backend, Link};
 use super::Shared;
 
 /// A one-thread Tokio runtime owned by the store: it runs the store's connection driver and the
@@ -74,14 +74,15 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
                 return;
             }
             Err(err) => {
-                if first && shared.breaker.on_first_connect_failed() {
-                    shared.first_attempt_done.notify_waiters();
-                }
-                // One line at the first failure, then one every 30 s while it lasts.
+                // One line at the first failure, then one every 30 s while it lasts; written
+                // before the waiting callers go on, so that it comes before what they log.
                 if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
                     last_logged = Some(Instant::now());
                     tracing::warn!(url = %shared.display_url, error = %err, attempts,
                         "redis unreachable: running without cache, retrying in the background");
+                }
+                if first && shared.breaker.on_first_connect_failed() {
+                    shared.first_attempt_done.notify_waiters();
                 }
                 let config = &shared.config;
                 delay = Some(match delay {
@@ -123,32 +124,35 @@ pub(super) async fn probe(store: Weak<Shared>) {
 }
 
 /// One connection, made and checked within `connect_timeout`, driven on the current runtime,
-/// named `name` on the server (`CLIENT LIST` shows which are the cache's).
-pub(super) async fn connect(
-    shared: &Arc<Shared>,
-    name: &str,
-) -> Result<MultiplexedConnection, String> {
+/// named `name` on the server (`CLIENT LIST` shows which are the cache's). On a Cluster, the
+/// `PING` goes to every primary: a link is only made when every shard answers.
+pub(super) async fn connect(shared: &Arc<Shared>, name: &str) -> Result<Link, String> {
     let timeout = shared.config.connect_timeout;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         // Commands are timed by the store, which tells a timeout from a dropped connection.
         .set_response_timeout(None);
     let attempt = async {
-        let mut connection = shared
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        let mut link = match &shared.backend {
+            Backend::Single(client) => Link::Single(
+                client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?,
+            ),
+            Backend::Cluster { client, .. } => Link::Cluster(client.get_async_connection().await?),
+        };
         // The handshake may succeed on a server that cannot serve (loading, paused): ask it.
-        redis::cmd("PING")
-            .query_async::<()>(&mut connection)
-            .await?;
-        // A name for operators; a user without the right to set it (ACL) still caches.
-        let _ = redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg(name)
-            .query_async::<()>(&mut connection)
-            .await;
-        Ok::<_, RedisError>(connection)
+        redis::cmd("PING").query_async::<()>(&mut link).await?;
+        // A name for operators; a user without the right to set it (ACL) still caches. (On a
+        // Cluster it would name one node's connection only.)
+        if let Link::Single(connection) = &mut link {
+            let _ = redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(name)
+                .query_async::<()>(connection)
+                .await;
+        }
+        Ok::<_, RedisError>(link)
     };
     match crate::timer::timeout(timeout, attempt).await {
         Ok(Ok(connection)) => Ok(connection),

@@ -1,0 +1,248 @@
+//! A local Redis Cluster: three primaries and three replicas, each a [`RedisServer`] on a free
+//! port (`--cluster-enabled yes`, a short `--cluster-node-timeout` so that a failover takes a
+//! couple of seconds), joined with `redis-cli --cluster create`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::RedisServer;
+
+/// A running 3 + 3 Cluster, stopped on drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    /// The nodes' files, removed on drop.
+    dir: std::path::PathBuf,
+}
+
+/// `--cluster-node-timeout`: how long a primary may be silent before its replica takes over.
+pub const NODE_TIMEOUT_MS: u64 = 1000;
+
+impl RedisCluster {
+    /// Starts six nodes, makes them a Cluster and waits until every slot is served.
+    pub fn start() -> Self {
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos()
+        );
+        // A directory of the Cluster's own: the nodes' cluster config files, and the RDB files
+        // replicas write on their first sync (which any later server sharing the directory
+        // would load at start).
+        let dir = std::env::temp_dir().join(format!("cached-json-cluster-{tag}"));
+        std::fs::create_dir_all(&dir).expect("a directory for the Cluster's files");
+        let mut nodes = Vec::new();
+        for i in 0..6 {
+            let dir = dir.to_string_lossy();
+            let config_file = format!("nodes-{i}.conf");
+            let rdb_file = format!("dump-{i}.rdb");
+            let log_file = format!("{dir}/node-{i}.log");
+            nodes.push(RedisServer::start_cluster_node(&[
+                "--dir",
+                &dir,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &config_file,
+                "--dbfilename",
+                &rdb_file,
+                "--cluster-node-timeout",
+                &NODE_TIMEOUT_MS.to_string(),
+                "--logfile",
+                &log_file,
+                // Replicas sync at once (the default waits 5 s for more replicas): a replica
+                // that has not synced cannot take over.
+                "--repl-diskless-sync-delay",
+                "0",
+            ]));
+        }
+        // Made before the Cluster is joined, so that its drop cleans up if joining fails.
+        let cluster = RedisCluster { nodes, dir };
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect();
+        let output = Command::new(redis_cli_bin())
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .unwrap_or_else(|err| {
+                panic!("cannot run `redis-cli` ({err}): install Debian's redis-tools package")
+            });
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        cluster.wait_until_served(Duration::from_secs(30));
+        cluster.wait_until_replicated(Duration::from_secs(30));
+        cluster
+    }
+
+    /// Waits until every replica's link to its primary is up (its first sync done).
+    fn wait_until_replicated(&self, within: Duration) {
+        let started = Instant::now();
+        let primaries = self.primaries();
+        let replicas: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| !primaries.contains(i))
+            .collect();
+        while !replicas.iter().all(|&i| {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut self.nodes[i].connection())
+                .unwrap_or_default();
+            info.contains("master_link_status:up")
+        }) {
+            assert!(
+                started.elapsed() < within,
+                "the replicas did not sync within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT/0` of every node still running.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| node.is_running())
+            .map(RedisServer::url)
+            .collect()
+    }
+
+    /// The nodes, primaries and replicas alike.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The indexes of the running nodes that are primaries now.
+    pub fn primaries(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_running() && self.role(i) == "master")
+            .collect()
+    }
+
+    fn role(&self, i: usize) -> String {
+        let role: Vec<redis::Value> = redis::cmd("ROLE")
+            .query(&mut self.nodes[i].connection())
+            .expect("ROLE");
+        match role.first() {
+            Some(redis::Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            Some(redis::Value::SimpleString(text)) => text.clone(),
+            other => panic!("ROLE answered {other:?}"),
+        }
+    }
+
+    /// The replica of primary `primary`.
+    pub fn replica_of(&self, primary: usize) -> usize {
+        let port = self.nodes[primary].port();
+        (0..self.nodes.len())
+            .find(|&i| {
+                i != primary && self.nodes[i].is_running() && {
+                    let info: String = redis::cmd("INFO")
+                        .arg("replication")
+                        .query(&mut self.nodes[i].connection())
+                        .unwrap_or_default();
+                    info.contains(&format!("master_port:{port}\r\n"))
+                }
+            })
+            .expect("a replica of that primary")
+    }
+
+    /// A manual failover (`CLUSTER FAILOVER` on replica `i`): the replica and its primary
+    /// swap roles without losing a write. Returns once node `i` is a primary.
+    pub fn fail_over_to(&self, i: usize) {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("FAILOVER")
+            .query(&mut self.nodes[i].connection())
+            .expect("CLUSTER FAILOVER");
+        let started = Instant::now();
+        while self.role(i) != "master" {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node {i} did not take over within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills node `i` (SIGKILL).
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Waits until three running nodes are primaries (after a primary was killed: its replica
+    /// was promoted) and every running node says the Cluster is up with all 16384 slots
+    /// served; returns how long that took.
+    pub fn wait_until_served(&self, within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let served = self.primaries().len() == 3
+                && self
+                    .nodes
+                    .iter()
+                    .filter(|node| node.is_running())
+                    .all(|node| {
+                        let info: String = redis::cmd("CLUSTER")
+                            .arg("INFO")
+                            .query(&mut node.connection())
+                            .unwrap_or_default();
+                        info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                    });
+            if served {
+                return started.elapsed();
+            }
+            if started.elapsed() > within {
+                let nodes: String = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query(&mut self.nodes[self.primaries()[0]].connection())
+                    .unwrap_or_default();
+                let logs: Vec<String> = (0..self.nodes.len())
+                    .map(|i| {
+                        let log = std::fs::read_to_string(self.dir.join(format!("node-{i}.log")))
+                            .unwrap_or_default();
+                        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                        format!(
+                            "node {i}:\n{}",
+                            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "the Cluster was not served within {within:?}:\n{nodes}\n{}",
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The keys matching `pattern` on every running primary, sorted.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .primaries()
+            .into_iter()
+            .flat_map(|i| self.nodes[i].keys(pattern))
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `redis-cli` binary: `$REDIS_CLI_BIN`, else `redis-cli` on `PATH`.
+fn redis_cli_bin() -> String {
+    std::env::var("REDIS_CLI_BIN").unwrap_or_else(|_| "redis-cli".to_owned())
+}

@@ -1,0 +1,574 @@
+//! Redis Cluster: a local cluster of three primaries and three replicas (test-support's
+//! `RedisCluster`). Every feature on keys spread over all shards; the ways to select the
+//! Cluster (seed lists, `CACHED_JSON_CLUSTER`, the builder); and a primary killed under load:
+//! every call answers its own value, none waits long, and caching resumes once a replica is
+//! promoted. Run with `--nocapture` for the failover's figures.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json_test_support::{child, concurrently, count, spread, RedisCluster};
+
+#[cached_json("cluster-plain", ttl = 60)]
+async fn plain(n: u32) -> u32 {
+    n * 2
+}
+
+static SLOW_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_json("cluster-slow", ttl = 60)]
+async fn slow(n: u32) -> u32 {
+    SLOW_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n + 1
+}
+
+static LOCKED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+// Locked, with a body longer than its lease: the lease is taken, extended and released.
+#[cached_json("cluster-locked", ttl = 60, lock, lock_lease_ms = 300)]
+async fn locked(n: u32) -> u32 {
+    LOCKED_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    n + 3
+}
+
+// `fail` is left out of the key: the failing call finds the stale copy of the good one.
+#[cached_json("cluster-stale", ttl = 1, stale = 60, skip(fail))]
+async fn flaky(n: u32, fail: bool) -> Result<u32, String> {
+    if fail {
+        Err("origin down".into())
+    } else {
+        Ok(n * 5)
+    }
+}
+
+static HOT_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached_json("cluster-hot", ttl = 2, refresh_ahead = 0.5)]
+async fn hot(n: u32) -> u32 {
+    HOT_RUNS.fetch_add(1, Ordering::SeqCst);
+    n
+}
+
+fn cluster_cache(cluster: &RedisCluster) -> Cache {
+    Cache::builder()
+        .redis_cluster(cluster.urls())
+        .build()
+        .expect("valid seed nodes")
+}
+
+/// How many of `n` keys of `plain` each primary holds.
+fn keys_per_primary(cluster: &RedisCluster, pattern: &str) -> Vec<usize> {
+    cluster
+        .primaries()
+        .into_iter()
+        .map(|i| cluster.nodes()[i].keys(pattern).len())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_feature_works_on_every_shard() {
+    let cluster = RedisCluster::start();
+    let cache = cluster_cache(&cluster);
+    let other = cluster_cache(&cluster);
+    cache
+        .scope(async {
+            // Misses, then hits, on keys that land on all three shards.
+            for n in 0..60 {
+                assert_eq!(observe(plain(n)).await, (n * 2, Some(CacheOutcome::Miss)));
+            }
+            for n in 0..60 {
+                assert_eq!(observe(plain(n)).await, (n * 2, Some(CacheOutcome::Hit)));
+            }
+            let spread = keys_per_primary(&cluster, "cluster-plain:*");
+            assert_eq!(spread.len(), 3);
+            assert_eq!(spread.iter().sum::<usize>(), 60, "{spread:?}");
+            assert!(spread.iter().all(|&keys| keys > 0), "{spread:?}");
+
+            // Coalescing: 20 callers, one run.
+            let results = concurrently(&cache, 20, |_| slow(7)).await;
+            assert!(results.iter().all(|(value, _)| *value == 8));
+            assert_eq!(SLOW_RUNS.load(Ordering::SeqCst), 1);
+            assert_eq!(count(&results, CacheOutcome::Miss), 1);
+            assert_eq!(count(&results, CacheOutcome::Coalesced), 19);
+
+            // The lock, across two caches (no shared flight): one run, its lease extended past
+            // 300 ms; the other cache waits for the value instead of running it too.
+            let (a, b) = tokio::join!(
+                observe(locked(1)),
+                other.scope(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    observe(locked(1)).await
+                })
+            );
+            assert_eq!((a.0, b.0), (4, 4));
+            assert_eq!(LOCKED_RUNS.load(Ordering::SeqCst), 1, "{a:?} {b:?}");
+            assert_eq!(
+                cluster.keys("cluster-locked:*").len(),
+                1,
+                "the lock is released"
+            );
+
+            // The stale copy, written and served when the origin fails.
+            for n in 0..6 {
+                assert_eq!(flaky(n, false).await, Ok(n * 5));
+            }
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            for n in 0..6 {
+                assert_eq!(
+                    observe(flaky(n, true)).await,
+                    (Ok(n * 5), Some(CacheOutcome::Stale))
+                );
+            }
+
+            // refresh_ahead (GET + PTTL in one pipeline, on the key's shard): the entry is
+            // refreshed in the background before it expires, so it never misses again.
+            assert_eq!(observe(hot(3)).await.1, Some(CacheOutcome::Miss));
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            assert_eq!(observe(hot(3)).await.1, Some(CacheOutcome::Hit));
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            assert_eq!(observe(hot(3)).await.1, Some(CacheOutcome::Hit));
+            assert_eq!(HOT_RUNS.load(Ordering::SeqCst), 2, "one miss, one refresh");
+
+            // Invalidation of one entry, then of every entry of the prefix: the new
+            // generation reaches the other cache over pub/sub on the Cluster.
+            assert!(plain_invalidate(5).await.unwrap());
+            assert_eq!(observe(plain(5)).await.1, Some(CacheOutcome::Miss));
+            assert_eq!(
+                other.scope(observe(plain(5))).await.1,
+                Some(CacheOutcome::Hit)
+            );
+            plain_invalidate_all().await.unwrap();
+            assert_eq!(observe(plain(5)).await.1, Some(CacheOutcome::Miss));
+            let started = Instant::now();
+            while other.scope(observe(plain(5))).await.1 != Some(CacheOutcome::Hit) {
+                assert!(
+                    started.elapsed() < Duration::from_secs(2),
+                    "the other cache never heard of the new generation"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            println!(
+                "invalidate_all heard by the other cache within {:?}",
+                started.elapsed()
+            );
+        })
+        .await;
+}
+
+/// The child's side of `the_environment_selects_the_cluster`: the environment names one seed
+/// node and `CACHED_JSON_CLUSTER=true`; prints the outcomes of 30 misses and 30 hits.
+async fn from_the_environment(seed: &str) {
+    // Alone in this child process: nothing else reads the environment.
+    std::env::set_var("REDIS_URL", seed);
+    std::env::set_var("CACHED_JSON_CLUSTER", "true");
+    let cache = Cache::from_env();
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        for n in 100..130 {
+            let (value, outcome) = cache.scope(observe(plain(n))).await;
+            assert_eq!(value, n * 2);
+            outcomes.push(outcome.unwrap().as_str());
+        }
+    }
+    println!("OUTCOMES {}", outcomes.join(","));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_or_several_seeds_select_the_cluster() {
+    if let Some(seed) = child::role() {
+        return from_the_environment(&seed).await;
+    }
+    let cluster = RedisCluster::start();
+    // One seed node, a replica: the client finds the primaries from it.
+    let replica = (0..6)
+        .find(|i| !cluster.primaries().contains(i))
+        .expect("a replica");
+    let stdout = child::spawn(
+        "the_environment_or_several_seeds_select_the_cluster",
+        1,
+        &cluster.nodes()[replica].url(),
+    );
+    let line = stdout[0]
+        .lines()
+        .find_map(|line| line.strip_prefix("OUTCOMES "))
+        .unwrap_or_else(|| panic!("the child printed no outcomes: {}", stdout[0]));
+    let outcomes: Vec<&str> = line.split(',').collect();
+    assert_eq!(outcomes[..30], ["MISS"; 30], "{line}");
+    assert_eq!(outcomes[30..], ["HIT"; 30], "{line}");
+    assert_eq!(cluster.keys("cluster-plain:*").len(), 30);
+
+    // Several seed URLs separated by commas imply a Cluster.
+    let seeds = cluster.urls()[..2].join(",");
+    let cache = Cache::builder().redis_url(seeds).build().unwrap();
+    cache
+        .scope(async {
+            for n in 100..130 {
+                assert_eq!(observe(plain(n)).await, (n * 2, Some(CacheOutcome::Hit)));
+            }
+        })
+        .await;
+}
+
+#[cached_json("cluster-load", ttl = 60)]
+async fn load(n: u32) -> u32 {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    n * 7
+}
+
+const KEYS: u32 = 300;
+const TASKS: usize = 16;
+
+/// One call under load: when it started (since the load began), how long it took, what it did.
+struct Sample {
+    at: Duration,
+    took: Duration,
+    outcome: CacheOutcome,
+}
+
+/// `TASKS` tasks calling `load` over `KEYS` keys in a loop, each checking every answer.
+struct Load {
+    began: Instant,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Vec<Sample>>>,
+}
+
+impl Load {
+    /// Caches every key, then starts the tasks.
+    async fn start(cache: &Cache) -> Load {
+        cache
+            .scope(async {
+                for n in 0..KEYS {
+                    assert_eq!(load(n).await, n * 7);
+                }
+            })
+            .await;
+        let began = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..TASKS)
+            .map(|task| {
+                let cache = cache.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    let mut n = task as u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        n = (n + 17) % KEYS;
+                        let at = began.elapsed();
+                        let (value, outcome) = cache.scope(observe(load(n))).await;
+                        // A wrong value would be the worst failure of all.
+                        assert_eq!(value, n * 7, "load({n}) answered another call's value");
+                        samples.push(Sample {
+                            at,
+                            took: began.elapsed() - at,
+                            outcome: outcome.expect("a cached call"),
+                        });
+                    }
+                    samples
+                })
+            })
+            .collect();
+        Load { began, stop, tasks }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.began.elapsed()
+    }
+
+    /// Stops the tasks; every call they made.
+    async fn stop(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut samples = Vec::new();
+        for task in self.tasks {
+            samples.extend(task.await.expect("no call panicked"));
+        }
+        samples
+    }
+}
+
+/// The calls of `samples` in three windows (before `event`, until `settled`, after), with their
+/// outcomes and latencies printed; returns the windows' outcome tallies.
+fn report(
+    what: &str,
+    samples: &[Sample],
+    event: Duration,
+    settled: Duration,
+) -> [BTreeMap<&'static str, usize>; 3] {
+    let window = |from: Duration, to: Duration| -> Vec<&Sample> {
+        samples
+            .iter()
+            .filter(|s| s.at >= from && s.at < to)
+            .collect()
+    };
+    let windows = [
+        window(Duration::ZERO, event),
+        window(event, settled),
+        window(settled, Duration::MAX),
+    ];
+    let tallies = windows.clone().map(|window| {
+        let mut tally = BTreeMap::new();
+        for sample in window {
+            *tally.entry(sample.outcome.as_str()).or_default() += 1;
+        }
+        tally
+    });
+    let (median, p99, max) = spread(samples.iter().map(|s| s.took).collect());
+    println!(
+        "{what}: {} calls ({TASKS} tasks, {KEYS} keys, 2 ms origin); event at {event:.1?}, \
+         settled {:.1?} later; latency median {median:.1?}, p99 {p99:.1?}, max {max:.1?}",
+        samples.len(),
+        settled - event
+    );
+    for (name, (window, tally)) in ["before", "during", "after"]
+        .iter()
+        .zip(windows.iter().zip(&tallies))
+    {
+        if window.is_empty() {
+            continue;
+        }
+        let (_, p99, max) = spread(window.iter().map(|s| s.took).collect());
+        println!("  {name}: {tally:?}, p99 {p99:.1?}, max {max:.1?}");
+    }
+    tallies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_fails_over_without_errors() {
+    let mut cluster = RedisCluster::start();
+    let cache = cluster_cache(&cluster);
+    let load = Load::start(&cache).await;
+    assert_eq!(cluster.keys("cluster-load:*").len(), KEYS as usize);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let victim = cluster.primaries()[0];
+    let killed_at = load.elapsed();
+    cluster.kill(victim);
+    // The replica's promotion, seen from the nodes still running.
+    let (cluster, promoted_in) = tokio::task::spawn_blocking(move || {
+        let took = cluster.wait_until_served(Duration::from_secs(30));
+        (cluster, took)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let samples = load.stop().await;
+    let [before, _, after] = report(
+        "primary killed (SIGKILL)",
+        &samples,
+        killed_at,
+        killed_at + promoted_in,
+    );
+
+    // (A few misses at the start: the warm-up's writes land in the background.)
+    assert_eq!(before.get("BYPASS"), None, "{before:?}");
+    // Bounded: a call waits at most a command timeout (250 ms), never for the failover.
+    let max = samples.iter().map(|s| s.took).max().unwrap();
+    assert!(max < Duration::from_secs(1), "a call took {max:?}");
+    // Caching resumes on its own once a replica serves the slots, and the promoted replica
+    // has the entries it replicated: everything after is a hit.
+    assert_eq!(
+        after.keys().copied().collect::<Vec<_>>(),
+        ["HIT"],
+        "{after:?}"
+    );
+    assert_eq!(cluster.primaries().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_failover_is_followed_without_bypassing() {
+    let cluster = RedisCluster::start();
+    let cache = cluster_cache(&cluster);
+    let load = Load::start(&cache).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The primary becomes a replica: commands it gets for its old slots answer MOVED (or
+    // READONLY), which makes the client refresh the topology, not the breaker open.
+    let replica = cluster.replica_of(cluster.primaries()[0]);
+    let started_at = load.elapsed();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.fail_over_to(replica);
+        cluster
+    })
+    .await
+    .unwrap();
+    let done_at = load.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let samples = load.stop().await;
+    let tallies = report(
+        "manual failover (CLUSTER FAILOVER)",
+        &samples,
+        started_at,
+        done_at,
+    );
+    for tally in &tallies {
+        assert_eq!(tally.get("BYPASS"), None, "{tallies:?}");
+    }
+    assert_eq!(
+        tallies[2].keys().copied().collect::<Vec<_>>(),
+        ["HIT"],
+        "{tallies:?}"
+    );
+    assert_eq!(cluster.primaries().len(), 3);
+}
+
+/// A log writer for one test (on its own thread: the test's runtime is single-threaded).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_node_configured_as_one_server_says_what_to_change() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let cluster = RedisCluster::start();
+    // One node's URL, without CACHED_JSON_CLUSTER: the keys of the other shards answer MOVED.
+    let cache = Cache::builder()
+        .redis_url(cluster.nodes()[cluster.primaries()[0]].url())
+        .build()
+        .unwrap();
+    cache
+        .scope(async {
+            for n in 200..230 {
+                assert_eq!(plain(n).await, n * 2, "every call still answers");
+            }
+        })
+        .await;
+    // Only the node's own shard is cached; the rest run uncached, and one line says why.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stored = cluster.keys("cluster-plain:*").len();
+    assert!(0 < stored && stored < 30, "{stored} of 30 stored");
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let hints = logs
+        .lines()
+        .filter(|line| line.contains("this is a Redis Cluster node; set CACHED_JSON_CLUSTER=true"))
+        .count();
+    assert_eq!(hints, 1, "{logs}");
+}
+
+/// The README's `ACL SETUSER` line for a Cluster, for `namespace` and `password`.
+fn documented_cluster_rule(namespace: &str, password: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let line = readme
+        .lines()
+        .find(|line| {
+            line.starts_with("ACL SETUSER cached-json ") && line.contains("+cluster|slots")
+        })
+        .expect("README.md documents the Cluster's ACL rule on a line of its own");
+    line.split_whitespace()
+        .skip(3) // ACL SETUSER cached-json
+        .map(|word| {
+            word.replace("<password>", password)
+                .replace("<namespace>", namespace)
+        })
+        .collect()
+}
+
+#[cached_json("cluster-acl-locked", ttl = 60, lock, lock_lease_ms = 300)]
+async fn acl_locked(n: u32) -> u32 {
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    n + 1
+}
+
+#[cached_json("cluster-acl-hot", ttl = 2, refresh_ahead = 0.5)]
+async fn acl_hot(n: u32) -> u32 {
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_acl_rule_is_all_the_cache_needs_on_a_cluster() {
+    const NAMESPACE: &str = "acl-cluster";
+    const PASSWORD: &str = "s3cret-cluster-pass";
+    let cluster = RedisCluster::start();
+    for node in cluster.nodes() {
+        let mut admin = node.connection();
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("cached-json")
+            .arg(documented_cluster_rule(NAMESPACE, PASSWORD))
+            .query(&mut admin)
+            .expect("the README's rule is valid ACL syntax");
+        let _: () = redis::cmd("ACL")
+            .arg("LOG")
+            .arg("RESET")
+            .query(&mut admin)
+            .unwrap();
+    }
+    let seeds: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .take(2)
+        .map(|node| format!("redis://cached-json:{PASSWORD}@127.0.0.1:{}/0", node.port()))
+        .collect();
+    let cache = || {
+        Cache::builder()
+            .redis_cluster(seeds.clone())
+            .namespace(NAMESPACE)
+            .build()
+            .unwrap()
+    };
+    let (cache, other) = (cache(), cache());
+    cache
+        .scope(async {
+            for n in 300..330 {
+                assert_eq!(observe(plain(n)).await.1, Some(CacheOutcome::Miss));
+                assert_eq!(observe(plain(n)).await.1, Some(CacheOutcome::Hit));
+            }
+            assert!(plain_invalidate(300).await.unwrap());
+            assert_eq!(
+                other.scope(observe(plain(301))).await.1,
+                Some(CacheOutcome::Hit)
+            );
+            plain_invalidate_all().await.unwrap();
+            let started = Instant::now();
+            // The other cache hears of the new generation (SUBSCRIBE on a seed node).
+            while other.scope(observe(plain(301))).await.1 != Some(CacheOutcome::Miss) {
+                assert!(started.elapsed() < Duration::from_secs(2));
+            }
+            assert_eq!(observe(acl_locked(1)).await, (2, Some(CacheOutcome::Miss)));
+            assert_eq!(observe(flaky(40, false)).await.0, Ok(200));
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            assert_eq!(observe(flaky(40, true)).await.0, Ok(200));
+            assert_eq!(observe(acl_hot(3)).await.1, Some(CacheOutcome::Miss));
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            assert_eq!(observe(acl_hot(3)).await.1, Some(CacheOutcome::Hit));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+
+    for node in cluster.nodes() {
+        let denied: Vec<redis::Value> = redis::cmd("ACL")
+            .arg("LOG")
+            .query(&mut node.connection())
+            .unwrap();
+        assert!(
+            denied.is_empty(),
+            "the cache needed more than the documented rule on {}: {denied:#?}",
+            node.url()
+        );
+    }
+    let keys = cluster.keys("*");
+    assert!(
+        keys.iter().all(|k| k.starts_with(&format!("{NAMESPACE}:"))),
+        "{keys:?}"
+    );
+}
