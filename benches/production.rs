@@ -1,10 +1,13 @@
 //! The HIT path on production set-ups next to plain single-node Redis, in one run against one
-//! `redis-server` listening on a plain and a TLS port (certificates made at start):
+//! `redis-server` listening on a plain and a TLS port (certificates made at start) and a local
+//! Redis Cluster of three primaries and three replicas:
 //!
-//! - `plain`: a `#[cached_json]` hit over `redis://`;
-//! - `tls`: the same function over `rediss://` with a private CA (rustls);
+//! - `cached-json`: a `#[cached_json]` hit over `redis://`;
+//! - `cached-json, TLS`: the same function over `rediss://` with a private CA (rustls);
+//! - `cached-json, Cluster`: the same function on the Cluster (redis-rs's cluster client);
 //! - `hand-written`, `hand-written, TLS`: redis-rs `GET` + `serde_json::from_slice` on one
-//!   multiplexed connection, over `redis://` and `rediss://`: the floors.
+//!   multiplexed connection, over `redis://` and `rediss://`: the floors;
+//! - `hand-written, Cluster`: the same on one redis-rs `ClusterConnection`.
 //!
 //! Paired and interleaved (see `paired/mod.rs`); `cargo bench --bench production` for figures,
 //! `cargo test --benches` runs it once.
@@ -13,7 +16,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use cached_json::{cached_json, Cache};
-use cached_json_test_support::{RedisServer, TlsFiles};
+use cached_json_test_support::{RedisCluster, RedisServer, TlsFiles};
 use redis::AsyncCommands;
 
 mod common;
@@ -41,6 +44,21 @@ fn main() {
         .tls_ca(files.path("ca.crt"))
         .build()
         .unwrap();
+    let cluster = RedisCluster::start();
+    let on_cluster = Cache::builder()
+        .redis_cluster(cluster.urls())
+        .build()
+        .unwrap();
+    let cluster_connection = runtime.block_on(async {
+        let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+        let mut connection = client.get_async_connection().await.unwrap();
+        let value = serde_json::to_vec(&lookup("Recife")).unwrap();
+        let _: () = connection.set("bench-hand-written", value).await.unwrap();
+        for _ in 0..10 {
+            on_cluster.scope(local_info("Recife")).await.unwrap();
+        }
+        connection
+    });
     let (connection, tls_connection) = runtime.block_on(async {
         let client = redis::Client::open(server.url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
@@ -62,7 +80,10 @@ fn main() {
         }
         (connection, tls_connection)
     });
-    let hand_written = |connection: &redis::aio::MultiplexedConnection| -> Call {
+    fn hand_written<C>(connection: &C) -> Call
+    where
+        C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+    {
         let connection = connection.clone();
         Arc::new(move || {
             let mut connection = connection.clone();
@@ -73,7 +94,7 @@ fn main() {
                 black_box(info);
             })
         })
-    };
+    }
     let on = |cache: &Cache| -> Call {
         let cache = cache.clone();
         Arc::new(move || {
@@ -88,6 +109,8 @@ fn main() {
         ("cached-json", on(&plain)),
         ("hand-written, TLS", hand_written(&tls_connection)),
         ("cached-json, TLS", on(&tls)),
+        ("hand-written, Cluster", hand_written(&cluster_connection)),
+        ("cached-json, Cluster", on(&on_cluster)),
     ];
     paired(&runtime, "HIT, one call at a time", false, &contenders);
     paired(&runtime, "HIT, 64 concurrent tasks", true, &contenders);

@@ -916,3 +916,38 @@ async fn a_tls_redis_with_a_private_ca_is_configured_through_the_environment() {
         .unwrap()
         .starts_with("rediss://localhost:"));
 }
+
+#[tokio::test]
+async fn a_redis_cluster_is_configured_through_the_environment() {
+    let cluster = cached_json_test_support::RedisCluster::start();
+    // One seed node and CACHED_JSON_CLUSTER=true, as with a managed Cluster's endpoint.
+    let demo = Demo::start_with(
+        Some(cluster.urls()[0].clone()),
+        &[("CACHED_JSON_CLUSTER", "true")],
+    )
+    .await;
+    let cities = [
+        "Natal",
+        "Recife",
+        "Salvador",
+        "Fortaleza",
+        "Manaus",
+        "Belem",
+    ];
+    for city in cities {
+        let path = format!("/api/v1/local_info?location_name={city}");
+        assert_eq!(
+            demo.get(&path).await.x_cache.as_deref(),
+            Some("MISS"),
+            "{city}"
+        );
+        assert_eq!(
+            demo.get(&path).await.x_cache.as_deref(),
+            Some("HIT"),
+            "{city}"
+        );
+    }
+    assert_eq!(cluster.keys("local-info:*").len(), cities.len());
+    let health = demo.get("/health").await;
+    assert_eq!(health.body["cache"]["available"], true);
+}
