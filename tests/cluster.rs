@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::{child, concurrently, count, spread, RedisCluster};
+use cached_json_test_support::{child, concurrently, count, spread, RedisCluster, TlsFiles};
 
 #[cached_json("cluster-plain", ttl = 60)]
 async fn plain(n: u32) -> u32 {
@@ -158,6 +158,29 @@ async fn every_feature_works_on_every_shard() {
             );
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_over_tls_with_a_private_ca() {
+    // As managed Clusters are: TLS to every node, between the nodes too.
+    let files = TlsFiles::generate(&["DNS:localhost", "IP:127.0.0.1"]);
+    let cluster = RedisCluster::start_tls(&files);
+    let cache = Cache::builder()
+        .redis_cluster(cluster.tls_urls().into_iter().take(2))
+        .tls_ca(files.path("ca.crt"))
+        .build()
+        .unwrap();
+    cache
+        .scope(async {
+            for n in 400..430 {
+                assert_eq!(observe(plain(n)).await, (n * 2, Some(CacheOutcome::Miss)));
+                assert_eq!(observe(plain(n)).await, (n * 2, Some(CacheOutcome::Hit)));
+            }
+        })
+        .await;
+    let spread = keys_per_primary(&cluster, "cluster-plain:*");
+    assert_eq!(spread.iter().sum::<usize>(), 30, "{spread:?}");
+    assert!(spread.iter().all(|&keys| keys > 0), "{spread:?}");
 }
 
 /// The child's side of `the_environment_selects_the_cluster`: the environment names one seed

@@ -2,7 +2,8 @@
 //! port (`--cluster-enabled yes`, a short `--cluster-node-timeout` so that a failover takes a
 //! couple of seconds), joined with `redis-cli --cluster create`.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::RedisServer;
@@ -20,6 +21,17 @@ pub const NODE_TIMEOUT_MS: u64 = 1000;
 impl RedisCluster {
     /// Starts six nodes, makes them a Cluster and waits until every slot is served.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// [`RedisCluster::start`], each node also listening with TLS (certificates from `files`,
+    /// which must name 127.0.0.1: the Cluster tells clients its nodes' addresses), the nodes
+    /// talking to each other over TLS too (`--tls-cluster yes`).
+    pub fn start_tls(files: &crate::TlsFiles) -> Self {
+        Self::start_with(Some(files))
+    }
+
+    fn start_with(tls: Option<&crate::TlsFiles>) -> Self {
         let tag = format!(
             "{}-{}",
             std::process::id(),
@@ -39,7 +51,23 @@ impl RedisCluster {
             let config_file = format!("nodes-{i}.conf");
             let rdb_file = format!("dump-{i}.rdb");
             let log_file = format!("{dir}/node-{i}.log");
-            nodes.push(RedisServer::start_cluster_node(&[
+            // Between nodes each is a TLS client too: with the client certificate (the server's
+            // is for server authentication only).
+            let tls_cluster: Vec<String> = match tls {
+                Some(files) => vec![
+                    "--tls-cluster".to_owned(),
+                    "yes".to_owned(),
+                    "--tls-replication".to_owned(),
+                    "yes".to_owned(),
+                    "--tls-client-cert-file".to_owned(),
+                    files.path("client.crt").to_string_lossy().into_owned(),
+                    "--tls-client-key-file".to_owned(),
+                    files.path("client.key").to_string_lossy().into_owned(),
+                ],
+                None => Vec::new(),
+            };
+            let tls_cluster: Vec<&str> = tls_cluster.iter().map(String::as_str).collect();
+            let args = [
                 "--dir",
                 &dir,
                 "--cluster-enabled",
@@ -56,7 +84,11 @@ impl RedisCluster {
                 // that has not synced cannot take over.
                 "--repl-diskless-sync-delay",
                 "0",
-            ]));
+            ];
+            nodes.push(RedisServer::start_cluster_node(
+                &[&args[..], &tls_cluster[..]].concat(),
+                tls,
+            ));
         }
         // Made before the Cluster is joined, so that its drop cleans up if joining fails.
         let cluster = RedisCluster { nodes, dir };
@@ -65,18 +97,40 @@ impl RedisCluster {
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port()))
             .collect();
-        let output = Command::new(redis_cli_bin())
+        // Bounded: nodes that cannot reach each other make `--cluster create` wait forever.
+        let mut create = Command::new(redis_cli_bin())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
+            .stdout(Stdio::piped())
+            .spawn()
             .unwrap_or_else(|err| {
                 panic!("cannot run `redis-cli` ({err}): install Debian's redis-tools package")
             });
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = create.try_wait().expect("redis-cli --cluster create") {
+                break Some(status);
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = create.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut output = String::new();
+        if let Some(mut stdout) = create.stdout.take() {
+            let _ = stdout.read_to_string(&mut output);
+        }
+        let _ = create.wait();
         assert!(
-            output.status.success(),
-            "redis-cli --cluster create: {}",
-            String::from_utf8_lossy(&output.stdout)
+            status.is_some_and(|status| status.success()),
+            "redis-cli --cluster create ({}): {output}",
+            if status.is_none() {
+                "still waiting after 30 s"
+            } else {
+                "failed"
+            }
         );
         cluster.wait_until_served(Duration::from_secs(30));
         cluster.wait_until_replicated(Duration::from_secs(30));
@@ -111,6 +165,16 @@ impl RedisCluster {
             .iter()
             .filter(|node| node.is_running())
             .map(RedisServer::url)
+            .collect()
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/0` of every node still running, for a Cluster started with
+    /// [`RedisCluster::start_tls`].
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| node.is_running())
+            .map(|node| node.tls_url("127.0.0.1"))
             .collect()
     }
 

@@ -50,13 +50,19 @@ impl RedisServer {
 
     /// Starts a Cluster node (`--cluster-enabled yes` among `extra_args`) with its cluster bus
     /// on a free port of its own: the default, the port + 10000, may be taken or out of range.
-    pub fn start_cluster_node(extra_args: &[&str]) -> Self {
+    /// With `tls`, it also listens with TLS, as [`RedisServer::start_tls`] does.
+    pub fn start_cluster_node(extra_args: &[&str], tls: Option<&crate::TlsFiles>) -> Self {
         for _ in 0..5 {
             let mut args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
             args.extend(["--cluster-port".to_owned(), free_port().to_string()]);
+            let tls_port = tls.map(|files| {
+                let port = free_port();
+                args.extend(tls_args(files, port, false));
+                port
+            });
             let mut server = RedisServer {
                 port: free_port(),
-                tls_port: None,
+                tls_port,
                 extra_args: args,
                 child: None,
                 paused: false,
@@ -73,19 +79,7 @@ impl RedisServer {
     /// port stays open, for readiness checks and for looking at what was stored.
     pub fn start_tls(files: &crate::TlsFiles, client_certificates: bool) -> Self {
         let tls_port = free_port();
-        let path = |name: &str| files.path(name).to_string_lossy().into_owned();
-        let args = [
-            "--tls-port".to_owned(),
-            tls_port.to_string(),
-            "--tls-cert-file".to_owned(),
-            path("server.crt"),
-            "--tls-key-file".to_owned(),
-            path("server.key"),
-            "--tls-ca-cert-file".to_owned(),
-            path("ca.crt"),
-            "--tls-auth-clients".to_owned(),
-            if client_certificates { "yes" } else { "no" }.to_owned(),
-        ];
+        let args = tls_args(files, tls_port, client_certificates);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut server = Self::start_with(&args);
         server.tls_port = Some(tls_port);
@@ -224,6 +218,24 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The arguments for a TLS port: the certificate and key from `files`, clients checked against
+/// its CA when `client_certificates`.
+fn tls_args(files: &crate::TlsFiles, tls_port: u16, client_certificates: bool) -> Vec<String> {
+    let path = |name: &str| files.path(name).to_string_lossy().into_owned();
+    vec![
+        "--tls-port".to_owned(),
+        tls_port.to_string(),
+        "--tls-cert-file".to_owned(),
+        path("server.crt"),
+        "--tls-key-file".to_owned(),
+        path("server.key"),
+        "--tls-ca-cert-file".to_owned(),
+        path("ca.crt"),
+        "--tls-auth-clients".to_owned(),
+        if client_certificates { "yes" } else { "no" }.to_owned(),
+    ]
 }
 
 fn free_port() -> u16 {
