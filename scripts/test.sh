@@ -33,6 +33,19 @@ if ! command -v openssl >/dev/null 2>&1; then
   fi
 fi
 
+# The Cluster tests join their nodes with redis-cli (Debian's redis-tools, which redis-server
+# depends on).
+if ! command -v "${REDIS_CLI_BIN:-redis-cli}" >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "redis-cli not found: installing Debian's redis-tools package"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools >/dev/null
+  else
+    echo "redis-cli is missing: install it (Debian: sudo apt-get install redis-tools) or set REDIS_CLI_BIN" >&2
+    exit 1
+  fi
+fi
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
