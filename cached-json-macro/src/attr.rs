@@ -49,12 +49,16 @@ pub(crate) struct Attr {
     pub hard_timeout_ms: Option<Spanned<u64>>,
     /// `refresh_ahead = 0.8`: the share of the TTL past which a hit refreshes, in thousandths.
     pub refresh_ahead: Option<Spanned<u16>>,
+    /// `no_l1`: never copied into the cache's in-process L1.
+    pub no_l1: Option<Span>,
+    /// `l1_ttl = N`: the longest life of a copy in the L1, in seconds.
+    pub l1_ttl: Option<Spanned<u64>>,
     /// `crate = "path"`: where the facade is, when it is renamed or re-exported.
     pub krate: Option<Path>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
-const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `lock_lease_ms = MILLISECONDS`, `wait_ms = MILLISECONDS`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `hard_timeout_ms = MILLISECONDS`, `refresh_ahead = SHARE`, `crate = \"path\"`";
+const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `lock_lease_ms = MILLISECONDS`, `wait_ms = MILLISECONDS`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `hard_timeout_ms = MILLISECONDS`, `refresh_ahead = SHARE`, `no_l1`, `l1_ttl = SECONDS`, `crate = \"path\"`";
 
 impl Parse for Attr {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -86,6 +90,8 @@ impl Parse for Attr {
         let mut lock_lease_ms = None;
         let mut hard_timeout_ms = None;
         let mut refresh_ahead = None;
+        let mut no_l1 = None;
+        let mut l1_ttl = None;
         let mut krate = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -157,6 +163,14 @@ impl Parse for Attr {
                     "the most milliseconds a function answered by its stale copy goes on in the background, e.g. `hard_timeout_ms = 10000`",
                     &mut hard_timeout_ms,
                 )?,
+                "l1_ttl" => integer(
+                    input,
+                    &mut errors,
+                    &name,
+                    "the most seconds a copy lives in the cache's L1, e.g. `l1_ttl = 5`",
+                    &mut l1_ttl,
+                )?,
+                "no_l1" => set_once(&mut no_l1, Some(name.span())),
                 "refresh_ahead" => set_once(&mut refresh_ahead, parse_share(input, &mut errors)?),
                 "skip" => set_once(&mut skip, parse_skip(input, &name)?),
                 "returns" => set_once(&mut returns, parse_returns(input, &mut errors)?),
@@ -205,6 +219,23 @@ impl Parse for Attr {
                  nothing to answer instead of waiting for the function",
             ));
         }
+        if let (Some(Some((_, span))), Some(_)) = (l1_ttl, no_l1) {
+            errors.push(syn::Error::new(
+                span,
+                "`l1_ttl` with `no_l1`: a function kept out of the L1 has no copies to limit",
+            ));
+        }
+        if let (Some(Some((l1_secs, span))), Some(Some((ttl_secs, _)))) = (l1_ttl, ttl) {
+            if l1_secs >= ttl_secs {
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "`l1_ttl = {l1_secs}` is not shorter than `ttl = {ttl_secs}`: copies never \
+                         outlive the entry, so it would change nothing"
+                    ),
+                ));
+            }
+        }
         errors.finish()?;
         Ok(Attr {
             prefix,
@@ -221,6 +252,8 @@ impl Parse for Attr {
             lock_lease_ms: lock_lease_ms.flatten(),
             hard_timeout_ms: hard_timeout_ms.flatten(),
             refresh_ahead: refresh_ahead.flatten(),
+            no_l1: no_l1.flatten(),
+            l1_ttl: l1_ttl.flatten(),
             krate: krate.flatten(),
         })
     }

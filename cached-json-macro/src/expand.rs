@@ -43,6 +43,8 @@ fn site_definition(model: &Model) -> TokenStream {
         lock_lease_ms,
         hard_timeout_ms,
         refresh_ahead,
+        no_l1,
+        l1_ttl,
         function_name,
         ..
     } = model;
@@ -76,6 +78,12 @@ fn site_definition(model: &Model) -> TokenStream {
     }
     if let Some(permille) = refresh_ahead {
         options.extend(quote!(.with_refresh_ahead_permille(#permille)));
+    }
+    if *no_l1 {
+        options.extend(quote!(.without_l1()));
+    }
+    if let Some(secs) = l1_ttl {
+        options.extend(quote!(.with_l1_ttl(#secs)));
     }
     quote!(#private::CacheSite::new(#prefix, #ttl, #version)#options)
 }

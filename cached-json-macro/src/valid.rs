@@ -27,6 +27,10 @@ pub(crate) struct Model {
     pub hard_timeout_ms: Option<u64>,
     /// `refresh_ahead`, in thousandths of the TTL.
     pub refresh_ahead: Option<u16>,
+    /// `no_l1`.
+    pub no_l1: bool,
+    /// `l1_ttl`, in seconds.
+    pub l1_ttl: Option<u64>,
     /// How the body runs detached from its caller (`refresh_ahead`, and `timeout_ms` where the
     /// signature allows): on copies of the arguments.
     pub detached: Option<Detached>,
@@ -132,6 +136,8 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
         lock_lease_ms: attr.lock_lease_ms.map(|(ms, _)| ms),
         hard_timeout_ms: attr.hard_timeout_ms.map(|(ms, _)| ms),
         refresh_ahead: attr.refresh_ahead.map(|(permille, _)| permille),
+        no_l1: attr.no_l1.is_some(),
+        l1_ttl: attr.l1_ttl.map(|(secs, _)| secs),
         detached,
         key_args,
         mode,

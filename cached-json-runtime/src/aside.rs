@@ -51,8 +51,9 @@ pub(crate) struct Aside {
 
 /// What reading the key gave.
 enum Looked<O> {
-    /// A hit: the value, and whether it is due for a refresh.
-    Hit(O, bool),
+    /// A hit: the value, where it came from (`Hit`: the store, `HitL1`: the L1), and whether
+    /// it is due for a refresh.
+    Hit(O, CacheOutcome, bool),
     /// No usable value; `reachable`: the store answered (so it may be written, locked...).
     Miss { reachable: bool },
 }
@@ -133,7 +134,7 @@ impl Aside {
             false => Looked::Miss { reachable: false },
         };
         let reachable = match looked {
-            Looked::Hit(output, _) => return self.finish(CacheOutcome::Hit, output),
+            Looked::Hit(output, outcome, _) => return self.finish(outcome, output),
             Looked::Miss { reachable } => reachable,
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
@@ -193,12 +194,12 @@ impl Aside {
             false => Looked::Miss { reachable: false },
         };
         let reachable = match looked {
-            Looked::Hit(output, refresh_due) => {
+            Looked::Hit(output, outcome, refresh_due) => {
                 if refresh_due {
                     let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
                     background::refresh(computation, start);
                 }
-                return self.finish(CacheOutcome::Hit, output);
+                return self.finish(outcome, output);
             }
             Looked::Miss { reachable } => reachable,
         };
@@ -236,15 +237,40 @@ impl Aside {
         self.conclude(done)
     }
 
-    /// Reads the key; for a site with `refresh_ahead`, with its remaining life.
+    /// Reads the key: from the L1 when it has a copy, else from the store (with its remaining
+    /// life when `refresh_ahead`, the HTTP layer or the L1 need it), copying what it read into
+    /// the L1.
     async fn look<S: Shape>(&self, codec: S::Codec, key: &Key) -> Looked<S::Output> {
         let store = self.cache.store();
         let observed = http::wanted();
-        let (read, remaining) = match store.health() {
+        let health = store.health();
+        // The L1 serves while the store is up (its changes reported): a hung or lost Redis
+        // may have changed what the copies say.
+        let l1 = self
+            .cache
+            .l1()
+            .filter(|_| self.site.l1 && !self.refresh && health == Health::Up);
+        if let Some(l1) = l1 {
+            if let Some(copy) = l1.get(key.as_str()) {
+                if let Some(output) = decode::<S>(codec, &copy.json, key.as_str()) {
+                    let remaining = copy.remaining();
+                    if observed {
+                        self.observed(CacheOutcome::HitL1, copy.json.to_vec(), Some(remaining));
+                    }
+                    let refresh_due = self.site.refresh_due(Some(remaining));
+                    return Looked::Hit(output, CacheOutcome::HitL1, refresh_due);
+                }
+            }
+        }
+        // Taken before the read: a change of the key heard meanwhile keeps it out of the L1.
+        let stamp = l1.and_then(|l1| l1.stamp());
+        let (read, remaining) = match health {
             Health::Down => (Read::Unreachable, None),
             // `<fn>_refresh`: whatever is stored is replaced.
             Health::Up | Health::Connecting if self.refresh => (Read::Miss, None),
-            Health::Up | Health::Connecting if self.site.refresh_ahead.is_some() || observed => {
+            Health::Up | Health::Connecting
+                if self.site.refresh_ahead.is_some() || observed || stamp.is_some() =>
+            {
                 store.get_with_ttl(key.as_str()).await
             }
             Health::Up | Health::Connecting => (store.get(key.as_str()).await, None),
@@ -254,10 +280,13 @@ impl Aside {
         match read {
             Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => {
+                    if let (Some(l1), Some(stamp), Some(remaining)) = (l1, stamp, remaining) {
+                        l1.fill(key.as_str(), &bytes, remaining, self.site.l1_ttl, stamp);
+                    }
                     if observed {
                         self.observed(CacheOutcome::Hit, bytes, remaining);
                     }
-                    Looked::Hit(output, self.site.refresh_due(remaining))
+                    Looked::Hit(output, CacheOutcome::Hit, self.site.refresh_due(remaining))
                 }
                 // Corrupt or of another type: a miss, and overwritten.
                 None => Looked::Miss { reachable: true },

@@ -138,6 +138,11 @@ impl<S: Shape> Computation<S> {
                         // lands finds the value in the store.
                         let ttl = site.ttl_with_jitter();
                         let written = store.set(key.as_str(), &bytes, ttl).await;
+                        // This process reads its own write at once; the others drop their copy
+                        // when the store reports it.
+                        if let Some(l1) = cache.l1() {
+                            l1.forget(key.as_str());
+                        }
                         stale::write(store, &key, site, &bytes, ttl).await;
                         if observed && written.is_ok() {
                             http::record(Entry {

@@ -1,7 +1,10 @@
 //! Configuring a [`Cache`]: in code with [`CacheBuilder`], or from the environment.
 
-use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
+use crate::l1::L1;
 
 use crate::redis::{ConfigError, RedisConfig, RedisStore, RedisTls};
 use crate::store::{MemoryStore, NoStore, Store};
@@ -34,6 +37,7 @@ pub struct CacheBuilder {
     tls: RedisTls,
     namespace: Option<String>,
     max_value_bytes: Option<usize>,
+    l1_bytes: Option<u64>,
 }
 
 /// The store a builder was given.
@@ -111,6 +115,19 @@ impl CacheBuilder {
         self
     }
 
+    /// Keeps an in-process copy (an L1) of up to about `max_bytes` of the entries read from
+    /// Redis, served without a round trip: as fast as memory, and coherent across instances,
+    /// since Redis reports every change of a key read (`CLIENT TRACKING`, whoever makes it) and
+    /// the copy goes. A copy never outlives its entry in Redis; the L1 is flushed whenever
+    /// reports may have been missed. Default: none, or `CACHED_JSON_L1` (e.g. `64MiB`).
+    /// Functions opt out with `no_l1`, or shorten their copies' life with `l1_ttl = SECONDS`.
+    /// A store that cannot report changes (the in-process one, a Redis Cluster for now) gets
+    /// no L1.
+    pub fn l1(mut self, max_bytes: u64) -> Self {
+        self.l1_bytes = Some(max_bytes);
+        self
+    }
+
     /// The cache. Fails only on a malformed Redis URL or unreadable TLS files; does no I/O.
     pub fn build(self) -> Result<Cache, ConfigError> {
         let store: Box<dyn Store> = match self.store {
@@ -121,27 +138,77 @@ impl CacheBuilder {
             Some(Chosen::Other(store)) => store,
             None => store_from_env(&self.tls),
         };
+        let namespace = self.namespace.or_else(namespace_from_env);
+        let l1 = l1_for(
+            &*store,
+            namespace.as_deref(),
+            self.l1_bytes.or_else(l1_from_env),
+        );
         Ok(Cache::from_inner(Inner {
             store,
-            namespace: self.namespace.or_else(namespace_from_env),
+            namespace,
             flights: Default::default(),
             generations: Default::default(),
             max_value_bytes: self
                 .max_value_bytes
                 .unwrap_or_else(max_value_bytes_from_env),
+            l1,
         }))
     }
 
     /// [`Cache::from_env`]: never fails.
     pub(crate) fn build_from_env(self) -> Cache {
+        let store = store_from_env(&self.tls);
+        let namespace = namespace_from_env();
+        let l1 = l1_for(&*store, namespace.as_deref(), l1_from_env());
         Cache::from_inner(Inner {
-            store: store_from_env(&self.tls),
-            namespace: namespace_from_env(),
+            store,
+            namespace,
             flights: Default::default(),
             generations: Default::default(),
             max_value_bytes: max_value_bytes_from_env(),
+            l1,
         })
     }
+}
+
+/// An L1 of `max_bytes` in front of `store`, if asked for and the store can keep it coherent:
+/// it reports the changes of the keys of `namespace` (of every key without one).
+fn l1_for(store: &dyn Store, namespace: Option<&str>, max_bytes: Option<u64>) -> Option<Arc<L1>> {
+    let max_bytes = max_bytes.filter(|&bytes| bytes > 0)?;
+    let l1 = Arc::new(L1::new(max_bytes));
+    let prefixes: Vec<String> = namespace.map(|ns| format!("{ns}:")).into_iter().collect();
+    let weak = Arc::downgrade(&l1);
+    let listener = Arc::new(move |event| {
+        if let Some(l1) = weak.upgrade() {
+            l1.heard(event);
+        }
+    });
+    if store.track_keys(&prefixes, listener) {
+        Some(l1)
+    } else {
+        tracing::info!(
+            store = store.kind(),
+            "no L1: this store cannot report changes of its keys (the L1 needs a single Redis)"
+        );
+        None
+    }
+}
+
+fn l1_from_env() -> Option<u64> {
+    let value = std::env::var("CACHED_JSON_L1").ok()?;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "off" | "false" | "no" => return None,
+        _ => {}
+    }
+    let bytes = parse_size(&value);
+    if bytes.is_none() {
+        tracing::error!(
+            value,
+            "CACHED_JSON_L1 must be a size such as 64MiB (or off): no L1"
+        );
+    }
+    bytes
 }
 
 fn max_value_bytes_from_env() -> usize {

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 pub use crate::builder::CacheBuilder;
 use crate::flight::Flights;
 use crate::generation::Generations;
+use crate::l1::L1;
 use crate::store::{Store, StoreError};
 
 /// A handle to a store and the namespace its keys live in. Cheap to clone.
@@ -41,6 +42,9 @@ pub(crate) struct Inner {
     pub(crate) generations: Arc<Generations>,
     /// Values whose JSON is longer are returned but not stored.
     pub(crate) max_value_bytes: usize,
+    /// The in-process copies of the store's entries, when asked for and the store can keep
+    /// them coherent.
+    pub(crate) l1: Option<Arc<L1>>,
 }
 
 /// [`CacheBuilder::max_value_bytes`] unless set: 4 MiB.
@@ -61,6 +65,7 @@ impl Cache {
             flights: Arc::default(),
             generations: Arc::default(),
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            l1: None,
         })
     }
 
@@ -162,6 +167,17 @@ impl Cache {
             .map(drop)
     }
 
+    /// The L1, if this cache has one.
+    pub(crate) fn l1(&self) -> Option<&L1> {
+        self.inner.l1.as_deref()
+    }
+
+    /// Whether this cache keeps an in-process L1 in front of its store
+    /// ([`CacheBuilder::l1`]): asked for, and the store reports changes of its keys.
+    pub fn has_l1(&self) -> bool {
+        self.inner.l1.is_some()
+    }
+
     /// The longest JSON a value may have to be stored.
     pub(crate) fn max_value_bytes(&self) -> usize {
         self.inner.max_value_bytes
@@ -169,6 +185,9 @@ impl Cache {
 
     /// Removes one key (as built by the attribute, namespace included).
     pub async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        if let Some(l1) = self.l1() {
+            l1.forget(key);
+        }
         self.inner.store.delete(key).await
     }
 }
@@ -178,6 +197,7 @@ impl std::fmt::Debug for Cache {
         f.debug_struct("Cache")
             .field("store", &self.store().kind())
             .field("namespace", &self.namespace())
+            .field("l1", &self.has_l1())
             .finish()
     }
 }

@@ -80,7 +80,9 @@ impl Call {
     pub async fn invalidate(self) -> Result<bool, KeyError> {
         let cache = self.cache.clone();
         let key = self.key().await?;
-        let existed = cache.store().delete(key.as_str()).await?;
+        // (Through the cache: this process's L1 copy goes at once, the others' when Redis
+        // reports the delete.)
+        let existed = cache.delete(key.as_str()).await?;
         cache.store().delete(&key.stale()).await?;
         Ok(existed)
     }

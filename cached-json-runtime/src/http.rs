@@ -46,7 +46,9 @@ impl Entry {
     /// How long the answer has been in the cache, on a hit.
     pub fn age(&self) -> Option<Duration> {
         match (self.outcome, self.remaining) {
-            (CacheOutcome::Hit, Some(remaining)) => Some(self.ttl.saturating_sub(remaining)),
+            (CacheOutcome::Hit | CacheOutcome::HitL1, Some(remaining)) => {
+                Some(self.ttl.saturating_sub(remaining))
+            }
             _ => None,
         }
     }

@@ -20,6 +20,7 @@ mod http;
 pub mod instance;
 mod instruments;
 pub mod key;
+mod l1;
 mod lock;
 mod logging;
 pub mod mode;

@@ -20,6 +20,9 @@ use std::future::Future;
 pub enum CacheOutcome {
     /// The value came from the cache; the function did not run for this call.
     Hit,
+    /// The value came from this process's L1 (see `CacheBuilder::l1`), without asking the
+    /// store; the function did not run for this call.
+    HitL1,
     /// The cache was asked and had nothing usable; the function ran and its value was stored
     /// (if it was cacheable).
     Miss,
@@ -35,10 +38,12 @@ pub enum CacheOutcome {
 }
 
 impl CacheOutcome {
-    /// `"HIT"`, `"MISS"`, `"BYPASS"`, `"STALE"` or `"COALESCED"`: for an `X-Cache` header.
+    /// `"HIT"`, `"HIT-L1"`, `"MISS"`, `"BYPASS"`, `"STALE"` or `"COALESCED"`: for an
+    /// `X-Cache` header.
     pub const fn as_str(self) -> &'static str {
         match self {
             CacheOutcome::Hit => "HIT",
+            CacheOutcome::HitL1 => "HIT-L1",
             CacheOutcome::Miss => "MISS",
             CacheOutcome::Bypass => "BYPASS",
             CacheOutcome::Stale => "STALE",

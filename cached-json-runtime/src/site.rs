@@ -35,6 +35,10 @@ pub struct CacheSite {
     /// `refresh_ahead`, in thousandths: a hit on an entry past this share of its TTL refreshes
     /// it in the background.
     pub(crate) refresh_ahead: Option<u16>,
+    /// Whether its entries may be copied into the cache's L1 (`no_l1` says not).
+    pub(crate) l1: bool,
+    /// The longest life of a copy in the L1 (`l1_ttl`); `None`: the entry's in the store.
+    pub(crate) l1_ttl: Option<Duration>,
     /// Its metric keys and its function's recent duration.
     pub(crate) metrics: SiteMetrics,
 }
@@ -61,6 +65,8 @@ impl CacheSite {
             lease: DEFAULT_LEASE,
             hard_timeout: None,
             refresh_ahead: None,
+            l1: true,
+            l1_ttl: None,
             metrics: SiteMetrics::new(),
         }
     }
@@ -118,6 +124,18 @@ impl CacheSite {
     /// its TTL (`refresh_ahead = 0.8` is 800).
     pub const fn with_refresh_ahead_permille(mut self, permille: u16) -> Self {
         self.refresh_ahead = Some(permille);
+        self
+    }
+
+    /// Never copy this function's entries into the cache's L1 (`no_l1`).
+    pub const fn without_l1(mut self) -> Self {
+        self.l1 = false;
+        self
+    }
+
+    /// Keep copies of this function's entries in the cache's L1 for at most `secs` (`l1_ttl`).
+    pub const fn with_l1_ttl(mut self, secs: u64) -> Self {
+        self.l1_ttl = Some(Duration::from_secs(secs));
         self
     }
 

@@ -70,14 +70,14 @@ impl std::fmt::Debug for SiteMetrics {
 
 struct SiteKeys {
     /// By [`outcome_index`].
-    calls: [Key; 5],
+    calls: [Key; 6],
     origin: Key,
     saved: Key,
 }
 
 /// [`SiteKeys`]' handles from the global recorder.
 struct SiteHandles {
-    calls: [Counter; 5],
+    calls: [Counter; 6],
     origin: Histogram,
     saved: Counter,
 }
@@ -89,10 +89,11 @@ fn outcome_index(outcome: CacheOutcome) -> usize {
         CacheOutcome::Bypass => 2,
         CacheOutcome::Stale => 3,
         CacheOutcome::Coalesced => 4,
+        CacheOutcome::HitL1 => 5,
     }
 }
 
-const OUTCOME_LABELS: [&str; 5] = ["hit", "miss", "bypass", "stale", "coalesced"];
+const OUTCOME_LABELS: [&str; 6] = ["hit", "miss", "bypass", "stale", "coalesced", "hit_l1"];
 
 /// `outcome` as the `outcome` label has it: `hit`, `miss`...
 pub(crate) fn outcome_label(outcome: CacheOutcome) -> &'static str {
@@ -201,9 +202,12 @@ pub fn describe_metrics() {
 /// function would have taken to the saved time.
 pub(crate) fn call(site: &'static CacheSite, outcome: CacheOutcome) {
     let index = outcome_index(outcome);
-    let saved = matches!(outcome, CacheOutcome::Hit | CacheOutcome::Coalesced)
-        .then(|| site.metrics.recent_origin_micros.load(Ordering::Relaxed))
-        .filter(|&micros| micros > 0);
+    let saved = matches!(
+        outcome,
+        CacheOutcome::Hit | CacheOutcome::HitL1 | CacheOutcome::Coalesced
+    )
+    .then(|| site.metrics.recent_origin_micros.load(Ordering::Relaxed))
+    .filter(|&micros| micros > 0);
     match target() {
         Target::Global => {
             let handles = site.metrics.global(site.prefix);

@@ -9,7 +9,9 @@
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, Value};
+use redis::{
+    Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, Value,
+};
 
 use super::{ConfigError, RedisConfig};
 use crate::logging::{redact_url, scrub};
@@ -18,8 +20,9 @@ use crate::logging::{redact_url, scrub};
 // One per store, inside its `Arc`: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Backend {
-    /// One server.
-    Single(Client),
+    /// One server: the client, and one speaking RESP3 for the connection that hears of
+    /// changed keys (`CLIENT TRACKING` pushes them; see `tracking.rs`).
+    Single { client: Client, tracking: Client },
     /// A Cluster: the client (with its seed nodes), and a client per seed node for the pub/sub
     /// subscription (cluster-wide `PUBLISH` reaches every node, so one node's will do).
     Cluster {
@@ -85,7 +88,15 @@ impl Backend {
             Backend::Cluster { client, seeds }
         } else {
             let info = infos.remove(0);
-            Backend::Single(client(info, config, &display_url).map_err(scrubbed)?)
+            let resp3 = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            let tracking_info = info.clone().set_redis_settings(resp3);
+            Backend::Single {
+                client: client(info, config, &display_url).map_err(scrubbed)?,
+                tracking: client(tracking_info, config, &display_url).map_err(scrubbed)?,
+            }
         };
         Ok(Opened {
             backend,
@@ -97,13 +108,22 @@ impl Backend {
     /// The clients a pub/sub subscription may be made with, in the order to try them.
     pub(super) fn pubsub_clients(&self) -> &[Client] {
         match self {
-            Backend::Single(client) => std::slice::from_ref(client),
+            Backend::Single { client, .. } => std::slice::from_ref(client),
             Backend::Cluster { seeds, .. } => seeds,
         }
     }
 
     pub(super) fn is_cluster(&self) -> bool {
         matches!(self, Backend::Cluster { .. })
+    }
+
+    /// The RESP3 client for tracking changed keys; `None` on a Cluster (each primary would
+    /// need a tracking connection of its own: not done yet).
+    pub(super) fn tracking_client(&self) -> Option<&Client> {
+        match self {
+            Backend::Single { tracking, .. } => Some(tracking),
+            Backend::Cluster { .. } => None,
+        }
     }
 }
 

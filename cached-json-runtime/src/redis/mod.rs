@@ -11,6 +11,7 @@ mod events;
 mod link;
 mod reconnect;
 mod tls;
+mod tracking;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use self::link::{Backend, Opened};
 use self::reconnect::{connect_loop, probe, Background};
 use crate::instruments::{self, Command};
 use crate::logging::{scrub, LogLimiter};
-use crate::store::{BoxFuture, Health, Listener, Read, Store, StoreError};
+use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError};
 
 pub use self::config::{ConfigError, RedisConfig};
 pub use self::tls::RedisTls;
@@ -64,6 +65,11 @@ struct Shared {
     op_errors: LogLimiter,
     /// `MOVED` from a server configured as one: the hint to configure a Cluster, once a minute.
     not_a_cluster: LogLimiter,
+    /// Tells the tracking connection to start over: Redis was lost, reports may be missed.
+    tracking_reset: Arc<Notify>,
+    /// What to track and whom to tell ([`Store::track_keys`]), started with the first
+    /// connection.
+    tracked: std::sync::OnceLock<(Vec<String>, KeyListener)>,
 }
 
 impl RedisStore {
@@ -89,6 +95,8 @@ impl RedisStore {
                 })?,
                 op_errors: LogLimiter::new(Duration::from_secs(10)),
                 not_a_cluster: LogLimiter::new(Duration::from_secs(60)),
+                tracking_reset: Arc::new(Notify::new()),
+                tracked: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -108,6 +116,13 @@ impl RedisStore {
         shared.started.call_once(|| {
             let weak = Arc::downgrade(shared);
             shared.background.spawn(connect_loop(weak, true));
+            if let Some((prefixes, listener)) = shared.tracked.get() {
+                shared.background.spawn(tracking::track(
+                    Arc::downgrade(shared),
+                    prefixes.clone(),
+                    listener.clone(),
+                ));
+            }
         });
         match shared.breaker.state() {
             BreakerState::Closed => {}
@@ -227,6 +242,7 @@ impl RedisStore {
             }
             Trip::Reconnect => {
                 shared.connections.lost();
+                shared.tracking_reset.notify_one();
                 tracing::warn!(url = %shared.display_url, error,
                     "redis unavailable: bypassing the cache until it is back");
                 shared.background.spawn(connect_loop(weak, false));
@@ -364,6 +380,16 @@ impl Store for RedisStore {
         shared
             .background
             .spawn(events::listen(Arc::downgrade(shared), listener));
+    }
+
+    fn track_keys(&self, prefixes: &[String], listener: KeyListener) -> bool {
+        let shared = &self.shared;
+        if shared.backend.tracking_client().is_none() {
+            return false;
+        }
+        // Started with the first connection (building a cache does no I/O); one tracker per
+        // store.
+        shared.tracked.set((prefixes.to_vec(), listener)).is_ok()
     }
 
     fn health(&self) -> Health {

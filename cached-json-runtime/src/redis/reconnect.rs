@@ -117,6 +117,7 @@ pub(super) async fn probe(store: Weak<Shared>) {
         tracing::info!(url = %shared.display_url, "redis answers again after a timeout");
     } else if shared.breaker.on_probe_failed() == Trip::Reconnect {
         shared.connections.lost();
+        shared.tracking_reset.notify_one();
         tracing::warn!(url = %shared.display_url,
             "redis does not answer: bypassing the cache until it is back");
         connect_loop(store, false).await;
@@ -134,7 +135,7 @@ pub(super) async fn connect(shared: &Arc<Shared>, name: &str) -> Result<Link, St
         .set_response_timeout(None);
     let attempt = async {
         let mut link = match &shared.backend {
-            Backend::Single(client) => Link::Single(
+            Backend::Single { client, .. } => Link::Single(
                 client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?,

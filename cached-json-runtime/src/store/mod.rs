@@ -58,6 +58,25 @@ pub enum StoreEvent {
 /// A function the store calls with each [`StoreEvent`], from its own task: it must not block.
 pub type Listener = std::sync::Arc<dyn Fn(StoreEvent) + Send + Sync>;
 
+/// What a store that reports changes to its keys tells an in-process copy of its entries (the
+/// L1, see [`Store::track_keys`]), in the order it learns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// From now on every change of a tracked key is reported. What was copied before may be
+    /// stale: drop it, then copy again.
+    Tracking,
+    /// These keys were written, deleted or expired (by anyone).
+    Changed(Vec<String>),
+    /// Every key may have changed (the store was flushed): drop every copy, go on copying.
+    Flushed,
+    /// Changes may be missed from now on (the reporting connection was lost): drop every copy
+    /// and make none until [`KeyEvent::Tracking`] again.
+    Lost,
+}
+
+/// A function the store calls with each [`KeyEvent`], from its own task: it must not block.
+pub type KeyListener = std::sync::Arc<dyn Fn(KeyEvent) + Send + Sync>;
+
 /// Why a store could not carry out a write, a delete or a lock.
 ///
 /// ```
@@ -200,6 +219,14 @@ pub trait Store: Send + Sync + 'static {
         let _ = listener;
     }
 
+    /// Reports every change of the keys starting with one of `prefixes` (all keys when there
+    /// are none) to `listener`, from now on, by whoever makes it; returns whether this store can
+    /// (the default, and the in-process store, cannot: an L1 in front of them is not kept).
+    fn track_keys(&self, prefixes: &[String], listener: KeyListener) -> bool {
+        let _ = (prefixes, listener);
+        false
+    }
+
     /// What the store knows of its backend without asking it. A call skips a store that is
     /// [`Health::Down`]; the default is [`Health::Up`], for stores that cannot fail.
     fn health(&self) -> Health {
@@ -253,6 +280,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn listen(&self, listener: Listener) {
         (**self).listen(listener)
+    }
+    fn track_keys(&self, prefixes: &[String], listener: KeyListener) -> bool {
+        (**self).track_keys(prefixes, listener)
     }
     fn health(&self) -> Health {
         (**self).health()

@@ -20,4 +20,14 @@ async fn cache_none_on_result(id: u32) -> Result<u32, String> {
     Ok(id)
 }
 
+#[cached_json("l1-both", ttl = 60, no_l1, l1_ttl = 5)]
+async fn l1_ttl_without_l1(id: u32) -> u32 {
+    id
+}
+
+#[cached_json("l1-long", ttl = 60, l1_ttl = 60)]
+async fn l1_ttl_not_shorter(id: u32) -> u32 {
+    id
+}
+
 fn main() {}

@@ -1,0 +1,295 @@
+//! The in-process L1 against a real Redis: hits served from memory and told apart, and copies
+//! that disappear from every instance when the entry changes, whoever changes it (another
+//! instance's refresh or invalidation, a plain `DEL`), with the time that takes measured; a
+//! restarted Redis flushes the L1; `no_l1`, `l1_ttl` and the entry's TTL bound the copies.
+//! Two caches with stores of their own stand for two instances of an app. Run with
+//! `--nocapture` for the figures.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json_test_support::{spread, RedisServer};
+use redis::Commands;
+
+const L1_BYTES: u64 = 1 << 20;
+
+/// What `versioned` answers: bumped to make a new value.
+static VERSION: AtomicU64 = AtomicU64::new(0);
+
+#[cached_json("l1-versioned", ttl = 60)]
+async fn versioned(id: u32) -> (u32, u64) {
+    (id, VERSION.load(Ordering::SeqCst))
+}
+
+#[cached_json("l1-plain", ttl = 60)]
+async fn plain(id: u32) -> u32 {
+    id * 2
+}
+
+#[cached_json("l1-opted-out", ttl = 60, no_l1)]
+async fn opted_out(id: u32) -> u32 {
+    id * 3
+}
+
+#[cached_json("l1-short-copies", ttl = 60, l1_ttl = 1)]
+async fn short_copies(id: u32) -> u32 {
+    id * 4
+}
+
+#[cached_json("l1-short-entry", ttl = 1)]
+async fn short_entry(id: u32) -> u32 {
+    id * 5
+}
+
+fn with_l1(server: &RedisServer) -> Cache {
+    Cache::builder()
+        .redis_url(server.url())
+        .namespace("l1-test")
+        .l1(L1_BYTES)
+        .build()
+        .unwrap()
+}
+
+/// Calls `call` in `cache` until it answers from the L1 (the tracking connection is up and the
+/// copy made); panics after 2 s.
+async fn until_l1<T, F, Fut>(cache: &Cache, call: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let (value, outcome) = cache.scope(observe(call())).await;
+        if outcome == Some(CacheOutcome::HitL1) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "never served from the L1 (last outcome {outcome:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_come_from_memory_and_say_so() {
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    assert!(cache.has_l1());
+    cache
+        .scope(async {
+            assert_eq!(observe(plain(1)).await, (2, Some(CacheOutcome::Miss)));
+        })
+        .await;
+    assert_eq!(until_l1(&cache, || plain(1)).await, 2);
+    // Served from memory: Redis is not asked (its command count does not move).
+    let commands = |server: &RedisServer| -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query(&mut server.connection())
+            .unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("total_commands_processed:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = commands(&server);
+    cache
+        .scope(async {
+            for _ in 0..100 {
+                assert_eq!(observe(plain(1)).await, (2, Some(CacheOutcome::HitL1)));
+            }
+        })
+        .await;
+    // (The INFO calls themselves, and the tracking connection's PING, are all that ran.)
+    assert!(commands(&server) - before <= 3);
+
+    // No L1 where it could not be kept coherent: the in-process store.
+    let memory = Cache::builder()
+        .memory(1 << 20)
+        .l1(L1_BYTES)
+        .build()
+        .unwrap();
+    assert!(!memory.has_l1());
+}
+
+/// How long until `reader` stops answering `stale` for `versioned(id)`, polling from memory.
+async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (_, version) = reader.scope(versioned(id)).await;
+        if version != stale {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the other instance still answers the old value after 2 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_instance_leaves_every_other_l1_at_once() {
+    const ROUNDS: u32 = 200;
+    let server = RedisServer::start();
+    let writer = with_l1(&server);
+    let reader = with_l1(&server);
+    let mut refreshed = Vec::new();
+    let mut invalidated = Vec::new();
+    for id in 0..ROUNDS {
+        // The reader holds a copy of the current value.
+        VERSION.fetch_add(1, Ordering::SeqCst);
+        let old = writer.scope(versioned(id)).await.1;
+        let (_, version) = until_l1(&reader, || versioned(id)).await;
+        assert_eq!(version, old);
+        if id % 2 == 0 {
+            // The writer stores a new value (a refresh, as on a write through the app).
+            VERSION.fetch_add(1, Ordering::SeqCst);
+            writer.scope(versioned_refresh(id)).await;
+            refreshed.push(until_changed(&reader, id, old).await);
+        } else {
+            // The writer invalidates it: the reader computes it again, with the new version.
+            VERSION.fetch_add(1, Ordering::SeqCst);
+            assert!(writer.scope(versioned_invalidate(id)).await.unwrap());
+            invalidated.push(until_changed(&reader, id, old).await);
+        }
+    }
+    for (what, samples) in [("refresh", refreshed), ("invalidate", invalidated)] {
+        let (median, p99, max) = spread(samples);
+        println!(
+            "{what} on one instance -> the other's L1 answers the new value: median {median:?}, \
+             p99 {p99:?}, max {max:?} ({} rounds)",
+            ROUNDS / 2
+        );
+        assert!(p99 < Duration::from_millis(100), "{what}: p99 {p99:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_del_from_any_client_leaves_the_l1() {
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    let mut samples = Vec::new();
+    for id in 0..50 {
+        cache.scope(plain(id)).await;
+        until_l1(&cache, || plain(id)).await;
+        let keys = server.keys("l1-test:l1-plain:*");
+        let key = cache
+            .scope(plain_key(id))
+            .await
+            .unwrap()
+            .as_str()
+            .to_owned();
+        assert!(keys.contains(&key));
+        // As `redis-cli DEL` would, from a client that knows nothing of cached-json.
+        let removed: u32 = server.connection().del(&key).unwrap();
+        assert_eq!(removed, 1);
+        let started = Instant::now();
+        loop {
+            let (_, outcome) = cache.scope(observe(plain(id))).await;
+            if outcome == Some(CacheOutcome::Miss) {
+                samples.push(started.elapsed());
+                break;
+            }
+            assert_eq!(outcome, Some(CacheOutcome::HitL1));
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "still a copy after 2 s"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+    let (median, p99, max) = spread(samples);
+    println!(
+        "DEL from another client -> the L1 copy gone: median {median:?}, p99 {p99:?}, max {max:?}"
+    );
+    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_redis_flushes_the_l1() {
+    let mut server = RedisServer::start();
+    let cache = with_l1(&server);
+    for id in 0..5 {
+        cache.scope(plain(id)).await;
+        until_l1(&cache, || plain(id)).await;
+    }
+    // Down: the L1 does not answer for a Redis it cannot hear from.
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for id in 0..5 {
+        let (value, outcome) = cache.scope(observe(plain(id))).await;
+        assert_eq!(value, id * 2);
+        assert_ne!(
+            outcome,
+            Some(CacheOutcome::HitL1),
+            "a copy served with Redis gone"
+        );
+    }
+    // Back, empty: what the L1 held before is gone too; every key misses once.
+    server.restart();
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for id in 0..5 {
+        loop {
+            let (value, outcome) = cache.scope(observe(plain(id))).await;
+            assert_eq!(value, id * 2);
+            if outcome != Some(CacheOutcome::Bypass) {
+                outcomes.push(outcome.unwrap());
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "Redis never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(outcomes, [CacheOutcome::Miss; 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_and_the_entry_ttl_bound_the_copies() {
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    cache
+        .scope(async {
+            // Warm up the tracking connection.
+            plain(100).await;
+        })
+        .await;
+    until_l1(&cache, || plain(100)).await;
+    cache
+        .scope(async {
+            // `no_l1`: always from Redis.
+            assert_eq!(observe(opted_out(1)).await.1, Some(CacheOutcome::Miss));
+            for _ in 0..20 {
+                assert_eq!(observe(opted_out(1)).await, (3, Some(CacheOutcome::Hit)));
+            }
+        })
+        .await;
+    // `l1_ttl = 1`: a copy for a second, then Redis again, then a new copy.
+    cache.scope(short_copies(1)).await;
+    until_l1(&cache, || short_copies(1)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        cache.scope(observe(short_copies(1))).await,
+        (4, Some(CacheOutcome::Hit))
+    );
+    assert_eq!(
+        cache.scope(observe(short_copies(1))).await,
+        (4, Some(CacheOutcome::HitL1))
+    );
+    // A copy never outlives its entry: `ttl = 1` misses after a second.
+    cache.scope(short_entry(1)).await;
+    until_l1(&cache, || short_entry(1)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        cache.scope(observe(short_entry(1))).await,
+        (5, Some(CacheOutcome::Miss))
+    );
+}
