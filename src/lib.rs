@@ -38,6 +38,8 @@
 /// | `hard_timeout_ms = N` | with `timeout_ms`: the most the function may go on once a stale value answered for it |
 /// | `refresh_ahead = 0.8` | a hit past that share of the TTL refreshes the entry in the background |
 /// | `jitter = N` | add 0..N random seconds to each TTL |
+/// | `no_l1` | never copy this function's entries into the cache's in-process L1 (`CacheBuilder::l1`) |
+/// | `l1_ttl = N` | keep L1 copies at most N seconds (shorter than `ttl`) |
 /// | `crate = "path"` | where this crate is, when it is renamed in `Cargo.toml` or re-exported by another crate |
 ///
 /// - `Result<T, E>`: only `Ok` is cached. `Option<T>`: only `Some` (add `cache_none` to cache

@@ -77,12 +77,14 @@ async fn the_documented_acl_rule_is_all_the_cache_needs() {
         .namespace(NAMESPACE)
         .build()
         .unwrap();
+    // The other cache keeps an L1 (a RESP3 connection with CLIENT TRACKING on the namespace).
     let other = Cache::builder()
         .redis_url(format!(
             "redis://cached-json:{PASSWORD}@127.0.0.1:{}/0",
             server.port()
         ))
         .namespace(NAMESPACE)
+        .l1(1 << 20)
         .build()
         .unwrap();
     cache
@@ -96,12 +98,24 @@ async fn the_documented_acl_rule_is_all_the_cache_needs() {
                 other.scope(observe(plain(1))).await.1,
                 Some(CacheOutcome::Hit)
             );
+            // The other cache's L1 tracks the namespace: it serves a copy, until the delete.
+            let mut copied = false;
+            for _ in 0..100 {
+                if other.scope(observe(plain(1))).await.1 == Some(CacheOutcome::HitL1) {
+                    copied = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert!(copied, "the other cache never served from its L1");
             plain_invalidate_all().await.unwrap();
             assert_eq!(observe(plain(1)).await.1, Some(CacheOutcome::Miss));
             // The other cache heard of it over pub/sub.
             let mut heard = false;
             for _ in 0..100 {
-                if other.scope(observe(plain(1))).await.1 == Some(CacheOutcome::Hit) {
+                if let Some(CacheOutcome::Hit | CacheOutcome::HitL1) =
+                    other.scope(observe(plain(1))).await.1
+                {
                     heard = true;
                     break;
                 }
