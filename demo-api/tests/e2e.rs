@@ -951,3 +951,95 @@ async fn a_redis_cluster_is_configured_through_the_environment() {
     let health = demo.get("/health").await;
     assert_eq!(health.body["cache"]["available"], true);
 }
+
+/// `epoch_secs` as an RFC 3339 UTC time (`2030-01-01T20:00:00Z`).
+fn rfc3339_utc(epoch_secs: u64) -> String {
+    // Days to a civil date: Howard Hinnant's algorithm.
+    let days = (epoch_secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = epoch_secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[tokio::test]
+async fn two_instances_with_an_l1_see_each_others_changes_at_once() {
+    assert_eq!(rfc3339_utc(1_893_528_000), "2030-01-01T20:00:00Z");
+    let redis = RedisServer::start();
+    // One database and one Redis, two instances, each with an L1.
+    let shared_db = std::env::temp_dir().join(format!(
+        "demo-api-test-{}-l1-shared.db",
+        std::process::id()
+    ));
+    let database_url = format!("sqlite://{}", shared_db.display());
+    let env = [
+        ("CACHED_JSON_L1", "16MiB"),
+        ("DATABASE_URL", database_url.as_str()),
+    ];
+    let first = Demo::start_with(Some(redis.url()), &env).await;
+    let second = Demo::start_with(Some(redis.url()), &env).await;
+    let path = "/api/v1/eventos/top/soon?limit=5";
+    assert_eq!(second.get(path).await.x_cache.as_deref(), Some("MISS"));
+    // Served from the second instance's memory once its tracking connection is up.
+    let started = Instant::now();
+    let before = loop {
+        let reply = second.get(path).await;
+        if reply.x_cache.as_deref() == Some("HIT-L1") {
+            break reply;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "never HIT-L1");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // An event starting soonest of all, created through the first instance...
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 120;
+    let created = first
+        .post(
+            "/api/v1/eventos",
+            &format!(
+                r#"{{"title":"Ensaio aberto","city":"Recife","starts_at":"{}"}}"#,
+                rfc3339_utc(soon)
+            ),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].clone();
+    assert_ne!(before.body[0]["id"], id);
+    // ...is in the second instance's ranking at once (the invalidation reached it over Redis
+    // before the POST was answered, or within a few milliseconds).
+    let started = Instant::now();
+    loop {
+        let reply = second.get(path).await;
+        if reply.body[0]["id"] == id {
+            println!(
+                "new event visible on the other instance {:?} after the POST answered ({})",
+                started.elapsed(),
+                reply.x_cache.as_deref().unwrap_or("-")
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "the other instance still ranks without the new event"
+        );
+    }
+    drop((first, second));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", shared_db.display()));
+    }
+}
