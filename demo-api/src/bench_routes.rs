@@ -1,5 +1,6 @@
 //! Baselines for the HTTP benchmark (BENCHMARKS.md), served only with `DEMO_BENCH_ROUTES=1`:
-//! the same `local_info` answer through a hand-written Redis cache-aside, and with no cache.
+//! the same `local_info` answer through a hand-written Redis cache-aside, from a hand-written
+//! in-memory map, and with no cache.
 
 use actix_web::{get, web, HttpResponse};
 use redis::AsyncCommands;
@@ -35,6 +36,40 @@ pub async fn manual(
     if let Ok(json) = serde_json::to_vec(&place) {
         let _: Result<(), _> = connection.set_ex(&key, json, 86_400).await;
     }
+    Ok(HttpResponse::Ok().json(place))
+}
+
+/// Places already looked up, in this process's memory, as a hand-written in-memory cache
+/// holds them.
+#[derive(Default)]
+pub struct InMemory(std::sync::RwLock<std::collections::HashMap<String, LocalInfo>>);
+
+/// `local_info` from a hand-written in-memory map: a read lock, a lookup, the JSON written.
+/// The floor for an in-process cache on a hit.
+#[get("/bench/local_info/memory")]
+pub async fn memory(
+    memory: web::Data<InMemory>,
+    geocoder: web::Data<Geocoder>,
+    query: web::Query<LocationQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = fold(query.location_name.as_deref().unwrap_or(""));
+    if let Some(place) = memory
+        .0
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&name)
+    {
+        return Ok(HttpResponse::Ok().json(place));
+    }
+    let place = geocoder
+        .locate(&name)
+        .await
+        .ok_or_else(|| ApiError::NotFound(format!("unknown place: {name:?}")))?;
+    memory
+        .0
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name, place.clone());
     Ok(HttpResponse::Ok().json(place))
 }
 

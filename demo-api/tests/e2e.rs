@@ -978,10 +978,8 @@ async fn two_instances_with_an_l1_see_each_others_changes_at_once() {
     assert_eq!(rfc3339_utc(1_893_528_000), "2030-01-01T20:00:00Z");
     let redis = RedisServer::start();
     // One database and one Redis, two instances, each with an L1.
-    let shared_db = std::env::temp_dir().join(format!(
-        "demo-api-test-{}-l1-shared.db",
-        std::process::id()
-    ));
+    let shared_db =
+        std::env::temp_dir().join(format!("demo-api-test-{}-l1-shared.db", std::process::id()));
     let database_url = format!("sqlite://{}", shared_db.display());
     let env = [
         ("CACHED_JSON_L1", "16MiB"),

@@ -19,6 +19,7 @@ redis_start="redis-server --port $redis_port --bind 127.0.0.1 --save '' --append
 
 cleanup() {
   [[ -n ${demo_pid:-} ]] && kill "$demo_pid" 2>/dev/null || true
+  for pid in ${other_demo_pids:-}; do kill "$pid" 2>/dev/null || true; done
   [[ -f $work/redis.pid ]] && kill -9 "$(cat "$work/redis.pid")" 2>/dev/null || true
   rm -rf "$work"
 }
