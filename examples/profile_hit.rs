@@ -1,5 +1,7 @@
 //! A steady HIT load for profilers: 64 tasks calling a `#[cached_json]` function that hits,
-//! against a redis-server it starts, for `SECONDS` (default 10).
+//! against a redis-server it starts, for `SECONDS` (default 10). With
+//! `CONTENDER=hand-written`, the same load through the hand-written floor instead (redis-rs
+//! `GET` + `serde_json::from_slice` on one multiplexed connection), to compare profiles.
 //!
 //! ```text
 //! cargo build --release --example profile_hit
@@ -42,16 +44,34 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let hand_written = std::env::var("CONTENDER").is_ok_and(|c| c == "hand-written");
+    let url = server.url();
     let calls = runtime.block_on(async move {
         local_info("Recife").await.unwrap();
+        let client = redis::Client::open(url).unwrap();
+        let connection = client.get_multiplexed_async_connection().await.unwrap();
+        let json = serde_json::to_vec(&lookup("Recife")).unwrap();
+        let _: () = redis::AsyncCommands::set(&mut connection.clone(), "hand-written", json)
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let tasks: Vec<_> = (0..64)
             .map(|_| {
+                let mut connection = connection.clone();
                 tokio::spawn(async move {
                     let mut calls = 0u64;
                     while Instant::now() < deadline {
-                        local_info("Recife").await.unwrap();
+                        if hand_written {
+                            let bytes: Option<Vec<u8>> =
+                                redis::AsyncCommands::get(&mut connection, "hand-written")
+                                    .await
+                                    .unwrap();
+                            let info: LocalInfo = serde_json::from_slice(&bytes.unwrap()).unwrap();
+                            std::hint::black_box(info);
+                        } else {
+                            local_info("Recife").await.unwrap();
+                        }
                         calls += 1;
                     }
                     calls

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # HTTP benchmark of demo-api's GET /api/v1/local_info on a cache HIT, with its L1
-# (CACHED_JSON_L1, a second demo-api process) and without, against hand-written handlers in the
-# same binary (a Redis cache-aside; an in-memory map) and the same answer with no cache.
+# (CACHED_JSON_L1, a second demo-api process) and without, against a hand-written actix service
+# in a process of its own (demo-api's `baseline` binary: one global ConnectionManager, GET +
+# from_slice, as a new user writes it), hand-written handlers in the demo's binary (a Redis
+# cache-aside; an in-memory map), and the same answer with no cache.
 # Loopback only; each row runs for DURATION seconds with wrk.
 #
 # The machine's speed drifts between runs, so rows are interleaved: ROUNDS rounds of every row,
@@ -42,21 +44,32 @@ other_demo_pids=$demo_pid
 demo_port=$(free_port)
 start_demo "$PROFILE" CACHED_JSON_L1=64MiB CACHED_JSON_NAMESPACE=bench-l1
 l1_base="http://127.0.0.1:$demo_port"
+other_demo_pids="$other_demo_pids $demo_pid"
+baseline_port=$(free_port)
+env REDIS_URL="redis://127.0.0.1:$redis_port/0" PORT="$baseline_port" \
+  "target/$PROFILE/baseline" > "$work/baseline.log" 2>&1 &
+other_demo_pids="$other_demo_pids $!"
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$baseline_port") 2>/dev/null && break
+  sleep 0.1
+done
+baseline_base="http://127.0.0.1:$baseline_port"
 
-# Row 1 and row 3 are what the two ratio columns divide by.
+# Rows 1, 3 and 5 are what the three ratio columns divide by.
 rows=(
-  "cached-json with L1 (HIT-L1)|$l1_base/api/v1/local_info?location_name=Recife"
-  "hand-written redis-rs GET (HIT)|$base/bench/local_info/manual?location_name=Recife"
   "cached-json (#[cached_json], HIT)|$base/api/v1/local_info?location_name=Recife"
-  "hand-written in-memory map (HIT)|$base/bench/local_info/memory?location_name=Recife"
+  "hand-written, own process (ConnectionManager, HIT)|$baseline_base/api/v1/local_info?location_name=Recife"
+  "cached-json with L1 (HIT-L1)|$l1_base/api/v1/local_info?location_name=Recife"
+  "hand-written redis-rs GET in demo-api (HIT)|$base/bench/local_info/manual?location_name=Recife"
   "no cache (geocoder, 400 ms)|$base/bench/local_info/uncached?location_name=Recife"
+  "hand-written in-memory map in demo-api (HIT)|$base/bench/local_info/memory?location_name=Recife"
 )
 echo "demo-api ($PROFILE), wrk -t$THREADS -c$CONNECTIONS, $ROUNDS rounds x ${DURATION}s per row, interleaved, $(nproc) cores"
 for row in "${rows[@]}"; do
   # Warm: the first request is the miss that stores the value (and the L1's copy is made).
   wrk -t1 -c1 -d1s "${row#*|}" >/dev/null
 done
-command -v curl >/dev/null && echo "X-Cache of the L1 row after warming: $(curl -s -o /dev/null -D - "${rows[0]#*|}" | awk -F': ' 'tolower($1) == "x-cache" {print $2}' | tr -d '\r')"
+command -v curl >/dev/null && echo "X-Cache of the L1 row after warming: $(curl -s -o /dev/null -D - "${rows[2]#*|}" | awk -F': ' 'tolower($1) == "x-cache" {print $2}' | tr -d '\r')"
 for round in $(seq "$ROUNDS"); do
   for i in "${!rows[@]}"; do
     url=${rows[$i]#*|}
@@ -71,20 +84,21 @@ done
 
 # Per row: median req/s, p50/p99 of the median round, total non-2xx, median ratio to row 1.
 echo
-echo "| route | req/s | p50 | p99 | vs hand-written Redis | vs in-memory map | non-2xx |"
-echo "|---|---|---|---|---|---|---|"
+echo "| route | req/s | p50 | p99 | vs own-process hand-written | vs in-binary hand-written | vs in-memory map | non-2xx |"
+echo "|---|---|---|---|---|---|---|---|"
 for i in "${!rows[@]}"; do
   name=${rows[$i]%%|*}
   awk -v row="$i" -v name="$name" '
     { rps[$1, $2] = $3; p50[$1, $2] = $4; p99[$1, $2] = $5; errors[$2] += $6; rounds[$1] = 1 }
     END {
       n = 0
-      for (r in rounds) { n++; mine[n] = rps[r, row]; ratio[n] = rps[r, row] / rps[r, 1]; memory[n] = rps[r, row] / rps[r, 3]; p50s[n] = p50[r, row]; p99s[n] = p99[r, row] }
+      for (r in rounds) { n++; mine[n] = rps[r, row]; own[n] = rps[r, row] / rps[r, 1]; ratio[n] = rps[r, row] / rps[r, 3]; memory[n] = rps[r, row] / rps[r, 5]; p50s[n] = p50[r, row]; p99s[n] = p99[r, row] }
       # insertion sorts: n is small
       for (a = 2; a <= n; a++) for (b = a; b > 1 && mine[b] < mine[b-1]; b--) { t = mine[b]; mine[b] = mine[b-1]; mine[b-1] = t; t = p50s[b]; p50s[b] = p50s[b-1]; p50s[b-1] = t; t = p99s[b]; p99s[b] = p99s[b-1]; p99s[b-1] = t }
       for (a = 2; a <= n; a++) for (b = a; b > 1 && ratio[b] < ratio[b-1]; b--) { t = ratio[b]; ratio[b] = ratio[b-1]; ratio[b-1] = t }
       for (a = 2; a <= n; a++) for (b = a; b > 1 && memory[b] < memory[b-1]; b--) { t = memory[b]; memory[b] = memory[b-1]; memory[b-1] = t }
+      for (a = 2; a <= n; a++) for (b = a; b > 1 && own[b] < own[b-1]; b--) { t = own[b]; own[b] = own[b-1]; own[b-1] = t }
       m = int((n + 1) / 2)
-      printf "| %s | %.0f | %s | %s | %.2fx | %.2fx | %d |\n", name, mine[m], p50s[m], p99s[m], ratio[m], memory[m], errors[row]
+      printf "| %s | %.0f | %s | %s | %.2fx | %.2fx | %.2fx | %d |\n", name, mine[m], p50s[m], p99s[m], own[m], ratio[m], memory[m], errors[row]
     }' "$work/samples"
 done

@@ -45,7 +45,7 @@ fn answer<T: Serialize>(
     responses(
         (status = 200, body = LocalInfo, description = "The place",
             headers(
-                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
                 ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
                 ("cache-control" = String, description = "max-age: the entry's remaining life"),
                 ("age" = String, description = "On hits: seconds the entry has been cached"),
@@ -73,7 +73,7 @@ pub async fn get_local_info(
     responses(
         (status = 200, body = Forecast, description = "The forecast",
             headers(
-                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
                 ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
                 ("cache-control" = String, description = "max-age: the entry's remaining life"),
                 ("age" = String, description = "On hits: seconds the entry has been cached"),
@@ -106,7 +106,7 @@ fn unknown_place(query: &LocationQuery) -> ApiError {
     responses(
         (status = 200, body = Vec<Event>, description = "Soonest first",
             headers(
-                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
                 ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
                 ("cache-control" = String, description = "max-age: the entry's remaining life"),
                 ("age" = String, description = "On hits: seconds the entry has been cached"),
@@ -132,7 +132,7 @@ pub async fn get_top_soon(
     responses(
         (status = 200, body = Vec<Event>, description = "Most viewed first",
             headers(
-                ("x-cache" = String, description = "HIT, MISS, BYPASS, STALE or COALESCED"),
+                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
                 ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
                 ("cache-control" = String, description = "max-age: the entry's remaining life"),
                 ("age" = String, description = "On hits: seconds the entry has been cached"),
