@@ -211,6 +211,36 @@ async fn a_plain_del_from_any_client_leaves_the_l1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_database_flushes_the_l1() {
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    for id in 0..5 {
+        cache.scope(plain(id)).await;
+        until_l1(&cache, || plain(id)).await;
+    }
+    // Another client empties the database: Redis reports it as one null invalidation.
+    let _: () = redis::cmd("FLUSHDB")
+        .query(&mut server.connection())
+        .unwrap();
+    let started = Instant::now();
+    for id in 0..5 {
+        loop {
+            let (value, outcome) = cache.scope(observe(plain(id))).await;
+            assert_eq!(value, id * 2);
+            if outcome == Some(CacheOutcome::Miss) {
+                break;
+            }
+            assert_eq!(outcome, Some(CacheOutcome::HitL1));
+            assert!(
+                started.elapsed() < Duration::from_millis(100),
+                "a copy outlived FLUSHDB"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_redis_flushes_the_l1() {
     let mut server = RedisServer::start();
     let cache = with_l1(&server);
