@@ -32,7 +32,7 @@ use std::future::Future;
 use actix_web::body::BoxBody;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
-use cached_json_runtime::{observe_entry, CacheOutcome, Entry};
+use cached_json_runtime::{observe_http, CacheOutcome, Entry};
 use serde::Serialize;
 
 /// The `X-Cache` header: `HIT`, `MISS`, `BYPASS`, `STALE` or `COALESCED`.
@@ -47,9 +47,11 @@ pub struct HttpCache {
 
 /// Runs `future` (a cached call, or a handler's work around one) and returns its output with
 /// what its HTTP answer needs.
-pub async fn observe<F: Future>(future: F) -> (F::Output, HttpCache) {
-    let ((output, entry), outcome) = cached_json_runtime::observe(observe_entry(future)).await;
-    (output, HttpCache { outcome, entry })
+pub fn observe<F: Future>(future: F) -> impl Future<Output = (F::Output, HttpCache)> {
+    // (Not an `async fn`: that would hold `future` twice over; see the runtime's observers.)
+    observe_http(future, |output, entry, outcome| {
+        (output, HttpCache { outcome, entry })
+    })
 }
 
 impl HttpCache {

@@ -126,7 +126,8 @@ impl Aside {
         function: F,
     ) -> S::Output {
         let Some((key, usable)) = self.key().await else {
-            let output = instruments::timed(self.site, function).await;
+            // Boxed, as the miss path is: inline, the function's future would be held twice.
+            let output = Box::pin(instruments::timed(self.site, function)).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
         let looked = match usable {
@@ -186,7 +187,7 @@ impl Aside {
         F: Future<Output = S::Output> + Send + 'static,
     {
         let Some((key, usable)) = self.key().await else {
-            let output = instruments::timed(self.site, start()).await;
+            let output = Box::pin(instruments::timed(self.site, start())).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
         let looked = match usable {

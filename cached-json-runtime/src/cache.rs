@@ -126,8 +126,9 @@ impl Cache {
 
     /// Runs `future` with this cache as [`Cache::current`] for every cached call inside it
     /// (not in tasks it spawns). For tests, and for apps with several caches.
-    pub async fn scope<F: Future>(&self, future: F) -> F::Output {
-        SCOPED.scope(self.clone(), future).await
+    pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        // (Not an `async fn`, which would hold `future` twice: see `outcome.rs`.)
+        SCOPED.scope(self.clone(), future)
     }
 
     /// The store.
