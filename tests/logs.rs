@@ -134,6 +134,42 @@ async fn an_outage_logs_a_few_lines_and_never_the_password() {
         assert!(!error.contains(password), "a secret in an error: {error}");
     }
 
+    // An L1 whose user may not track keys (an ACL without CLIENT TRACKING): the calls still
+    // cache in Redis, nothing comes from the L1, and one line says why, without the password.
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("no-tracking")
+        .arg(&[
+            "on",
+            &format!(">{password}"),
+            "~*",
+            "&*",
+            "+@all",
+            "-client|tracking",
+        ])
+        .query(&mut {
+            let mut conn = server.connection();
+            let _: () = redis::cmd("AUTH").arg(password).query(&mut conn).unwrap();
+            conn
+        })
+        .unwrap();
+    let untracked = Cache::builder()
+        .redis_url(format!(
+            "redis://no-tracking:{password}@127.0.0.1:{}/0",
+            server.port()
+        ))
+        .l1(1 << 20)
+        .build()
+        .unwrap();
+    assert!(untracked.has_l1());
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        seen.push(untracked.scope(observe(triple(77))).await.1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!seen.contains(&Some(CacheOutcome::HitL1)), "{seen:?}");
+    assert!(seen.contains(&Some(CacheOutcome::Hit)), "{seen:?}");
+
     // A prefix used by two functions is reported once, naming both.
     let memory = Cache::builder().memory(1 << 20).build().unwrap();
     for id in 0..3 {
@@ -158,6 +194,16 @@ async fn an_outage_logs_a_few_lines_and_never_the_password() {
     assert!(calls > 1000, "too few calls to say anything: {calls}");
     assert!(warnings <= 13, "{warnings} warning lines for {calls} calls");
     assert!(logs.contains("cache back in use"));
+    let untracked: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("the L1 cannot track changed keys"))
+        .collect();
+    assert_eq!(untracked.len(), 1, "{untracked:?}");
+    assert!(
+        untracked[0].contains("NOPERM") || untracked[0].contains("permission"),
+        "{}",
+        untracked[0]
+    );
     assert_eq!(
         logs.matches("does not deserialize").count(),
         1,

@@ -24,6 +24,7 @@ pub(super) const PING_EVERY: Duration = Duration::from_secs(1);
 /// tells `listener` what it hears.
 pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: KeyListener) {
     let mut delay = None::<Duration>;
+    let mut last_logged = None::<std::time::Instant>;
     loop {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
@@ -31,6 +32,7 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
         let Some(shared) = store.upgrade() else {
             return;
         };
+        let (display_url, secrets) = (shared.display_url.clone(), shared.secrets.clone());
         let Some(client) = shared.backend.tracking_client().cloned() else {
             return;
         };
@@ -64,7 +66,18 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
         };
         let mut connection = match tokio::time::timeout(connect_timeout, connect).await {
             Ok(Ok(connection)) => connection,
-            Ok(Err(_)) | Err(_) => {
+            failed => {
+                // Once, then every 30 s: the L1 serves nothing meanwhile. (A refused CLIENT
+                // TRACKING or HELLO, e.g. an ACL user without them, lands here too.)
+                if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
+                    last_logged = Some(std::time::Instant::now());
+                    let error = match failed {
+                        Ok(Err(err)) => crate::logging::scrub(&err.to_string(), &secrets),
+                        _ => "timed out".to_owned(),
+                    };
+                    tracing::warn!(url = %display_url, error,
+                        "the L1 cannot track changed keys: it serves nothing until it can");
+                }
                 delay = Some(match delay {
                     None => retry_min,
                     Some(d) => (d * 2).min(retry_max),
@@ -73,6 +86,9 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
             }
         };
         delay = None;
+        if last_logged.take().is_some() {
+            tracing::info!(url = %display_url, "the L1 tracks changed keys again");
+        }
         // A reset asked for before this connection existed is not about it.
         let _ = tokio::time::timeout(Duration::ZERO, reset.notified()).await;
         listener(KeyEvent::Tracking);
