@@ -15,7 +15,7 @@
 //!
 //! The same technique decides whether a `Result`'s error can be handed to the callers that
 //! waited for a failed call ([`SharesErrors`]: `E: Clone + Send + Sync + 'static`) or not
-//! ([`KeepsErrors`]); see [`crate::flight`].
+//! ([`KeepsErrors`]); see the crate's `flight` module.
 //!
 //! Where the compiler cannot see the type (a projection on a generic parameter, such as
 //! `T::Output`, resolved per instantiation), [`ByValue`] checks the type's name at run time and

@@ -78,7 +78,7 @@ impl<E: Clone + Send + Sync + 'static> ErrorShare<E> {
 }
 
 impl<E> ErrorShare<E> {
-    /// Not shared: waiting callers run the function again (see [`crate::flight`]).
+    /// Not shared: waiting callers run the function again (see the `flight` module).
     pub const NOT_SHARED: ErrorShare<E> = ErrorShare { copy: None };
 }
 
