@@ -31,6 +31,8 @@ pub struct CacheHealth {
     pub available: bool,
     /// The Redis URL, password redacted; absent for the memory store.
     pub url: Option<String>,
+    /// Whether an in-process L1 is in front of the store (`CACHED_JSON_L1`, single Redis).
+    pub l1: bool,
 }
 
 /// Origin call counters.
@@ -60,6 +62,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             store: store.kind().to_owned(),
             available: store.health() == StoreHealth::Up,
             url: state.redis_url.as_deref().map(redact_url),
+            l1: state.cache.has_l1(),
         },
         database: if database_ok { "ok" } else { "unavailable" }.to_owned(),
         origin_calls: OriginCalls {

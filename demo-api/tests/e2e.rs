@@ -923,7 +923,7 @@ async fn a_redis_cluster_is_configured_through_the_environment() {
     // One seed node and CACHED_JSON_CLUSTER=true, as with a managed Cluster's endpoint.
     let demo = Demo::start_with(
         Some(cluster.urls()[0].clone()),
-        &[("CACHED_JSON_CLUSTER", "true")],
+        &[("CACHED_JSON_CLUSTER", "true"), ("CACHED_JSON_L1", "16MiB")],
     )
     .await;
     let cities = [
@@ -950,6 +950,8 @@ async fn a_redis_cluster_is_configured_through_the_environment() {
     assert_eq!(cluster.keys("local-info:*").len(), cities.len());
     let health = demo.get("/health").await;
     assert_eq!(health.body["cache"]["available"], true);
+    // (No L1 on a Cluster yet, even if asked for.)
+    assert_eq!(health.body["cache"]["l1"], false);
 }
 
 /// `epoch_secs` as an RFC 3339 UTC time (`2030-01-01T20:00:00Z`).
@@ -987,6 +989,7 @@ async fn two_instances_with_an_l1_see_each_others_changes_at_once() {
     ];
     let first = Demo::start_with(Some(redis.url()), &env).await;
     let second = Demo::start_with(Some(redis.url()), &env).await;
+    assert_eq!(second.get("/health").await.body["cache"]["l1"], true);
     let path = "/api/v1/eventos/top/soon?limit=5";
     assert_eq!(second.get(path).await.x_cache.as_deref(), Some("MISS"));
     // Served from the second instance's memory once its tracking connection is up.
