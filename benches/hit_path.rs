@@ -81,15 +81,10 @@ fn hit_path(c: &mut Criterion) {
     });
 
     let contenders: Vec<Contender> = vec![
-        ("hand-written", {
-            let connection = connection.clone();
-            Arc::new(move || {
-                let mut connection = connection.clone();
-                Box::pin(async move {
-                    black_box(hand_written(&mut connection, "bench-hand-written").await);
-                })
-            })
-        }),
+        (
+            "hand-written",
+            paired::hand_written::<LocalInfo, _>(&connection, "bench-hand-written"),
+        ),
         (
             "cached-json",
             Arc::new(|| {

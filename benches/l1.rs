@@ -24,7 +24,7 @@ mod common;
 mod paired;
 
 use common::{lookup, LocalInfo};
-use paired::{paired, Call, Contender};
+use paired::{hand_written, paired, Call, Contender};
 
 #[cached_json("bench-l1", ttl = 3600)]
 async fn local_info(location_name: &str) -> Result<LocalInfo, String> {
@@ -90,14 +90,6 @@ fn main() {
             black_box(info);
         })
     });
-    let hand_written_redis: Call = Arc::new(move || {
-        let mut connection = connection.clone();
-        Box::pin(async move {
-            let bytes: Option<Vec<u8>> = connection.get("bench-hand-written").await.expect("GET");
-            let info: LocalInfo = serde_json::from_slice(&bytes.unwrap()).unwrap();
-            black_box(info);
-        })
-    });
     let on = |cache: &Cache| -> Call {
         let cache = cache.clone();
         Arc::new(move || {
@@ -111,7 +103,10 @@ fn main() {
         ("hand-written, memory", hand_written_memory),
         ("cached-json, L1", on(&with_l1)),
         ("cached-json, Redis", on(&without_l1)),
-        ("hand-written, Redis", hand_written_redis),
+        (
+            "hand-written, Redis",
+            hand_written::<LocalInfo, _>(&connection, "bench-hand-written"),
+        ),
     ];
     paired(&runtime, "HIT, one call at a time", false, &contenders);
     paired(&runtime, "HIT, 64 concurrent tasks", true, &contenders);

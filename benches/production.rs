@@ -23,7 +23,10 @@ mod common;
 mod paired;
 
 use common::{lookup, LocalInfo};
-use paired::{paired, Call, Contender};
+use paired::{hand_written, paired, Call, Contender};
+
+/// Where the hand-written contenders read the value.
+const KEY: &str = "bench-hand-written";
 
 #[cached_json("bench-production", ttl = 3600)]
 async fn local_info(location_name: &str) -> Result<LocalInfo, String> {
@@ -53,7 +56,7 @@ fn main() {
         let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
         let mut connection = client.get_async_connection().await.unwrap();
         let value = serde_json::to_vec(&lookup("Recife")).unwrap();
-        let _: () = connection.set("bench-hand-written", value).await.unwrap();
+        let _: () = connection.set(KEY, value).await.unwrap();
         for _ in 0..10 {
             on_cluster.scope(local_info("Recife")).await.unwrap();
         }
@@ -63,7 +66,7 @@ fn main() {
         let client = redis::Client::open(server.url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let value = serde_json::to_vec(&lookup("Recife")).unwrap();
-        let _: () = connection.set("bench-hand-written", value).await.unwrap();
+        let _: () = connection.set(KEY, value).await.unwrap();
         // (The TLS cache built above installed rustls's crypto provider.)
         let certificates = redis::TlsCertificates {
             client_tls: None,
@@ -80,21 +83,6 @@ fn main() {
         }
         (connection, tls_connection)
     });
-    fn hand_written<C>(connection: &C) -> Call
-    where
-        C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
-    {
-        let connection = connection.clone();
-        Arc::new(move || {
-            let mut connection = connection.clone();
-            Box::pin(async move {
-                let bytes: Option<Vec<u8>> =
-                    connection.get("bench-hand-written").await.expect("GET");
-                let info: LocalInfo = serde_json::from_slice(&bytes.unwrap()).unwrap();
-                black_box(info);
-            })
-        })
-    }
     let on = |cache: &Cache| -> Call {
         let cache = cache.clone();
         Arc::new(move || {
@@ -105,11 +93,20 @@ fn main() {
         })
     };
     let contenders: Vec<Contender> = vec![
-        ("hand-written", hand_written(&connection)),
+        (
+            "hand-written",
+            hand_written::<LocalInfo, _>(&connection, KEY),
+        ),
         ("cached-json", on(&plain)),
-        ("hand-written, TLS", hand_written(&tls_connection)),
+        (
+            "hand-written, TLS",
+            hand_written::<LocalInfo, _>(&tls_connection, KEY),
+        ),
         ("cached-json, TLS", on(&tls)),
-        ("hand-written, Cluster", hand_written(&cluster_connection)),
+        (
+            "hand-written, Cluster",
+            hand_written::<LocalInfo, _>(&cluster_connection, KEY),
+        ),
         ("cached-json, Cluster", on(&on_cluster)),
     ];
     paired(&runtime, "HIT, one call at a time", false, &contenders);

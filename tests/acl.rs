@@ -5,26 +5,10 @@
 use std::time::Duration;
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::RedisServer;
+use cached_json_test_support::{documented_acl_rule, RedisServer};
 
 const NAMESPACE: &str = "acl-app";
 const PASSWORD: &str = "s3cret-acl-pass";
-
-/// The README's `ACL SETUSER` line, for this test's namespace and password.
-fn documented_rule() -> Vec<String> {
-    let readme = include_str!("../README.md");
-    let line = readme
-        .lines()
-        .find(|line| line.starts_with("ACL SETUSER cached-json "))
-        .expect("README.md documents the ACL rule on a line of its own");
-    line.split_whitespace()
-        .skip(3) // ACL SETUSER cached-json
-        .map(|word| {
-            word.replace("<password>", PASSWORD)
-                .replace("<namespace>", NAMESPACE)
-        })
-        .collect()
-}
 
 #[cached_json("acl-plain", ttl = 60)]
 async fn plain(n: u32) -> u32 {
@@ -60,7 +44,7 @@ async fn the_documented_acl_rule_is_all_the_cache_needs() {
     let _: () = redis::cmd("ACL")
         .arg("SETUSER")
         .arg("cached-json")
-        .arg(documented_rule())
+        .arg(documented_acl_rule(false, NAMESPACE, PASSWORD))
         .query(&mut admin)
         .expect("the README's rule is valid ACL syntax");
     let _: () = redis::cmd("ACL")

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::{child, concurrently, count, spread, RedisCluster, TlsFiles};
+use cached_json_test_support::{
+    child, concurrently, count, documented_acl_rule, spread, CapturedLogs, RedisCluster, TlsFiles,
+};
 
 #[cached_json("cluster-plain", ttl = 60)]
 async fn plain(n: u32) -> u32 {
@@ -438,23 +440,9 @@ async fn a_manual_failover_is_followed_without_bypassing() {
     assert_eq!(cluster.primaries().len(), 3);
 }
 
-/// A log writer for one test (on its own thread: the test's runtime is single-threaded).
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_cluster_node_configured_as_one_server_says_what_to_change() {
-    let captured = Captured::default();
+    let captured = CapturedLogs::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -480,30 +468,12 @@ async fn a_cluster_node_configured_as_one_server_says_what_to_change() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stored = cluster.keys("cluster-plain:*").len();
     assert!(0 < stored && stored < 30, "{stored} of 30 stored");
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let logs = captured.text();
     let hints = logs
         .lines()
         .filter(|line| line.contains("this is a Redis Cluster node; set CACHED_JSON_CLUSTER=true"))
         .count();
     assert_eq!(hints, 1, "{logs}");
-}
-
-/// The README's `ACL SETUSER` line for a Cluster, for `namespace` and `password`.
-fn documented_cluster_rule(namespace: &str, password: &str) -> Vec<String> {
-    let readme = include_str!("../README.md");
-    let line = readme
-        .lines()
-        .find(|line| {
-            line.starts_with("ACL SETUSER cached-json ") && line.contains("+cluster|slots")
-        })
-        .expect("README.md documents the Cluster's ACL rule on a line of its own");
-    line.split_whitespace()
-        .skip(3) // ACL SETUSER cached-json
-        .map(|word| {
-            word.replace("<password>", password)
-                .replace("<namespace>", namespace)
-        })
-        .collect()
 }
 
 #[cached_json("cluster-acl-locked", ttl = 60, lock, lock_lease_ms = 300)]
@@ -527,7 +497,7 @@ async fn the_documented_acl_rule_is_all_the_cache_needs_on_a_cluster() {
         let _: () = redis::cmd("ACL")
             .arg("SETUSER")
             .arg("cached-json")
-            .arg(documented_cluster_rule(NAMESPACE, PASSWORD))
+            .arg(documented_acl_rule(true, NAMESPACE, PASSWORD))
             .query(&mut admin)
             .expect("the README's rule is valid ACL syntax");
         let _: () = redis::cmd("ACL")

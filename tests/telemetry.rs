@@ -1,12 +1,10 @@
 //! Metrics and tracing: what a recorder and a subscriber see of real calls against a real
 //! Redis. Alone in its test binary: it installs the process's global recorder and subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::RedisServer;
+use cached_json_test_support::{CapturedLogs, RedisServer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// The value of one series (`name{labels}` as the Prometheus text format writes it), 0 if
@@ -22,26 +20,13 @@ fn calls(prefix: &str, outcome: &str) -> String {
     format!(r#"cached_json_calls_total{{prefix="{prefix}",outcome="{outcome}"}}"#)
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The global recorder and subscriber, installed once for the tests that use them.
-fn global() -> (&'static PrometheusHandle, &'static Captured) {
-    static INSTALLED: std::sync::OnceLock<(PrometheusHandle, Captured)> =
+fn global() -> (&'static PrometheusHandle, &'static CapturedLogs) {
+    static INSTALLED: std::sync::OnceLock<(PrometheusHandle, CapturedLogs)> =
         std::sync::OnceLock::new();
     let (handle, captured) = INSTALLED.get_or_init(|| {
         let handle = PrometheusBuilder::new().install_recorder().unwrap();
-        let captured = Captured::default();
+        let captured = CapturedLogs::default();
         let writer = captured.clone();
         tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -162,7 +147,7 @@ async fn each_call_has_a_span_with_its_prefix_key_and_outcome_never_its_argument
     cache.scope(traced(email)).await;
     let key = cache.scope(traced_key(email)).await.unwrap();
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let logs = captured.text();
     let spans: Vec<&str> = logs
         .lines()
         .filter(|line| line.contains("cached_json{prefix=\"traced\""))

@@ -2,30 +2,16 @@
 //! and what a wrong CA or a wrong name does (one clear line in the log, and every call still
 //! answers). Alone in its test binary: it installs the global log subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::{RedisServer, TlsFiles};
+use cached_json_test_support::{CapturedLogs, RedisServer, TlsFiles};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+fn logs() -> &'static CapturedLogs {
+    static CAPTURED: OnceLock<CapturedLogs> = OnceLock::new();
     CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
+        let captured = CapturedLogs::default();
         let writer = captured.clone();
         tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -136,7 +122,7 @@ async fn a_wrong_ca_or_name_fails_open_with_one_clear_line() {
             took < Duration::from_secs(2),
             "{case}: 50 calls took {took:?}"
         );
-        let text = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+        let text = captured.text();
         let lines: Vec<&str> = text.lines().filter(|l| l.contains(reason)).collect();
         assert!(!lines.is_empty(), "{case}: no line says {reason}:\n{text}");
         println!("{case}: {}", lines[0]);

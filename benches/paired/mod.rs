@@ -16,6 +16,27 @@ pub type Call = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send 
 /// A contender: its name and its call.
 pub type Contender = (&'static str, Call);
 
+/// The hand-written floor every Redis bench compares with: redis-rs `GET` of `key` +
+/// `serde_json::from_slice` into `T`, on a clone of `connection` (a multiplexed connection, or
+/// a Cluster's) per call.
+pub fn hand_written<T, C>(connection: &C, key: &'static str) -> Call
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let connection = connection.clone();
+    Arc::new(move || {
+        let mut connection = connection.clone();
+        Box::pin(async move {
+            let bytes: Option<Vec<u8>> = redis::AsyncCommands::get(&mut connection, key)
+                .await
+                .expect("GET");
+            let value: T = serde_json::from_slice(&bytes.expect("stored")).expect("JSON");
+            black_box(value);
+        })
+    })
+}
+
 /// Interleaved comparison: every round runs a batch of each contender (sequentially, or over
 /// 64 tasks); prints the median time per call and the median per-round ratio to the first.
 pub fn paired(

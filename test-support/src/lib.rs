@@ -2,8 +2,10 @@
 //! ([`RedisServer`]), concurrent cached calls ([`concurrently`]), and a test re-run as child
 //! processes, for behaviour across processes ([`child`]).
 
+mod acl;
 pub mod child;
 mod cluster;
+mod logs;
 mod server;
 mod tls;
 
@@ -13,7 +15,9 @@ use std::time::{Duration, Instant};
 use cached_json::{observe, Cache, CacheOutcome};
 use tokio::task::JoinSet;
 
+pub use acl::documented_acl_rule;
 pub use cluster::{RedisCluster, NODE_TIMEOUT_MS};
+pub use logs::CapturedLogs;
 pub use server::{redis_server_bin, RedisServer};
 pub use tls::TlsFiles;
 

@@ -46,7 +46,34 @@ pub struct RedisConfig {
     pub tls: RedisTls,
 }
 
+/// The waits between attempts to reach Redis again: `retry_min`, doubling up to `retry_max`.
+/// (The reconnection, the invalidation subscription and the L1's tracking connection all
+/// retry this way.)
+#[derive(Clone, Copy)]
+pub(super) struct Backoff {
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    /// The wait after a failed attempt, `previous` being the wait before it (none at first).
+    pub(super) fn after(self, previous: Option<Duration>) -> Duration {
+        match previous {
+            None => self.min,
+            Some(previous) => (previous * 2).min(self.max),
+        }
+    }
+}
+
 impl RedisConfig {
+    /// How attempts to reach Redis again are spaced.
+    pub(super) fn backoff(&self) -> Backoff {
+        Backoff {
+            min: self.retry_min,
+            max: self.retry_max,
+        }
+    }
+
     /// The defaults, for `url`.
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {

@@ -30,11 +30,7 @@ pub(super) async fn listen(store: Weak<Shared>, listener: Listener) {
         let Some(shared) = store.upgrade() else {
             return;
         };
-        let (timeout, retry_min, retry_max) = (
-            shared.config.connect_timeout,
-            shared.config.retry_min,
-            shared.config.retry_max,
-        );
+        let (timeout, backoff) = (shared.config.connect_timeout, shared.config.backoff());
         let clients = shared.backend.pubsub_clients();
         let client = clients[seed % clients.len()].clone();
         let subscribe = async {
@@ -63,10 +59,7 @@ pub(super) async fn listen(store: Weak<Shared>, listener: Listener) {
             }
             Ok(Err(_)) | Err(_) => {
                 seed += 1;
-                delay = Some(match delay {
-                    None => retry_min,
-                    Some(d) => (d * 2).min(retry_max),
-                });
+                delay = Some(backoff.after(delay));
             }
         }
     }

@@ -13,6 +13,7 @@ use redis::{
     Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, Value,
 };
 
+use super::tls::Certificates as TlsCertificates;
 use super::{ConfigError, RedisConfig};
 use crate::logging::{redact_url, scrub};
 
@@ -42,7 +43,7 @@ pub(super) struct Opened {
 
 impl Backend {
     /// The backend `config` describes: a Cluster when it says so, or when its URL lists several
-    /// seed nodes separated by commas. Does no I/O.
+    /// seed nodes separated by commas. Reads the TLS files (once), connects to nothing.
     pub(super) fn open(config: &RedisConfig) -> Result<Opened, ConfigError> {
         let urls: Vec<&str> = config
             .url
@@ -78,13 +79,17 @@ impl Backend {
             .map(str::to_owned)
             .collect();
         let scrubbed = |err: ConfigError| ConfigError(scrub(&err.0, &secrets));
+        let certificates = certificates(&infos, config, &display_url).map_err(scrubbed)?;
+        let client = |info: ConnectionInfo| {
+            client(info, certificates.as_ref(), &display_url).map_err(scrubbed)
+        };
         let backend = if config.cluster || infos.len() > 1 {
             let seeds = infos
                 .iter()
-                .map(|info| client(info.clone(), config, &display_url))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(scrubbed)?;
-            let client = cluster_client(infos, config, &display_url).map_err(scrubbed)?;
+                .map(|info| client(info.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let client =
+                cluster_client(infos, config, certificates, &display_url).map_err(scrubbed)?;
             Backend::Cluster { client, seeds }
         } else {
             let info = infos.remove(0);
@@ -94,8 +99,8 @@ impl Backend {
                 .set_protocol(ProtocolVersion::RESP3);
             let tracking_info = info.clone().set_redis_settings(resp3);
             Backend::Single {
-                client: client(info, config, &display_url).map_err(scrubbed)?,
-                tracking: client(tracking_info, config, &display_url).map_err(scrubbed)?,
+                client: client(info)?,
+                tracking: client(tracking_info)?,
             }
         };
         Ok(Opened {
@@ -162,45 +167,45 @@ impl ConnectionLike for Link {
     }
 }
 
-/// Whether `info` asks for TLS, checked against the TLS files: files with a plain URL are a
-/// mistake worth refusing.
-fn wants_tls(
-    info: &ConnectionInfo,
+/// The private CA and client certificate to connect with, read from the configured files;
+/// `None` for the system's roots, and for plain `redis://` URLs. TLS files with a plain URL are
+/// a mistake worth refusing.
+fn certificates(
+    infos: &[ConnectionInfo],
     config: &RedisConfig,
     display_url: &str,
-) -> Result<bool, ConfigError> {
-    let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
-    if !tls && !config.tls.is_default() {
+) -> Result<Option<TlsCertificates>, ConfigError> {
+    let tls = |info: &ConnectionInfo| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+    if !config.tls.is_default() && !infos.iter().all(tls) {
         return Err(ConfigError(format!(
             "TLS files are set (CACHED_JSON_TLS_*) but {display_url} is not a rediss:// URL"
         )));
     }
-    #[cfg(feature = "tls")]
-    if tls {
-        super::tls::install_crypto_provider();
+    if !infos.iter().any(tls) {
+        return Ok(None);
     }
-    Ok(tls)
+    #[cfg(feature = "tls")]
+    super::tls::install_crypto_provider();
+    config.tls.certificates()
 }
 
-/// The client of one server: with TLS for a `rediss://` URL (the system's roots, or the
-/// configured CA and client certificate).
+/// The client of one server: with TLS for a `rediss://` URL (the system's roots, or
+/// `certificates`).
 fn client(
     info: ConnectionInfo,
-    config: &RedisConfig,
+    certificates: Option<&TlsCertificates>,
     display_url: &str,
 ) -> Result<Client, ConfigError> {
     #[cfg(feature = "tls")]
-    if wants_tls(&info, config, display_url)? {
-        if let Some(certificates) = config.tls.certificates()? {
-            return Client::build_with_tls(info, certificates).map_err(|err| {
-                ConfigError(format!(
-                    "invalid TLS configuration for {display_url}: {err}"
-                ))
-            });
-        }
+    if let Some(certificates) = certificates {
+        return Client::build_with_tls(info, certificates.clone()).map_err(|err| {
+            ConfigError(format!(
+                "invalid TLS configuration for {display_url}: {err}"
+            ))
+        });
     }
     #[cfg(not(feature = "tls"))]
-    wants_tls(&info, config, display_url)?;
+    let _ = certificates;
     Client::open(info).map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))
 }
 
@@ -209,12 +214,9 @@ fn client(
 fn cluster_client(
     infos: Vec<ConnectionInfo>,
     config: &RedisConfig,
+    certificates: Option<TlsCertificates>,
     display_url: &str,
 ) -> Result<ClusterClient, ConfigError> {
-    let tls = infos
-        .iter()
-        .map(|info| wants_tls(info, config, display_url))
-        .collect::<Result<Vec<_>, _>>()?;
     #[allow(unused_mut)]
     let mut builder = ClusterClient::builder(infos)
         .connection_timeout(config.connect_timeout)
@@ -222,12 +224,11 @@ fn cluster_client(
         .min_retry_wait(10)
         .max_retry_wait(100);
     #[cfg(feature = "tls")]
-    if tls.iter().any(|&tls| tls) {
-        if let Some(certificates) = config.tls.certificates()? {
-            builder = builder.certs(certificates);
-        }
+    if let Some(certificates) = certificates {
+        builder = builder.certs(certificates);
     }
-    let _ = tls;
+    #[cfg(not(feature = "tls"))]
+    let _ = certificates;
     builder.build().map_err(|err| {
         ConfigError(format!(
             "invalid Redis Cluster configuration {display_url}: {err}"

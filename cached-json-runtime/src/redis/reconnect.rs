@@ -84,11 +84,7 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
                 if first && shared.breaker.on_first_connect_failed() {
                     shared.first_attempt_done.notify_waiters();
                 }
-                let config = &shared.config;
-                delay = Some(match delay {
-                    None => config.retry_min,
-                    Some(d) => (d * 2).min(config.retry_max),
-                });
+                delay = Some(shared.config.backoff().after(delay));
             }
         }
     }

@@ -65,7 +65,7 @@ impl RedisTls {
 
     /// The files' contents, for the client; `None` when nothing is set.
     #[cfg(feature = "tls")]
-    pub(crate) fn certificates(&self) -> Result<Option<redis::TlsCertificates>, ConfigError> {
+    pub(crate) fn certificates(&self) -> Result<Option<Certificates>, ConfigError> {
         if self.is_default() {
             return Ok(None);
         }
@@ -106,6 +106,20 @@ pub(crate) fn install_crypto_provider() {
 }
 
 /// Why a configuration asking for TLS cannot have it.
+/// What a TLS connection is made with: redis-rs's certificates. (Without the `tls` feature
+/// there is none: a `rediss://` URL is refused before any is asked for.)
+#[cfg(feature = "tls")]
+pub(crate) type Certificates = redis::TlsCertificates;
+#[cfg(not(feature = "tls"))]
+pub(crate) type Certificates = std::convert::Infallible;
+
+#[cfg(not(feature = "tls"))]
+impl RedisTls {
+    pub(crate) fn certificates(&self) -> Result<Option<Certificates>, ConfigError> {
+        Err(unsupported())
+    }
+}
+
 #[cfg(not(feature = "tls"))]
 pub(crate) fn unsupported() -> ConfigError {
     ConfigError(

@@ -38,7 +38,7 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
         };
         let config = &shared.config;
         let (connect_timeout, op_timeout) = (config.connect_timeout, config.op_timeout);
-        let (retry_min, retry_max) = (config.retry_min, config.retry_max);
+        let backoff = config.backoff();
         let reset = shared.tracking_reset.clone();
         drop(shared);
 
@@ -78,10 +78,7 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
                     tracing::warn!(url = %display_url, error,
                         "the L1 cannot track changed keys: it serves nothing until it can");
                 }
-                delay = Some(match delay {
-                    None => retry_min,
-                    Some(d) => (d * 2).min(retry_max),
-                });
+                delay = Some(backoff.after(delay));
                 continue;
             }
         };
