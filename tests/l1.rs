@@ -37,6 +37,19 @@ async fn short_copies(id: u32) -> u32 {
     id * 4
 }
 
+static LOCKED_RUNS: AtomicU64 = AtomicU64::new(0);
+
+// Slow, locked, with a stale copy: what the L1 must leave as it is.
+#[cached_json("l1-guarded", ttl = 1, lock, stale = 60, skip(fail))]
+async fn guarded(id: u32, fail: bool) -> Result<u32, String> {
+    if fail {
+        return Err("origin down".into());
+    }
+    LOCKED_RUNS.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(id * 6)
+}
+
 #[cached_json("l1-short-entry", ttl = 1)]
 async fn short_entry(id: u32) -> u32 {
     id * 5
@@ -350,5 +363,37 @@ async fn options_and_the_entry_ttl_bound_the_copies() {
     assert_eq!(
         cache.scope(observe(short_entry(1))).await,
         (5, Some(CacheOutcome::Miss))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalescing_lock_and_stale_keep_their_meaning_with_the_l1() {
+    let server = RedisServer::start();
+    let (first, second) = (with_l1(&server), with_l1(&server));
+    // 20 callers of a cold key over two instances: coalesced in each, locked across them, so
+    // the function runs once.
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let cache = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        calls.spawn(async move { cache.scope(observe(guarded(1, false))).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = calls.join_next().await {
+        let (value, outcome) = done.unwrap();
+        assert_eq!(value, Ok(6));
+        outcomes.push(outcome.unwrap());
+    }
+    assert_eq!(LOCKED_RUNS.load(Ordering::SeqCst), 1, "{outcomes:?}");
+    // Past its TTL the entry (and the copy with it) is gone; a failing origin is answered with
+    // the stale copy, never with an L1 copy.
+    assert_eq!(until_l1(&first, || guarded(1, false)).await, Ok(6));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        first.scope(observe(guarded(1, true))).await,
+        (Ok(6), Some(CacheOutcome::Stale))
     );
 }

@@ -1002,6 +1002,13 @@ async fn two_instances_with_an_l1_see_each_others_changes_at_once() {
         assert!(started.elapsed() < Duration::from_secs(3), "never HIT-L1");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // The metrics tell L1 hits from Redis hits too.
+    let metrics = scrape(&second).await;
+    let hits_l1 = series(
+        &metrics,
+        r#"cached_json_calls_total{prefix="top-soon",outcome="hit_l1"}"#,
+    );
+    assert!(hits_l1 >= 1.0, "{metrics}");
     // An event starting soonest of all, created through the first instance...
     let soon = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
