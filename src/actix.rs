@@ -78,38 +78,39 @@ impl<T: Serialize> Responder for HttpCached<T> {
     type Body = BoxBody;
 
     fn respond_to(self, request: &HttpRequest) -> HttpResponse {
-        let mut response = match &self.cache.entry {
+        let mut response = match self.cache.entry {
             Some(entry) => {
-                let etag = entry.etag();
+                let etag = entry.etag_bytes();
+                let (max_age, age) = (entry.max_age(), entry.age());
                 let not_modified = request
                     .headers()
                     .get(header::IF_NONE_MATCH)
                     .and_then(|value| value.to_str().ok())
                     .is_some_and(|value| entry.not_modified(value));
-                let mut builder = if not_modified {
-                    HttpResponse::NotModified()
+                let mut response = if not_modified {
+                    HttpResponse::NotModified().finish()
                 } else {
+                    // The stored bytes themselves: `json` is shared, not copied.
                     HttpResponse::Ok()
+                        .content_type(HeaderValue::from_static("application/json"))
+                        .body(entry.json)
                 };
-                builder.insert_header((header::ETAG, etag)).insert_header((
+                let headers = response.headers_mut();
+                // Header values written without `format!`: this runs on every hit.
+                headers.insert(header::ETAG, header_value(&etag));
+                headers.insert(
                     header::CACHE_CONTROL,
-                    format!("max-age={}", entry.max_age().as_secs()),
-                ));
-                if let Some(age) = entry.age() {
-                    builder.insert_header((header::AGE, age.as_secs().to_string()));
+                    header_value(&Digits::new(b"max-age=", max_age.as_secs())),
+                );
+                if let Some(age) = age {
+                    headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
                 }
-                if not_modified {
-                    builder.finish()
-                } else {
-                    builder
-                        .content_type("application/json")
-                        .body(entry.json.clone())
-                }
+                response
             }
             // Not from the cache (bypassed, or no cached call): the value, with no promise.
             None => match serde_json::to_vec(&self.value) {
                 Ok(json) => HttpResponse::Ok()
-                    .content_type("application/json")
+                    .content_type(HeaderValue::from_static("application/json"))
                     .insert_header((header::CACHE_CONTROL, "no-cache"))
                     .body(json),
                 Err(_) => HttpResponse::InternalServerError().finish(),
@@ -121,5 +122,44 @@ impl<T: Serialize> Responder for HttpCached<T> {
                 .insert(X_CACHE, HeaderValue::from_static(outcome.as_str()));
         }
         response
+    }
+}
+
+/// A header value of visible ASCII built here (an ETag, `max-age=N`).
+fn header_value(bytes: &[u8]) -> HeaderValue {
+    HeaderValue::from_bytes(bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `prefix` then a number in decimal, on the stack.
+struct Digits {
+    buffer: [u8; 32],
+    start: usize,
+}
+
+impl Digits {
+    fn new(prefix: &[u8], mut number: u64) -> Self {
+        // u64::MAX has 20 digits; the prefixes used here are short.
+        let prefix = &prefix[..prefix.len().min(12)];
+        let mut buffer = [0u8; 32];
+        let mut start = buffer.len();
+        loop {
+            start -= 1;
+            buffer[start] = b'0' + (number % 10) as u8;
+            number /= 10;
+            if number == 0 {
+                break;
+            }
+        }
+        start -= prefix.len();
+        buffer[start..start + prefix.len()].copy_from_slice(prefix);
+        Digits { buffer, start }
+    }
+}
+
+impl std::ops::Deref for Digits {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buffer[self.start..]
     }
 }

@@ -15,6 +15,7 @@ mod coalesce;
 use std::future::Future;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tracing::Instrument;
 
 use self::coalesce::Coalesced;
@@ -256,7 +257,7 @@ impl Aside {
                 if let Some(output) = decode::<S>(codec, &copy.json, key.as_str()) {
                     let remaining = copy.remaining();
                     if observed {
-                        self.observed(CacheOutcome::HitL1, copy.json.to_vec(), Some(remaining));
+                        self.observed(CacheOutcome::HitL1, copy.json, Some(remaining));
                     }
                     let refresh_due = self.site.refresh_due(Some(remaining));
                     return Looked::Hit(output, CacheOutcome::HitL1, refresh_due);
@@ -281,6 +282,8 @@ impl Aside {
         match read {
             Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => {
+                    // Shared by the L1's copy and the HTTP layer's body, not copied.
+                    let bytes = Bytes::from(bytes);
                     if let (Some(l1), Some(stamp), Some(remaining)) = (l1, stamp, remaining) {
                         l1.fill(key.as_str(), &bytes, remaining, self.site.l1_ttl, stamp);
                     }
@@ -342,7 +345,7 @@ impl Aside {
                         lead.land(Landing::Value(bytes.as_slice().into()));
                     }
                     if http::wanted() {
-                        self.observed(CacheOutcome::Hit, bytes, None);
+                        self.observed(CacheOutcome::Hit, bytes.into(), None);
                     }
                     return Prepared::Answered(CacheOutcome::Hit, output);
                 }
@@ -361,7 +364,7 @@ impl Aside {
     }
 
     /// Records the entry behind this call's answer, for [`crate::observe_entry`].
-    fn observed(&self, outcome: CacheOutcome, json: Vec<u8>, remaining: Option<Duration>) {
+    fn observed(&self, outcome: CacheOutcome, json: Bytes, remaining: Option<Duration>) {
         http::record(Entry {
             outcome,
             json,

@@ -111,7 +111,7 @@ impl<S: Shape> Computation<S> {
                 if observed {
                     http::record(Entry {
                         outcome: CacheOutcome::Stale,
-                        json: bytes,
+                        json: bytes.into(),
                         ttl: site.ttl,
                         remaining: None,
                     });
@@ -147,7 +147,7 @@ impl<S: Shape> Computation<S> {
                         if observed && written.is_ok() {
                             http::record(Entry {
                                 outcome: CacheOutcome::Miss,
-                                json: bytes,
+                                json: bytes.into(),
                                 ttl: site.ttl,
                                 remaining: Some(ttl),
                             });

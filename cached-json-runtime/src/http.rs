@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::outcome::CacheOutcome;
@@ -22,8 +23,8 @@ pub struct Entry {
     /// What the call did.
     pub outcome: CacheOutcome,
     /// The answer's JSON as the cache holds it: the response body to send, byte for byte what
-    /// the `ETag` is computed over.
-    pub json: Vec<u8>,
+    /// the `ETag` is computed over. Shared with the L1's copy, not copied.
+    pub json: Bytes,
     /// The entry's TTL as configured (the attribute's `ttl`).
     pub ttl: Duration,
     /// How long it has left, when known (`None`: it was just written, or is a stale copy).
@@ -33,7 +34,19 @@ pub struct Entry {
 impl Entry {
     /// A strong `ETag` of the stored bytes: `"` + 16 hex digits of their xxh3-64 + `"`.
     pub fn etag(&self) -> String {
-        format!("\"{:016x}\"", xxh3_64(&self.json))
+        let etag = self.etag_bytes();
+        String::from_utf8_lossy(&etag).into_owned()
+    }
+
+    /// [`Entry::etag`] without an allocation, for a header value.
+    pub fn etag_bytes(&self) -> [u8; 18] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hash = xxh3_64(&self.json);
+        let mut etag = [b'"'; 18];
+        for (i, digit) in etag[1..17].iter_mut().enumerate() {
+            *digit = HEX[((hash >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        etag
     }
 
     /// How long a client may reuse the answer: the entry's remaining life, never more than its
@@ -58,9 +71,9 @@ impl Entry {
     /// Whether a request's `If-None-Match` header names this entry (or is `*`): the answer is
     /// then `304 Not Modified`, without a body. Weak comparison, as RFC 9110 asks of it.
     pub fn not_modified(&self, if_none_match: &str) -> bool {
-        let etag = self.etag();
+        let etag = self.etag_bytes();
         if_none_match.split(',').map(str::trim).any(|candidate| {
-            candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+            candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes() == etag
         })
     }
 }
@@ -157,7 +170,7 @@ mod tests {
     fn entry(outcome: CacheOutcome, remaining: Option<u64>) -> Entry {
         Entry {
             outcome,
-            json: br#"{"a":1}"#.to_vec(),
+            json: Bytes::from_static(br#"{"a":1}"#),
             ttl: Duration::from_secs(60),
             remaining: remaining.map(Duration::from_secs),
         }
@@ -190,6 +203,11 @@ mod tests {
         let entry = entry(CacheOutcome::Hit, Some(20));
         let etag = entry.etag();
         assert_eq!(etag.len(), 18);
+        assert_eq!(
+            etag,
+            format!("\"{:016x}\"", xxh3_64(br#"{"a":1}"#)),
+            "quotes around 16 lower-case hex digits of the xxh3-64"
+        );
         assert!(entry.not_modified(&etag));
         assert!(entry.not_modified(&format!("\"other\", W/{etag}")));
         assert!(entry.not_modified("*"));

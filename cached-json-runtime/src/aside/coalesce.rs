@@ -87,7 +87,7 @@ impl Aside {
             return match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => {
                     if http::wanted() {
-                        self.observed(outcome, bytes.to_vec(), None);
+                        self.observed(outcome, bytes::Bytes::copy_from_slice(&bytes), None);
                     }
                     Coalesced::Answered(outcome, output)
                 }

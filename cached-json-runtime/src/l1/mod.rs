@@ -10,8 +10,9 @@
 
 mod fence;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use self::fence::Fence;
 use crate::store::KeyEvent;
@@ -25,7 +26,7 @@ pub(crate) struct L1 {
 /// One copy: the stored JSON, and when the store's entry expires.
 #[derive(Clone)]
 pub(crate) struct Copy {
-    pub(crate) json: Arc<[u8]>,
+    pub(crate) json: Bytes,
     /// When the entry expires in the store (for `refresh_ahead`, `max-age`).
     pub(crate) expires: Instant,
     /// How long the copy lives in the L1: to `expires`, or shorter (`l1_ttl`).
@@ -95,7 +96,7 @@ impl L1 {
     pub(crate) fn fill(
         &self,
         key: &str,
-        json: &[u8],
+        json: &Bytes,
         remaining: Duration,
         limit: Option<Duration>,
         stamp: u64,
@@ -106,7 +107,7 @@ impl L1 {
         }
         let before = self.fence.now();
         let copy = Copy {
-            json: json.into(),
+            json: json.clone(),
             expires: Instant::now() + remaining,
             life,
         };
@@ -167,7 +168,7 @@ mod tests {
     fn copies_serve_until_their_key_changes() {
         let l1 = tracking();
         let stamp = l1.stamp().unwrap();
-        l1.fill("k", b"1", LONG, None, stamp);
+        l1.fill("k", &Bytes::from_static(b"1"), LONG, None, stamp);
         assert_eq!(&*l1.get("k").unwrap().json, b"1");
         l1.heard(KeyEvent::Changed(vec!["k".into()]));
         assert!(l1.get("k").is_none());
@@ -178,7 +179,7 @@ mod tests {
         let l1 = tracking();
         let stamp = l1.stamp().unwrap();
         l1.heard(KeyEvent::Changed(vec!["k".into()]));
-        l1.fill("k", b"old", LONG, None, stamp);
+        l1.fill("k", &Bytes::from_static(b"old"), LONG, None, stamp);
         assert!(l1.get("k").is_none());
     }
 
@@ -188,7 +189,7 @@ mod tests {
         assert_eq!(l1.stamp(), None);
         let l1 = tracking();
         let stamp = l1.stamp().unwrap();
-        l1.fill("k", b"1", LONG, None, stamp);
+        l1.fill("k", &Bytes::from_static(b"1"), LONG, None, stamp);
         l1.heard(KeyEvent::Lost);
         assert!(l1.get("k").is_none());
         assert_eq!(l1.stamp(), None);
@@ -202,15 +203,16 @@ mod tests {
     fn a_copy_lives_no_longer_than_the_entry_nor_its_limit() {
         let l1 = tracking();
         let stamp = l1.stamp().unwrap();
-        l1.fill("short", b"1", Duration::from_millis(30), None, stamp);
+        let one = Bytes::from_static(b"1");
+        l1.fill("short", &one, Duration::from_millis(30), None, stamp);
         l1.fill(
             "limited",
-            b"1",
+            &one,
             LONG,
             Some(Duration::from_millis(30)),
             stamp,
         );
-        l1.fill("long", b"1", LONG, Some(LONG), stamp);
+        l1.fill("long", &one, LONG, Some(LONG), stamp);
         let remaining = l1.get("limited").unwrap().remaining();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
         std::thread::sleep(Duration::from_millis(60));
@@ -223,7 +225,7 @@ mod tests {
     fn it_is_bounded_by_bytes() {
         let l1 = L1::new(100 * 1024);
         l1.heard(KeyEvent::Tracking);
-        let json = vec![b'1'; 1000];
+        let json = Bytes::from(vec![b'1'; 1000]);
         for i in 0..1000 {
             let stamp = l1.stamp().unwrap();
             l1.fill(&format!("key-{i}"), &json, LONG, None, stamp);

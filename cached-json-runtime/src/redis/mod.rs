@@ -261,10 +261,17 @@ fn is_connection_failure(err: &RedisError) -> bool {
     err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error()
 }
 
+/// `name key`, built with room for both at once: on the hit path, the growing a command's
+/// buffers does by default was a sizeable share of its cost.
+fn key_command(name: &str, key: &str) -> redis::Cmd {
+    let mut cmd = redis::Cmd::with_capacity(2, name.len() + key.len());
+    cmd.arg(name).arg(key);
+    cmd
+}
+
 impl Store for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
+        let cmd = key_command("GET", key);
         Box::pin(async move {
             match self.run::<Option<Vec<u8>>>(Command::Get, cmd).await {
                 Ok(Some(bytes)) => Read::Value(bytes),
@@ -279,8 +286,9 @@ impl Store for RedisStore {
 
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
         // One round trip: the value and its remaining life, read together.
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        let mut pipe = redis::Pipeline::with_capacity(2);
+        pipe.add_command(key_command("GET", key))
+            .add_command(key_command("PTTL", key));
         Box::pin(async move {
             match self
                 .run_pipeline::<(Option<Vec<u8>>, i64)>(Command::GetWithTtl, pipe)
