@@ -163,3 +163,19 @@ impl std::ops::Deref for Digits {
         &self.buffer[self.start..]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Digits;
+
+    #[test]
+    fn digits_are_the_number_in_decimal_after_the_prefix() {
+        assert_eq!(&*Digits::new(b"max-age=", 0), b"max-age=0");
+        assert_eq!(&*Digits::new(b"max-age=", 86_400), b"max-age=86400");
+        assert_eq!(
+            &*Digits::new(b"max-age=", u64::MAX),
+            format!("max-age={}", u64::MAX).as_bytes()
+        );
+        assert_eq!(&*Digits::new(b"", 42), b"42");
+    }
+}

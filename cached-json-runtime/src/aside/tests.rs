@@ -840,3 +840,34 @@ async fn after_an_invalidation_every_key_of_the_prefix_changes() {
     );
     assert_ne!(written[1], written[0]);
 }
+
+#[tokio::test]
+async fn nested_observers_each_see_the_calls_inside_them() {
+    use crate::http::observe_entry;
+
+    let store = Scripted::new(Health::Up).answer(&key("plain", 90), Read::Value(b"9".to_vec()));
+    let cache = Cache::new(store.clone());
+    let plain = |id: u32| async move {
+        let mut call = Call::new(&PLAIN, "");
+        call.arg("id", &id);
+        call.value(crate::Codec::JSON, async { 1u32 }).await
+    };
+    // The outer observer sees the outcome of the call inside the inner one...
+    let ((value, entry), outcome) = cache.scope(observe(observe_entry(plain(90)))).await;
+    assert_eq!((value, outcome), (9, Some(CacheOutcome::Hit)));
+    let entry = entry.expect("the inner observer's entry");
+    assert_eq!(
+        (entry.outcome, &entry.json[..]),
+        (CacheOutcome::Hit, &b"9"[..])
+    );
+    // ...and the entry, when it wants entries and the inner observer does not.
+    let ((value, outcome), entry) = cache.scope(observe_entry(observe(plain(91)))).await;
+    assert_eq!((value, outcome), (1, Some(CacheOutcome::Miss)));
+    let entry = entry.expect("the outer observer's entry");
+    assert_eq!(
+        (entry.outcome, &entry.json[..]),
+        (CacheOutcome::Miss, &b"1"[..])
+    );
+    // Outside any observer, nothing is kept.
+    assert_eq!(cache.scope(plain(91)).await, 1);
+}
