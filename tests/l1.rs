@@ -146,6 +146,38 @@ async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_called_with_the_same_arguments_keep_copies_of_their_own() {
+    // `plain` and `short_copies` take the same argument: until a prefix is invalidated their
+    // arguments hash alike, and only the prefix tells their entries (and copies) apart.
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    assert_eq!(until_l1(&cache, || plain(7)).await, 14);
+    assert_eq!(until_l1(&cache, || short_copies(7)).await, 28);
+    for _ in 0..20 {
+        let plain = cache.scope(observe(plain(7))).await;
+        let other = cache.scope(observe(short_copies(7))).await;
+        assert_eq!(plain, (14, Some(CacheOutcome::HitL1)));
+        assert_eq!(other, (28, Some(CacheOutcome::HitL1)));
+    }
+    // A change of one entry leaves the other's copy.
+    let key = cache.scope(plain_key(7)).await.unwrap();
+    let removed: u32 = server.connection().del(key.as_str()).unwrap();
+    assert_eq!(removed, 1);
+    let started = Instant::now();
+    while cache.scope(observe(plain(7))).await.1 == Some(CacheOutcome::HitL1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "still a copy after 2 s"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        cache.scope(observe(short_copies(7))).await,
+        (28, Some(CacheOutcome::HitL1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_instance_leaves_every_other_l1_at_once() {
     const ROUNDS: u32 = 200;
     let server = RedisServer::start();

@@ -84,30 +84,35 @@ impl Aside {
         }
     }
 
-    /// The call's key: its digest at its prefix's generation ([`crate::generation`], read once
-    /// per site and cache), and whether the store may be used for it. `None`: no key.
+    /// The call's digest at its prefix's generation ([`crate::generation`], read once per site
+    /// and cache), and whether the store may be used for it. `None`: no key.
     ///
-    /// When the store cannot tell the generation (down since before the first call), the key
+    /// When the store cannot tell the generation (down since before the first call), the digest
     /// is one no stored entry has, used for coalescing only: the store is left alone for this
     /// call, but concurrent callers still share one run of the function, so that an outage
     /// does not multiply the load on the origin.
-    async fn key(&self) -> Option<(Key, bool)> {
+    async fn digest(&self) -> Option<(u128, bool)> {
         let digest = self.digest?;
         let generations = self.cache.generations();
-        let namespace = self.cache.namespace();
         let generation = match generations.known(self.site) {
             Some(generation) => Some(generation),
             // Boxed: once per site and cache, it need not make every call's future larger.
-            None => Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await,
+            None => {
+                let namespace = self.cache.namespace();
+                Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await
+            }
         };
-        let key = self.site.key(
-            namespace,
-            at_generation(digest, generation.unwrap_or(UNKNOWN_GENERATION)),
-        );
+        let digest = at_generation(digest, generation.unwrap_or(UNKNOWN_GENERATION));
+        Some((digest, generation.is_some()))
+    }
+
+    /// The key of the call whose digest (at its generation) is `digest`.
+    fn key(&self, digest: u128) -> Key {
+        let key = self.site.key(self.cache.namespace(), digest);
         if !self.span.is_disabled() {
             self.span.record("key", key.as_str());
         }
-        Some((key, generation.is_some()))
+        key
     }
 
     /// The whole call, the function running in the caller's task, in its span.
@@ -126,11 +131,15 @@ impl Aside {
         codec: S::Codec,
         function: F,
     ) -> S::Output {
-        let Some((key, usable)) = self.key().await else {
+        let Some((digest, usable)) = self.digest().await else {
             // Boxed, as the miss path is: inline, the function's future would be held twice.
             let output = Box::pin(instruments::timed(self.site, function)).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
+        if let Some((output, _)) = self.look_l1::<S>(codec, digest, usable) {
+            return self.finish(CacheOutcome::HitL1, output);
+        }
+        let key = self.key(digest);
         let looked = match usable {
             true => self.look::<S>(codec, &key).await,
             false => Looked::Miss { reachable: false },
@@ -187,10 +196,19 @@ impl Aside {
         G: FnOnce() -> F,
         F: Future<Output = S::Output> + Send + 'static,
     {
-        let Some((key, usable)) = self.key().await else {
+        let Some((digest, usable)) = self.digest().await else {
             let output = Box::pin(instruments::timed(self.site, start())).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
+        if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable) {
+            if refresh_due {
+                let key = self.key(digest);
+                let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
+                background::refresh(computation, start);
+            }
+            return self.finish(CacheOutcome::HitL1, output);
+        }
+        let key = self.key(digest);
         let looked = match usable {
             true => self.look::<S>(codec, &key).await,
             false => Looked::Miss { reachable: false },
@@ -239,31 +257,46 @@ impl Aside {
         self.conclude(done)
     }
 
-    /// Reads the key: from the L1 when it has a copy, else from the store (with its remaining
-    /// life when `refresh_ahead`, the HTTP layer or the L1 need it), copying what it read into
-    /// the L1.
+    /// The L1's copy of the call's entry, decoded, and whether it is due for a refresh; `None`
+    /// when there is none to serve. Before the key's text is built: a hit needs none.
+    fn look_l1<S: Shape>(
+        &self,
+        codec: S::Codec,
+        digest: u128,
+        usable: bool,
+    ) -> Option<(S::Output, bool)> {
+        let l1 = self.l1(usable)?;
+        let copy = l1.get(self.site.entry_id(digest))?;
+        let output = decode::<S>(codec, &copy.json, self.site.prefix)?;
+        let remaining = copy.remaining();
+        if !self.span.is_disabled() {
+            self.span.record(
+                "key",
+                self.site.key(self.cache.namespace(), digest).as_str(),
+            );
+        }
+        if http::wanted() {
+            self.observed(CacheOutcome::HitL1, copy.json, Some(remaining));
+        }
+        Some((output, self.site.refresh_due(Some(remaining))))
+    }
+
+    /// The L1, if this call may use it: the site allows it, it is no refresh, and the store is
+    /// up (its changes reported): a hung or lost Redis may have changed what the copies say.
+    fn l1(&self, usable: bool) -> Option<&crate::l1::L1> {
+        let allowed = usable && self.site.l1 && !self.refresh;
+        self.cache
+            .l1()
+            .filter(|_| allowed && self.cache.store().health() == Health::Up)
+    }
+
+    /// Reads the key from the store (with its remaining life when `refresh_ahead`, the HTTP
+    /// layer or the L1 need it), copying what it read into the L1.
     async fn look<S: Shape>(&self, codec: S::Codec, key: &Key) -> Looked<S::Output> {
         let store = self.cache.store();
         let observed = http::wanted();
         let health = store.health();
-        // The L1 serves while the store is up (its changes reported): a hung or lost Redis
-        // may have changed what the copies say.
-        let l1 = self
-            .cache
-            .l1()
-            .filter(|_| self.site.l1 && !self.refresh && health == Health::Up);
-        if let Some(l1) = l1 {
-            if let Some(copy) = l1.get(key.as_str()) {
-                if let Some(output) = decode::<S>(codec, &copy.json, key.as_str()) {
-                    let remaining = copy.remaining();
-                    if observed {
-                        self.observed(CacheOutcome::HitL1, copy.json, Some(remaining));
-                    }
-                    let refresh_due = self.site.refresh_due(Some(remaining));
-                    return Looked::Hit(output, CacheOutcome::HitL1, refresh_due);
-                }
-            }
-        }
+        let l1 = self.l1(true);
         // Taken before the read: a change of the key heard meanwhile keeps it out of the L1.
         let stamp = l1.and_then(|l1| l1.stamp());
         let (read, remaining) = match health {
@@ -285,7 +318,8 @@ impl Aside {
                     // Shared by the L1's copy and the HTTP layer's body, not copied.
                     let bytes = Bytes::from(bytes);
                     if let (Some(l1), Some(stamp), Some(remaining)) = (l1, stamp, remaining) {
-                        l1.fill(key.as_str(), &bytes, remaining, self.site.l1_ttl, stamp);
+                        let id = self.site.entry_id(key.digest());
+                        l1.fill(id, &bytes, remaining, self.site.l1_ttl, stamp);
                     }
                     if observed {
                         self.observed(CacheOutcome::Hit, bytes, remaining);

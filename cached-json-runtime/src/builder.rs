@@ -176,7 +176,7 @@ impl CacheBuilder {
 /// it reports the changes of the keys of `namespace` (of every key without one).
 fn l1_for(store: &dyn Store, namespace: Option<&str>, max_bytes: Option<u64>) -> Option<Arc<L1>> {
     let max_bytes = max_bytes.filter(|&bytes| bytes > 0)?;
-    let l1 = Arc::new(L1::new(max_bytes));
+    let l1 = Arc::new(L1::new(max_bytes, namespace));
     let prefixes: Vec<String> = namespace.map(|ns| format!("{ns}:")).into_iter().collect();
     let weak = Arc::downgrade(&l1);
     let listener = Arc::new(move |event| {

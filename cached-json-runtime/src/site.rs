@@ -2,11 +2,11 @@
 //! by the attribute, and the registry that warns when two functions share a prefix.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::instruments::SiteMetrics;
-use crate::key::Key;
+use crate::key::{EntryId, Key};
 
 /// One annotated function's prefix, TTL, key version and options.
 ///
@@ -41,6 +41,8 @@ pub struct CacheSite {
     pub(crate) l1_ttl: Option<Duration>,
     /// Its metric keys and its function's recent duration.
     pub(crate) metrics: SiteMetrics,
+    /// The hash of the keys' head (`prefix[:vN]`), for the L1's ids; made on first use.
+    head: OnceLock<u64>,
 }
 
 /// [`CacheSite::wait`] unless `wait_ms` says otherwise.
@@ -68,6 +70,7 @@ impl CacheSite {
             l1: true,
             l1_ttl: None,
             metrics: SiteMetrics::new(),
+            head: OnceLock::new(),
         }
     }
 
@@ -150,6 +153,14 @@ impl CacheSite {
     }
 
     /// The key of the call whose arguments hash to `digest`, in `namespace`.
+    /// The L1's id of the entry of `digest` (at its generation).
+    pub(crate) fn entry_id(&self, digest: u128) -> EntryId {
+        let head = *self
+            .head
+            .get_or_init(|| crate::key::head_hash(self.prefix, self.version));
+        EntryId::new(head, digest)
+    }
+
     pub(crate) fn key(&'static self, namespace: Option<&str>, digest: u128) -> Key {
         Key::new(namespace, self.prefix, self.version, digest).in_scope(self as *const _ as usize)
     }

@@ -130,6 +130,55 @@ impl AsRef<str> for Key {
     }
 }
 
+/// An entry key without its text: the hash of its head (`prefix[:vN]`, what follows the
+/// namespace) and its digest (the 32 hex digits). What the L1 keys its copies by, so that an L1
+/// hit builds no key string; a key reported by the store maps to it with [`EntryId::of_key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct EntryId {
+    head: u64,
+    digest: u128,
+}
+
+impl EntryId {
+    /// The id of the entry of `digest` (at its generation) whose head hashes to `head` (see
+    /// [`head_hash`]).
+    pub(crate) fn new(head: u64, digest: u128) -> Self {
+        EntryId { head, digest }
+    }
+
+    /// The id of `key`, an entry key of a cache in `namespace`; `None` for any other key
+    /// (derived keys, generation keys, other applications' keys), which no entry has.
+    pub(crate) fn of_key(namespace: Option<&str>, key: &str) -> Option<EntryId> {
+        let rest = match namespace {
+            Some(namespace) => key.strip_prefix(namespace)?.strip_prefix(':')?,
+            None => key,
+        };
+        let (head, hex) = rest.rsplit_once(':')?;
+        if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let digest = u128::from_str_radix(hex, 16).ok()?;
+        Some(EntryId {
+            head: xxhash_rust::xxh3::xxh3_64(head.as_bytes()),
+            digest,
+        })
+    }
+
+    /// A 64-bit summary, for sets that may confuse two ids (only ever conservatively).
+    pub(crate) fn summary(&self) -> u64 {
+        self.head ^ (self.digest as u64) ^ ((self.digest >> 64) as u64)
+    }
+}
+
+/// The hash of a key's head, `prefix` or `prefix:vN`: the text between the namespace and the
+/// digest, hashed as it is written in the key.
+pub(crate) fn head_hash(prefix: &str, version: Option<u32>) -> u64 {
+    match version {
+        None => xxhash_rust::xxh3::xxh3_64(prefix.as_bytes()),
+        Some(version) => xxhash_rust::xxh3::xxh3_64(format!("{prefix}:v{version}").as_bytes()),
+    }
+}
+
 /// Appends `hash` as 32 lowercase hex digits, without going through `core::fmt`: this runs on
 /// every call.
 fn push_hex(out: &mut String, hash: u128) {
@@ -184,6 +233,34 @@ mod tests {
             "p:c8c9232a9c772e652e69a7635784e3e5"
         );
         assert_eq!(key(|_| {}), "p:dc7048f8f8747f561349cde127705c16");
+    }
+
+    #[test]
+    fn an_entry_id_is_read_back_from_its_key_and_from_no_other() {
+        let digest = 0x3ed03db573e8df68642a909db1118e4e;
+        for (namespace, prefix, version) in [
+            (None, "top-soon", None),
+            (Some("app"), "top-soon", Some(2)),
+            (Some("a:b"), "with:colons", None),
+        ] {
+            let key = Key::new(namespace, prefix, version, digest);
+            let id = EntryId::new(head_hash(prefix, version), digest);
+            assert_eq!(EntryId::of_key(namespace, key.as_str()), Some(id), "{key}");
+            assert_eq!(EntryId::of_key(namespace, &key.stale()), None);
+            assert_eq!(EntryId::of_key(namespace, &key.lock()), None);
+        }
+        let key = Key::new(Some("app"), "p", None, digest);
+        assert_eq!(EntryId::of_key(Some("other"), key.as_str()), None);
+        assert_eq!(EntryId::of_key(Some("app"), "app:p:generation"), None);
+        assert_eq!(
+            EntryId::of_key(None, "p:3ED03DB573E8DF68642A909DB1118E4E"),
+            None
+        );
+        // Another prefix, the same digest (generations start at 0): another id.
+        assert_ne!(
+            EntryId::of_key(None, Key::new(None, "users", None, digest).as_str()),
+            EntryId::of_key(None, Key::new(None, "orders", None, digest).as_str()),
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::key::EntryId;
+
 /// How many recent key changes are remembered; a copy of a read that began before the oldest
 /// of them is refused (its key may be among those forgotten).
 const REMEMBERED: usize = 4096;
@@ -21,7 +23,7 @@ pub(crate) struct Fence {
     flushed_at: AtomicU64,
     /// Whether changes are being reported: copies are made and served only then.
     armed: AtomicBool,
-    /// The recent changes (stamp, hash of the key), the newest last.
+    /// The recent changes (stamp, summary of the entry's id), the newest last.
     changes: Mutex<VecDeque<(u64, u64)>>,
 }
 
@@ -48,14 +50,14 @@ impl Fence {
 
     /// Whether a copy of `key` read since `stamp` may be kept: no flush and no change of `key`
     /// heard since, and still armed.
-    pub(crate) fn admits(&self, key: &str, stamp: u64) -> bool {
+    pub(crate) fn admits(&self, id: EntryId, stamp: u64) -> bool {
         if !self.armed() || self.flushed_at.load(Ordering::SeqCst) > stamp {
             return false;
         }
         if self.stamp.load(Ordering::SeqCst) == stamp {
             return true;
         }
-        let hash = hash(key);
+        let hash = id.summary();
         let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         // Forgotten history: the key may have changed.
         if changes
@@ -76,12 +78,12 @@ impl Fence {
         self.stamp.load(Ordering::SeqCst)
     }
 
-    /// Records a change of `keys`; the caller drops their copies after.
-    pub(crate) fn changed<'a>(&self, keys: impl Iterator<Item = &'a str>) {
+    /// Records a change of the entries `ids`; the caller drops their copies after.
+    pub(crate) fn changed(&self, ids: impl Iterator<Item = EntryId>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let at = self.stamp.fetch_add(1, Ordering::SeqCst) + 1;
-        for key in keys {
-            changes.push_back((at, hash(key)));
+        for id in ids {
+            changes.push_back((at, id.summary()));
         }
         while changes.len() > REMEMBERED {
             changes.pop_front();
@@ -99,22 +101,22 @@ impl Fence {
     }
 }
 
-fn hash(key: &str) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(n: u128) -> EntryId {
+        EntryId::new(7, n)
+    }
 
     #[test]
     fn nothing_is_admitted_until_changes_are_reported() {
         let fence = Fence::new();
         assert_eq!(fence.stamp(), None);
-        assert!(!fence.admits("k", 0));
+        assert!(!fence.admits(id(1), 0));
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
-        assert!(fence.admits("k", stamp));
+        assert!(fence.admits(id(1), stamp));
     }
 
     #[test]
@@ -122,12 +124,12 @@ mod tests {
         let fence = Fence::new();
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
-        fence.changed(["other"].into_iter());
-        assert!(fence.admits("k", stamp), "another key changed");
-        fence.changed(["k"].into_iter());
-        assert!(!fence.admits("k", stamp));
+        fence.changed([id(2)].into_iter());
+        assert!(fence.admits(id(1), stamp), "another key changed");
+        fence.changed([id(1)].into_iter());
+        assert!(!fence.admits(id(1), stamp));
         // A read that began after the change is fine.
-        assert!(fence.admits("k", fence.stamp().unwrap()));
+        assert!(fence.admits(id(1), fence.stamp().unwrap()));
     }
 
     #[test]
@@ -136,10 +138,10 @@ mod tests {
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
         fence.flushed(true);
-        assert!(!fence.admits("k", stamp));
+        assert!(!fence.admits(id(1), stamp));
         let stamp = fence.stamp().unwrap();
         fence.flushed(false);
-        assert!(!fence.admits("k", stamp));
+        assert!(!fence.admits(id(1), stamp));
         assert_eq!(fence.stamp(), None);
     }
 
@@ -149,8 +151,8 @@ mod tests {
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
         for i in 0..REMEMBERED + 10 {
-            fence.changed([format!("key-{i}").as_str()].into_iter());
+            fence.changed([id(100 + i as u128)].into_iter());
         }
-        assert!(!fence.admits("k", stamp));
+        assert!(!fence.admits(id(1), stamp));
     }
 }

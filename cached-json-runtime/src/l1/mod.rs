@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use self::fence::Fence;
+use crate::key::EntryId;
 use crate::store::KeyEvent;
 
 /// The in-process copies, and what keeps them coherent.
 pub(crate) struct L1 {
-    entries: moka::sync::Cache<String, Copy>,
+    /// Keyed by the entry's id, not its key text: a hit builds no key string.
+    entries: moka::sync::Cache<EntryId, Copy, IdHashing>,
     fence: Fence,
+    /// The cache's namespace: keys the store reports are read back to ids within it.
+    namespace: Option<String>,
 }
 
 /// One copy: the stored JSON, and when the store's entry expires.
@@ -42,13 +46,13 @@ impl Copy {
 
 struct CopyLife;
 
-impl moka::Expiry<String, Copy> for CopyLife {
-    fn expire_after_create(&self, _: &String, copy: &Copy, _: Instant) -> Option<Duration> {
+impl moka::Expiry<EntryId, Copy> for CopyLife {
+    fn expire_after_create(&self, _: &EntryId, copy: &Copy, _: Instant) -> Option<Duration> {
         Some(copy.life)
     }
     fn expire_after_update(
         &self,
-        _: &String,
+        _: &EntryId,
         copy: &Copy,
         _: Instant,
         _: Option<Duration>,
@@ -57,34 +61,93 @@ impl moka::Expiry<String, Copy> for CopyLife {
     }
 }
 
-/// What a copy weighs beyond its key and JSON: the copy, moka's entry, its policy's nodes, the
-/// JSON's shared header (`Bytes`) and the allocator's rounding. `cargo bench --bench l1`
-/// measured the process growing by 648 bytes per copy of a 54-byte key and 105-byte JSON
-/// (100,000 copies): 489 beyond the two (617-620 before the JSON became `Bytes`).
-pub(crate) const OVERHEAD_BYTES: usize = 490;
+/// How the L1 hashes an [`EntryId`]: its parts are hashes already (of the key's head; of the
+/// arguments at their generation), so a multiply folded to 64 bits mixes them, with a key
+/// drawn per L1 so that arguments picked to collide in a digest's low bits do not share a
+/// bucket. SipHash, the default, was ~400 instructions of an L1 hit; this is a few.
+#[derive(Clone)]
+struct IdHashing {
+    key: u64,
+}
 
-impl L1 {
-    /// An L1 holding about `max_bytes` of keys, JSON and bookkeeping.
-    pub(crate) fn new(max_bytes: u64) -> Self {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|key: &String, copy: &Copy| {
-                u32::try_from(key.len() + copy.json.len() + OVERHEAD_BYTES).unwrap_or(u32::MAX)
-            })
-            .expire_after(CopyLife)
-            .build();
-        L1 {
-            entries,
-            fence: Fence::new(),
+impl std::hash::BuildHasher for IdHashing {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher {
+            state: 0,
+            key: self.key,
+        }
+    }
+}
+
+struct IdHasher {
+    state: u64,
+    key: u64,
+}
+
+impl IdHasher {
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word) * u128::from(self.key);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.state
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `EntryId` (its fields are integers); correct for anything else.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
         }
     }
 
-    /// The copy of `key`, while changes are reported.
-    pub(crate) fn get(&self, key: &str) -> Option<Copy> {
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.mix(n as u64);
+        self.mix((n >> 64) as u64);
+    }
+}
+
+/// What a copy weighs beyond its JSON: its id, the copy, moka's entry, its policy's nodes, the
+/// JSON's shared header (`Bytes`) and the allocator's rounding. `cargo bench --bench l1`
+/// measured the process growing by 603 bytes per copy of a 105-byte JSON (100,000 copies):
+/// 498 beyond the JSON.
+pub(crate) const OVERHEAD_BYTES: usize = 500;
+
+impl L1 {
+    /// An L1 holding about `max_bytes` of JSON and bookkeeping, for a cache in `namespace`.
+    pub(crate) fn new(max_bytes: u64, namespace: Option<&str>) -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_: &EntryId, copy: &Copy| {
+                u32::try_from(copy.json.len() + OVERHEAD_BYTES).unwrap_or(u32::MAX)
+            })
+            .expire_after(CopyLife)
+            .build_with_hasher(IdHashing {
+                key: fastrand::u64(..) | 1,
+            });
+        L1 {
+            entries,
+            fence: Fence::new(),
+            namespace: namespace.map(str::to_owned),
+        }
+    }
+
+    /// The copy of entry `id`, while changes are reported.
+    pub(crate) fn get(&self, id: EntryId) -> Option<Copy> {
         if !self.fence.armed() {
             return None;
         }
-        self.entries.get(key)
+        self.entries.get(&id)
     }
 
     /// Taken before reading the store, for [`L1::fill`]; `None`: no copy may be made now.
@@ -96,14 +159,14 @@ impl L1 {
     /// `limit` (the function's `l1_ttl`); unless its key changed meanwhile.
     pub(crate) fn fill(
         &self,
-        key: &str,
+        id: EntryId,
         json: &Bytes,
         remaining: Duration,
         limit: Option<Duration>,
         stamp: u64,
     ) {
         let life = limit.map_or(remaining, |limit| limit.min(remaining));
-        if life.is_zero() || !self.fence.admits(key, stamp) {
+        if life.is_zero() || !self.fence.admits(id, stamp) {
             return;
         }
         let before = self.fence.now();
@@ -112,26 +175,35 @@ impl L1 {
             expires: Instant::now() + remaining,
             life,
         };
-        self.entries.insert(key.to_owned(), copy);
+        self.entries.insert(id, copy);
         // A change heard between the check and the insert may have been dropped before the
         // copy was in: check again.
-        if self.fence.now() != before && !self.fence.admits(key, stamp) {
-            self.entries.invalidate(key);
+        if self.fence.now() != before && !self.fence.admits(id, stamp) {
+            self.entries.invalidate(&id);
         }
     }
 
     /// Drops the copy of `key` (this process changed it).
     pub(crate) fn forget(&self, key: &str) {
-        self.entries.invalidate(key);
+        if let Some(id) = self.id_of(key) {
+            self.entries.invalidate(&id);
+        }
+    }
+
+    /// The id of a key as the store names it; `None` for keys that are not entries (derived
+    /// keys, generations, other applications' keys): no copy is ever made of those.
+    fn id_of(&self, key: &str) -> Option<EntryId> {
+        EntryId::of_key(self.namespace.as_deref(), key)
     }
 
     /// What the store reported.
     pub(crate) fn heard(&self, event: KeyEvent) {
         match event {
             KeyEvent::Changed(keys) => {
-                self.fence.changed(keys.iter().map(String::as_str));
-                for key in &keys {
-                    self.entries.invalidate(key.as_str());
+                let ids: Vec<EntryId> = keys.iter().filter_map(|key| self.id_of(key)).collect();
+                self.fence.changed(ids.iter().copied());
+                for id in &ids {
+                    self.entries.invalidate(id);
                 }
             }
             KeyEvent::Tracking | KeyEvent::Flushed => {
@@ -160,76 +232,105 @@ mod tests {
     const LONG: Duration = Duration::from_secs(60);
 
     fn tracking() -> L1 {
-        let l1 = L1::new(1 << 20);
+        let l1 = L1::new(1 << 20, Some("app"));
         l1.heard(KeyEvent::Tracking);
         l1
+    }
+
+    /// Entry `n` of prefix `p` in namespace `app`: its id and its key as the store names it.
+    fn entry(n: u128) -> (EntryId, String) {
+        let key = crate::key::Key::new(Some("app"), "p", None, n);
+        let id = EntryId::new(crate::key::head_hash("p", None), n);
+        (id, key.as_str().to_owned())
     }
 
     #[test]
     fn copies_serve_until_their_key_changes() {
         let l1 = tracking();
+        let ((k, key), (other, other_key)) = (entry(1), entry(2));
         let stamp = l1.stamp().unwrap();
-        l1.fill("k", &Bytes::from_static(b"1"), LONG, None, stamp);
-        assert_eq!(&*l1.get("k").unwrap().json, b"1");
-        l1.heard(KeyEvent::Changed(vec!["k".into()]));
-        assert!(l1.get("k").is_none());
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
+        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, stamp);
+        assert_eq!(&*l1.get(k).unwrap().json, b"1");
+        // Keys that are not entries (derived keys, other namespaces) change nothing.
+        l1.heard(KeyEvent::Changed(vec![
+            format!("{key}:stale"),
+            other_key.replacen("app:", "other:", 1),
+        ]));
+        assert!(l1.get(k).is_some() && l1.get(other).is_some());
+        l1.heard(KeyEvent::Changed(vec![key]));
+        assert!(l1.get(k).is_none());
+        assert!(l1.get(other).is_some(), "only the changed key goes");
+        l1.forget(&other_key);
+        assert!(l1.get(other).is_none());
     }
 
     #[test]
     fn a_read_the_key_changed_during_is_not_copied() {
         let l1 = tracking();
+        let (k, key) = entry(1);
         let stamp = l1.stamp().unwrap();
-        l1.heard(KeyEvent::Changed(vec!["k".into()]));
-        l1.fill("k", &Bytes::from_static(b"old"), LONG, None, stamp);
-        assert!(l1.get("k").is_none());
+        l1.heard(KeyEvent::Changed(vec![key]));
+        l1.fill(k, &Bytes::from_static(b"old"), LONG, None, stamp);
+        assert!(l1.get(k).is_none());
     }
 
     #[test]
     fn nothing_is_served_or_copied_while_changes_are_not_reported() {
-        let l1 = L1::new(1 << 20);
+        let l1 = L1::new(1 << 20, Some("app"));
         assert_eq!(l1.stamp(), None);
         let l1 = tracking();
+        let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
-        l1.fill("k", &Bytes::from_static(b"1"), LONG, None, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
         l1.heard(KeyEvent::Lost);
-        assert!(l1.get("k").is_none());
+        assert!(l1.get(k).is_none());
         assert_eq!(l1.stamp(), None);
         // Tracking again: what was copied before is gone for good.
         l1.heard(KeyEvent::Tracking);
-        assert!(l1.get("k").is_none());
+        assert!(l1.get(k).is_none());
         assert_eq!(l1.len(), 0);
     }
 
     #[test]
     fn a_copy_lives_no_longer_than_the_entry_nor_its_limit() {
         let l1 = tracking();
+        let ((short, _), (limited, _), (long, _)) = (entry(1), entry(2), entry(3));
         let stamp = l1.stamp().unwrap();
         let one = Bytes::from_static(b"1");
-        l1.fill("short", &one, Duration::from_millis(30), None, stamp);
-        l1.fill(
-            "limited",
-            &one,
-            LONG,
-            Some(Duration::from_millis(30)),
-            stamp,
-        );
-        l1.fill("long", &one, LONG, Some(LONG), stamp);
-        let remaining = l1.get("limited").unwrap().remaining();
+        l1.fill(short, &one, Duration::from_millis(30), None, stamp);
+        l1.fill(limited, &one, LONG, Some(Duration::from_millis(30)), stamp);
+        l1.fill(long, &one, LONG, Some(LONG), stamp);
+        let remaining = l1.get(limited).unwrap().remaining();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(l1.get("short").is_none());
-        assert!(l1.get("limited").is_none());
-        assert!(l1.get("long").is_some());
+        assert!(l1.get(short).is_none());
+        assert!(l1.get(limited).is_none());
+        assert!(l1.get(long).is_some());
+    }
+
+    #[test]
+    fn ids_that_differ_in_any_bits_spread_over_buckets() {
+        use std::hash::BuildHasher;
+        let hashing = IdHashing {
+            key: fastrand::u64(..) | 1,
+        };
+        for shift in [0, 40, 64, 100] {
+            let buckets: std::collections::HashSet<u64> = (0..4096u128)
+                .map(|i| hashing.hash_one(EntryId::new(1, i << shift)) & 255)
+                .collect();
+            assert!(buckets.len() > 200, "shift {shift}: {} of 256", buckets.len());
+        }
     }
 
     #[test]
     fn it_is_bounded_by_bytes() {
-        let l1 = L1::new(100 * 1024);
+        let l1 = L1::new(100 * 1024, None);
         l1.heard(KeyEvent::Tracking);
         let json = Bytes::from(vec![b'1'; 1000]);
         for i in 0..1000 {
             let stamp = l1.stamp().unwrap();
-            l1.fill(&format!("key-{i}"), &json, LONG, None, stamp);
+            l1.fill(entry(i).0, &json, LONG, None, stamp);
         }
         let kept = l1.len();
         assert!(
