@@ -319,7 +319,11 @@ mod tests {
             let buckets: std::collections::HashSet<u64> = (0..4096u128)
                 .map(|i| hashing.hash_one(EntryId::new(1, i << shift)) & 255)
                 .collect();
-            assert!(buckets.len() > 200, "shift {shift}: {} of 256", buckets.len());
+            assert!(
+                buckets.len() > 200,
+                "shift {shift}: {} of 256",
+                buckets.len()
+            );
         }
     }
 
