@@ -1,8 +1,8 @@
 //! The L1: an in-process copy of entries read from a shared store (Redis), served without a
 //! round trip and never after the store has changed them.
 //!
-//! Bounded by bytes (moka, TinyLFU); an entry lives no longer than its remaining life in the
-//! store (nor the function's `l1_ttl`). Coherence comes from the store: it reports every change
+//! Bounded by bytes (quick_cache: CLOCK-Pro, close to S3-FIFO); a copy serves no longer than its entry's remaining
+//! life in the store (nor the function's `l1_ttl`): checked as it is read. Coherence comes from the store: it reports every change
 //! of a tracked key, by any client ([`KeyEvent`], Redis `CLIENT TRACKING`), and the copy goes.
 //! While changes are not reported (not yet connected, connection lost) the L1 serves and copies
 //! nothing, and it is flushed whenever reports may have been missed. A copy of a read is kept
@@ -21,7 +21,13 @@ use crate::store::KeyEvent;
 /// The in-process copies, and what keeps them coherent.
 pub(crate) struct L1 {
     /// Keyed by the entry's id, not its key text: a hit builds no key string.
-    entries: moka::sync::Cache<EntryId, Copy, IdHashing>,
+    entries: quick_cache::sync::Cache<
+        EntryId,
+        Copy,
+        CopyWeight,
+        IdHashing,
+        quick_cache::sync::DefaultLifecycle<EntryId, Copy>,
+    >,
     fence: Fence,
     /// The cache's namespace: keys the store reports are read back to ids within it.
     namespace: Option<String>,
@@ -33,8 +39,8 @@ pub(crate) struct Copy {
     pub(crate) json: Bytes,
     /// When the entry expires in the store (for `refresh_ahead`, `max-age`).
     pub(crate) expires: Instant,
-    /// How long the copy lives in the L1: to `expires`, or shorter (`l1_ttl`).
-    life: Duration,
+    /// Until when the copy may serve: `expires`, or sooner (`l1_ttl`).
+    until: Instant,
 }
 
 impl Copy {
@@ -44,20 +50,13 @@ impl Copy {
     }
 }
 
-struct CopyLife;
+/// What a copy weighs against the L1's bound: its JSON and [`OVERHEAD_BYTES`].
+#[derive(Clone)]
+struct CopyWeight;
 
-impl moka::Expiry<EntryId, Copy> for CopyLife {
-    fn expire_after_create(&self, _: &EntryId, copy: &Copy, _: Instant) -> Option<Duration> {
-        Some(copy.life)
-    }
-    fn expire_after_update(
-        &self,
-        _: &EntryId,
-        copy: &Copy,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(copy.life)
+impl quick_cache::Weighter<EntryId, Copy> for CopyWeight {
+    fn weight(&self, _: &EntryId, copy: &Copy) -> u64 {
+        (copy.json.len() + OVERHEAD_BYTES) as u64
     }
 }
 
@@ -117,24 +116,26 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-/// What a copy weighs beyond its JSON: its id, the copy, moka's entry, its policy's nodes, the
-/// JSON's shared header (`Bytes`) and the allocator's rounding. `cargo bench --bench l1`
-/// measured the process growing by 603 bytes per copy of a 105-byte JSON (100,000 copies):
-/// 498 beyond the JSON.
-pub(crate) const OVERHEAD_BYTES: usize = 500;
+/// What a copy weighs beyond its JSON: its id, the copy, its slot in the table, the JSON's
+/// shared header (`Bytes`) and the allocator's rounding. `cargo bench --bench l1` measured the
+/// process growing by 313 bytes per copy of a 105-byte JSON (100,000 copies): 208 beyond the
+/// JSON (498 when the L1 was a moka cache keyed by the key text).
+pub(crate) const OVERHEAD_BYTES: usize = 210;
 
 impl L1 {
     /// An L1 holding about `max_bytes` of JSON and bookkeeping, for a cache in `namespace`.
     pub(crate) fn new(max_bytes: u64, namespace: Option<&str>) -> Self {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_: &EntryId, copy: &Copy| {
-                u32::try_from(copy.json.len() + OVERHEAD_BYTES).unwrap_or(u32::MAX)
-            })
-            .expire_after(CopyLife)
-            .build_with_hasher(IdHashing {
+        // quick_cache sizes its shards from an estimate of the count: copies of ~100-byte JSON.
+        let estimated = (max_bytes / (OVERHEAD_BYTES as u64 + 128)).clamp(64, 1 << 22);
+        let entries = quick_cache::sync::Cache::with(
+            estimated as usize,
+            max_bytes,
+            CopyWeight,
+            IdHashing {
                 key: fastrand::u64(..) | 1,
-            });
+            },
+            Default::default(),
+        );
         L1 {
             entries,
             fence: Fence::new(),
@@ -147,7 +148,13 @@ impl L1 {
         if !self.fence.armed() {
             return None;
         }
-        self.entries.get(&id)
+        let copy = self.entries.get(&id)?;
+        if Instant::now() >= copy.until {
+            // Past its life: gone (a copy made meanwhile would only be read again).
+            self.entries.remove(&id);
+            return None;
+        }
+        Some(copy)
     }
 
     /// Taken before reading the store, for [`L1::fill`]; `None`: no copy may be made now.
@@ -170,23 +177,24 @@ impl L1 {
             return;
         }
         let before = self.fence.now();
+        let now = Instant::now();
         let copy = Copy {
             json: json.clone(),
-            expires: Instant::now() + remaining,
-            life,
+            expires: now + remaining,
+            until: now + life,
         };
         self.entries.insert(id, copy);
         // A change heard between the check and the insert may have been dropped before the
         // copy was in: check again.
         if self.fence.now() != before && !self.fence.admits(id, stamp) {
-            self.entries.invalidate(&id);
+            self.entries.remove(&id);
         }
     }
 
     /// Drops the copy of `key` (this process changed it).
     pub(crate) fn forget(&self, key: &str) {
         if let Some(id) = self.id_of(key) {
-            self.entries.invalidate(&id);
+            self.entries.remove(&id);
         }
     }
 
@@ -203,25 +211,24 @@ impl L1 {
                 let ids: Vec<EntryId> = keys.iter().filter_map(|key| self.id_of(key)).collect();
                 self.fence.changed(ids.iter().copied());
                 for id in &ids {
-                    self.entries.invalidate(id);
+                    self.entries.remove(id);
                 }
             }
             KeyEvent::Tracking | KeyEvent::Flushed => {
                 self.fence.flushed(true);
-                self.entries.invalidate_all();
+                self.entries.clear();
             }
             KeyEvent::Lost => {
                 self.fence.flushed(false);
-                self.entries.invalidate_all();
+                self.entries.clear();
             }
         }
     }
 
-    /// How many copies there are (moka's estimate, after pending work).
+    /// How many copies there are.
     #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+        self.entries.len() as u64
     }
 }
 
