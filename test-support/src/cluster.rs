@@ -13,6 +13,37 @@ pub struct RedisCluster {
     nodes: Vec<RedisServer>,
     /// The nodes' files, removed on drop.
     dir: std::path::PathBuf,
+    /// One Cluster at a time in a test process (released last, after the nodes are stopped):
+    /// several at once on 2 cores made commands miss their timeouts and failovers bypass, so
+    /// that tests asserting none failed at random.
+    _one_at_a_time: ClusterSlot,
+}
+
+/// The right to run a Cluster in this process, given back on drop (a guard that can move
+/// between threads, unlike a `MutexGuard`).
+struct ClusterSlot;
+
+static CLUSTER_RUNNING: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static CLUSTER_DONE: std::sync::Condvar = std::sync::Condvar::new();
+
+impl ClusterSlot {
+    fn take() -> ClusterSlot {
+        let mut running = CLUSTER_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while *running {
+            running = CLUSTER_DONE
+                .wait(running)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *running = true;
+        ClusterSlot
+    }
+}
+
+impl Drop for ClusterSlot {
+    fn drop(&mut self) {
+        *CLUSTER_RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        CLUSTER_DONE.notify_one();
+    }
 }
 
 /// `--cluster-node-timeout`: how long a primary may be silent before its replica takes over.
@@ -32,6 +63,7 @@ impl RedisCluster {
     }
 
     fn start_with(tls: Option<&crate::TlsFiles>) -> Self {
+        let one_at_a_time = ClusterSlot::take();
         let tag = format!(
             "{}-{}",
             std::process::id(),
@@ -91,7 +123,11 @@ impl RedisCluster {
             ));
         }
         // Made before the Cluster is joined, so that its drop cleans up if joining fails.
-        let cluster = RedisCluster { nodes, dir };
+        let cluster = RedisCluster {
+            nodes,
+            dir,
+            _one_at_a_time: one_at_a_time,
+        };
         let addresses: Vec<String> = cluster
             .nodes
             .iter()
