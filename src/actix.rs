@@ -98,10 +98,7 @@ impl<T: Serialize> Responder for HttpCached<T> {
                 let headers = response.headers_mut();
                 // Header values written without `format!`: this runs on every hit.
                 headers.insert(header::ETAG, header_value(&etag));
-                headers.insert(
-                    header::CACHE_CONTROL,
-                    header_value(&Digits::new(b"max-age=", max_age.as_secs())),
-                );
+                headers.insert(header::CACHE_CONTROL, max_age_value(max_age.as_secs()));
                 if let Some(age) = age {
                     headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
                 }
@@ -130,52 +127,29 @@ fn header_value(bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_bytes(bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// `prefix` then a number in decimal, on the stack.
-struct Digits {
-    buffer: [u8; 32],
-    start: usize,
-}
-
-impl Digits {
-    fn new(prefix: &[u8], mut number: u64) -> Self {
-        // u64::MAX has 20 digits; the prefixes used here are short.
-        let prefix = &prefix[..prefix.len().min(12)];
-        let mut buffer = [0u8; 32];
-        let mut start = buffer.len();
-        loop {
-            start -= 1;
-            buffer[start] = b'0' + (number % 10) as u8;
-            number /= 10;
-            if number == 0 {
-                break;
-            }
-        }
-        start -= prefix.len();
-        buffer[start..start + prefix.len()].copy_from_slice(prefix);
-        Digits { buffer, start }
-    }
-}
-
-impl std::ops::Deref for Digits {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        &self.buffer[self.start..]
-    }
+/// `max-age=<seconds>`, built on the stack.
+fn max_age_value(seconds: u64) -> HeaderValue {
+    const PREFIX: &[u8] = b"max-age=";
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seconds).as_bytes();
+    // The prefix and u64::MAX's 20 digits.
+    let mut value = [0u8; PREFIX.len() + 20];
+    value[..PREFIX.len()].copy_from_slice(PREFIX);
+    value[PREFIX.len()..PREFIX.len() + digits.len()].copy_from_slice(digits);
+    header_value(&value[..PREFIX.len() + digits.len()])
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Digits;
+    use super::max_age_value;
 
     #[test]
-    fn digits_are_the_number_in_decimal_after_the_prefix() {
-        assert_eq!(&*Digits::new(b"max-age=", 0), b"max-age=0");
-        assert_eq!(&*Digits::new(b"max-age=", 86_400), b"max-age=86400");
+    fn max_age_is_the_seconds_in_decimal() {
+        assert_eq!(max_age_value(0), "max-age=0");
+        assert_eq!(max_age_value(86_400), "max-age=86400");
         assert_eq!(
-            &*Digits::new(b"max-age=", u64::MAX),
-            format!("max-age={}", u64::MAX).as_bytes()
+            max_age_value(u64::MAX),
+            format!("max-age={}", u64::MAX).as_str()
         );
-        assert_eq!(&*Digits::new(b"", 42), b"42");
     }
 }

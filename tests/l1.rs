@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::{spread, RedisServer};
+use cached_json_test_support::{redis_cli_bin, spread, RedisServer};
 use redis::Commands;
 
 const L1_BYTES: u64 = 1 << 20;
@@ -140,6 +140,34 @@ async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "the other instance still answers the old value after 2 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cli_del_leaves_the_l1() {
+    // The issue's own words: `redis-cli DEL`, the real binary.
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    assert_eq!(until_l1(&cache, || plain(41)).await, 82);
+    let key = cache.scope(plain_key(41)).await.unwrap();
+    let deleted = std::process::Command::new(redis_cli_bin())
+        .args(["-p", &server.port().to_string(), "DEL", key.as_str()])
+        .output()
+        .expect("redis-cli (Debian's redis-tools)");
+    assert_eq!(String::from_utf8_lossy(&deleted.stdout).trim(), "1");
+    let started = Instant::now();
+    loop {
+        let (value, outcome) = cache.scope(observe(plain(41))).await;
+        assert_eq!(value, 82);
+        if outcome == Some(CacheOutcome::Miss) {
+            break;
+        }
+        assert_eq!(outcome, Some(CacheOutcome::HitL1));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "still a copy after 2 s"
         );
         tokio::task::yield_now().await;
     }

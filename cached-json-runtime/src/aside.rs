@@ -265,10 +265,9 @@ impl Aside {
         digest: u128,
         usable: bool,
     ) -> Option<(S::Output, bool)> {
-        let l1 = self.l1(usable)?;
-        let copy = l1.get(self.site.entry_id(digest))?;
-        let output = decode::<S>(codec, &copy.json, self.site.prefix)?;
-        let remaining = copy.remaining();
+        let l1 = self.l1(usable, self.cache.store().health())?;
+        let (json, remaining) = l1.get(self.site.entry_id(digest))?;
+        let output = decode::<S>(codec, &json, self.site.prefix)?;
         if !self.span.is_disabled() {
             self.span.record(
                 "key",
@@ -276,18 +275,17 @@ impl Aside {
             );
         }
         if http::wanted() {
-            self.observed(CacheOutcome::HitL1, copy.json, Some(remaining));
+            self.observed(CacheOutcome::HitL1, json, Some(remaining));
         }
         Some((output, self.site.refresh_due(Some(remaining))))
     }
 
-    /// The L1, if this call may use it: the site allows it, it is no refresh, and the store is
-    /// up (its changes reported): a hung or lost Redis may have changed what the copies say.
-    fn l1(&self, usable: bool) -> Option<&crate::l1::L1> {
-        let allowed = usable && self.site.l1 && !self.refresh;
-        self.cache
-            .l1()
-            .filter(|_| allowed && self.cache.store().health() == Health::Up)
+    /// The L1, if this call may use it: its key is usable, the site allows it, it is no
+    /// refresh, and the store is up (its changes reported): a hung or lost Redis may have
+    /// changed what the copies say.
+    fn l1(&self, usable: bool, health: Health) -> Option<&crate::l1::L1> {
+        let allowed = usable && self.site.l1 && !self.refresh && health == Health::Up;
+        self.cache.l1().filter(|_| allowed)
     }
 
     /// Reads the key from the store (with its remaining life when `refresh_ahead`, the HTTP
@@ -296,7 +294,7 @@ impl Aside {
         let store = self.cache.store();
         let observed = http::wanted();
         let health = store.health();
-        let l1 = self.l1(true);
+        let l1 = self.l1(true, health);
         // Taken before the read: a change of the key heard meanwhile keeps it out of the L1.
         let stamp = l1.and_then(|l1| l1.stamp());
         let (read, remaining) = match health {

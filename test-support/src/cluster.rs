@@ -343,6 +343,6 @@ impl Drop for RedisCluster {
 }
 
 /// The `redis-cli` binary: `$REDIS_CLI_BIN`, else `redis-cli` on `PATH`.
-fn redis_cli_bin() -> String {
+pub fn redis_cli_bin() -> String {
     std::env::var("REDIS_CLI_BIN").unwrap_or_else(|_| "redis-cli".to_owned())
 }

@@ -16,7 +16,7 @@ use cached_json::{observe, Cache, CacheOutcome};
 use tokio::task::JoinSet;
 
 pub use acl::documented_acl_rule;
-pub use cluster::{RedisCluster, NODE_TIMEOUT_MS};
+pub use cluster::{redis_cli_bin, RedisCluster, NODE_TIMEOUT_MS};
 pub use logs::CapturedLogs;
 pub use server::{redis_server_bin, RedisServer};
 pub use tls::TlsFiles;

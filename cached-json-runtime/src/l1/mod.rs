@@ -1,12 +1,13 @@
 //! The L1: an in-process copy of entries read from a shared store (Redis), served without a
 //! round trip and never after the store has changed them.
 //!
-//! Bounded by bytes (quick_cache: CLOCK-Pro, close to S3-FIFO); a copy serves no longer than its entry's remaining
-//! life in the store (nor the function's `l1_ttl`): checked as it is read. Coherence comes from the store: it reports every change
-//! of a tracked key, by any client ([`KeyEvent`], Redis `CLIENT TRACKING`), and the copy goes.
-//! While changes are not reported (not yet connected, connection lost) the L1 serves and copies
-//! nothing, and it is flushed whenever reports may have been missed. A copy of a read is kept
-//! only if its key did not change while it was read ([`fence`]).
+//! Bounded by bytes (quick_cache: CLOCK-Pro, close to S3-FIFO); a copy serves no longer than
+//! its entry's remaining life in the store (nor the function's `l1_ttl`): checked as it is
+//! read. Coherence comes from the store: it reports every change of a tracked key, by any
+//! client ([`KeyEvent`], Redis `CLIENT TRACKING`), and the copy goes. While changes are not
+//! reported (not yet connected, connection lost) the L1 serves and copies nothing, and it is
+//! flushed whenever reports may have been missed. A copy of a read is kept only if its key did
+//! not change while it was read ([`fence`]).
 
 mod fence;
 
@@ -35,19 +36,12 @@ pub(crate) struct L1 {
 
 /// One copy: the stored JSON, and when the store's entry expires.
 #[derive(Clone)]
-pub(crate) struct Copy {
-    pub(crate) json: Bytes,
+struct Copy {
+    json: Bytes,
     /// When the entry expires in the store (for `refresh_ahead`, `max-age`).
-    pub(crate) expires: Instant,
+    expires: Instant,
     /// Until when the copy may serve: `expires`, or sooner (`l1_ttl`).
     until: Instant,
-}
-
-impl Copy {
-    /// The entry's remaining life in the store.
-    pub(crate) fn remaining(&self) -> Duration {
-        self.expires.saturating_duration_since(Instant::now())
-    }
 }
 
 /// What a copy weighs against the L1's bound: its JSON and [`OVERHEAD_BYTES`].
@@ -143,18 +137,20 @@ impl L1 {
         }
     }
 
-    /// The copy of entry `id`, while changes are reported.
-    pub(crate) fn get(&self, id: EntryId) -> Option<Copy> {
+    /// The copy of entry `id` (its JSON, and the entry's remaining life in the store), while
+    /// changes are reported and the copy is within its life.
+    pub(crate) fn get(&self, id: EntryId) -> Option<(Bytes, Duration)> {
         if !self.fence.armed() {
             return None;
         }
         let copy = self.entries.get(&id)?;
-        if Instant::now() >= copy.until {
+        let now = Instant::now();
+        if now >= copy.until {
             // Past its life: gone (a copy made meanwhile would only be read again).
             self.entries.remove(&id);
             return None;
         }
-        Some(copy)
+        Some((copy.json, copy.expires.saturating_duration_since(now)))
     }
 
     /// Taken before reading the store, for [`L1::fill`]; `None`: no copy may be made now.
@@ -258,7 +254,7 @@ mod tests {
         let stamp = l1.stamp().unwrap();
         l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
         l1.fill(other, &Bytes::from_static(b"2"), LONG, None, stamp);
-        assert_eq!(&*l1.get(k).unwrap().json, b"1");
+        assert_eq!(&*l1.get(k).unwrap().0, b"1");
         // Keys that are not entries (derived keys, other namespaces) change nothing.
         l1.heard(KeyEvent::Changed(vec![
             format!("{key}:stale"),
@@ -308,7 +304,7 @@ mod tests {
         l1.fill(short, &one, Duration::from_millis(30), None, stamp);
         l1.fill(limited, &one, LONG, Some(Duration::from_millis(30)), stamp);
         l1.fill(long, &one, LONG, Some(LONG), stamp);
-        let remaining = l1.get(limited).unwrap().remaining();
+        let (_, remaining) = l1.get(limited).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
         std::thread::sleep(Duration::from_millis(60));
         assert!(l1.get(short).is_none());
