@@ -2,16 +2,18 @@
 //! `RedisCluster`). Every feature on keys spread over all shards; the ways to select the
 //! Cluster (seed lists, `CACHED_JSON_CLUSTER`, the builder); and a primary killed under load:
 //! every call answers its own value, none waits long, and caching resumes once a replica is
-//! promoted. Run with `--nocapture` for the failover's figures.
+//! promoted. The L1 on a Cluster: a change on any shard (a refresh, a plain `DEL`, after a
+//! failover too) leaves another instance's L1. Run with `--nocapture` for the figures.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
 use cached_json_test_support::{
-    child, concurrently, count, documented_acl_rule, spread, CapturedLogs, RedisCluster, TlsFiles,
+    child, concurrently, count, documented_acl_rule, redis_cli_bin, spread, CapturedLogs,
+    RedisCluster, TlsFiles,
 };
 
 #[cached_json("cluster-plain", ttl = 60)]
@@ -54,6 +56,51 @@ static HOT_RUNS: AtomicUsize = AtomicUsize::new(0);
 async fn hot(n: u32) -> u32 {
     HOT_RUNS.fetch_add(1, Ordering::SeqCst);
     n
+}
+
+/// What `versioned` answers: bumped to make a new value.
+static VERSION: AtomicU64 = AtomicU64::new(0);
+
+#[cached_json("cluster-versioned", ttl = 60)]
+async fn versioned(id: u32) -> (u32, u64) {
+    (id, VERSION.load(Ordering::SeqCst))
+}
+
+/// Calls `call` in `cache` until it answers from the L1 (every primary tracked and the copy
+/// made); panics after 5 s.
+async fn until_l1<T, F, Fut>(cache: &Cache, call: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let (value, outcome) = cache.scope(observe(call())).await;
+        if outcome == Some(CacheOutcome::HitL1) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never served from the L1 (last outcome {outcome:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How long until `reader` stops answering `stale` for `versioned(id)`; panics after 2 s.
+async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (_, version) = reader.scope(versioned(id)).await;
+        if version != stale {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "versioned({id}): the other instance still answers the old value after 2 s"
+        );
+        tokio::task::yield_now().await;
+    }
 }
 
 fn cluster_cache(cluster: &RedisCluster) -> Cache {
@@ -183,6 +230,116 @@ async fn a_cluster_over_tls_with_a_private_ca() {
     let spread = keys_per_primary(&cluster, "cluster-plain:*");
     assert_eq!(spread.iter().sum::<usize>(), 30, "{spread:?}");
     assert!(spread.iter().all(|&keys| keys > 0), "{spread:?}");
+
+    // The L1's tracking connections reach every primary over TLS too (on the ports the
+    // Cluster gives TLS clients), and hear a change.
+    let with_l1 = Cache::builder()
+        .redis_cluster(cluster.tls_urls().into_iter().take(1))
+        .tls_ca(files.path("ca.crt"))
+        .l1(1 << 20)
+        .build()
+        .unwrap();
+    for n in 400..430 {
+        assert_eq!(until_l1(&with_l1, || plain(n)).await, n * 2);
+    }
+    cache.scope(plain_refresh(400)).await;
+    let started = Instant::now();
+    while with_l1.scope(observe(plain(400))).await.1 == Some(CacheOutcome::HitL1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "still a copy after 2 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+fn l1_cache(cluster: &RedisCluster) -> Cache {
+    Cache::builder()
+        .redis_cluster(cluster.urls().into_iter().take(2))
+        .namespace("l1")
+        .l1(1 << 20)
+        .build()
+        .expect("valid seed nodes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_l1_hears_every_shard_and_follows_a_failover() {
+    const IDS: u32 = 60;
+    let cluster = RedisCluster::start();
+    let writer = l1_cache(&cluster);
+    let reader = l1_cache(&cluster);
+    assert!(reader.has_l1());
+
+    // Copies of entries on every shard.
+    let copy_everything = || async {
+        for id in 0..IDS {
+            writer.scope(versioned(id)).await;
+            until_l1(&reader, || versioned(id)).await;
+        }
+    };
+    copy_everything().await;
+    let shards = keys_per_primary(&cluster, "l1:cluster-versioned:*");
+    assert!(shards.iter().all(|&keys| keys > 0), "{shards:?}");
+
+    // A refresh on one instance, on whichever shard: the other's copy goes.
+    let refresh_everything = || async {
+        let mut samples = Vec::new();
+        for id in 0..IDS {
+            let (_, old) = reader.scope(versioned(id)).await;
+            VERSION.fetch_add(1, Ordering::SeqCst);
+            writer.scope(versioned_refresh(id)).await;
+            samples.push(until_changed(&reader, id, old).await);
+        }
+        spread(samples)
+    };
+    let (median, p99, max) = refresh_everything().await;
+    println!(
+        "Cluster, refresh on one instance -> the other's L1 answers the new value: median \
+         {median:?}, p99 {p99:?}, max {max:?} ({IDS} keys on 3 shards)"
+    );
+    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+
+    // A plain `DEL` from `redis-cli -c` (which follows the key to its shard).
+    for id in 0..6 {
+        until_l1(&reader, || versioned(id)).await;
+        let key = reader.scope(versioned_key(id)).await.unwrap();
+        let port = cluster.nodes()[0].port().to_string();
+        let deleted = std::process::Command::new(redis_cli_bin())
+            .args(["-c", "-p", &port, "DEL", key.as_str()])
+            .output()
+            .expect("redis-cli (Debian's redis-tools)");
+        assert_eq!(String::from_utf8_lossy(&deleted.stdout).trim(), "1");
+        let started = Instant::now();
+        while reader.scope(observe(versioned(id))).await.1 == Some(CacheOutcome::HitL1) {
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "versioned({id}): still a copy 2 s after DEL"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    // A manual failover: the promoted replica reported nothing while it was a replica; its
+    // changes must be heard from the moment it takes writes.
+    copy_everything().await;
+    let replica = cluster.replica_of(cluster.primaries()[0]);
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.fail_over_to(replica);
+        cluster
+    })
+    .await
+    .unwrap();
+    let (median, p99, max) = refresh_everything().await;
+    println!(
+        "Cluster, right after a manual failover, refresh on one instance -> the other's L1 \
+         answers the new value: median {median:?}, p99 {p99:?}, max {max:?}"
+    );
+    // And the L1 serves again, with the promoted primary tracked.
+    copy_everything().await;
+    let (median, p99, _) = refresh_everything().await;
+    println!("Cluster, after the failover: median {median:?}, p99 {p99:?}");
+    assert!(p99 < Duration::from_millis(100), "p99 {p99:?}");
+    assert_eq!(cluster.primaries().len(), 3);
 }
 
 /// The child's side of `the_environment_selects_the_cluster`: the environment names one seed
@@ -512,14 +669,16 @@ async fn the_documented_acl_rule_is_all_the_cache_needs_on_a_cluster() {
         .take(2)
         .map(|node| format!("redis://cached-json:{PASSWORD}@127.0.0.1:{}/0", node.port()))
         .collect();
-    let cache = || {
+    let cache = |l1: u64| {
         Cache::builder()
             .redis_cluster(seeds.clone())
             .namespace(NAMESPACE)
+            .l1(l1)
             .build()
             .unwrap()
     };
-    let (cache, other) = (cache(), cache());
+    // The other one with an L1: its tracking connections need no more than the rule.
+    let (cache, other) = (cache(0), cache(1 << 20));
     cache
         .scope(async {
             for n in 300..330 {
@@ -547,6 +706,7 @@ async fn the_documented_acl_rule_is_all_the_cache_needs_on_a_cluster() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         })
         .await;
+    assert_eq!(until_l1(&other, || plain(310)).await, 620);
 
     for node in cluster.nodes() {
         let denied: Vec<redis::Value> = redis::cmd("ACL")
@@ -564,4 +724,75 @@ async fn the_documented_acl_rule_is_all_the_cache_needs_on_a_cluster() {
         keys.iter().all(|k| k.starts_with(&format!("{NAMESPACE}:"))),
         "{keys:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_l1_tracks_a_primary_added_to_the_cluster() {
+    let mut cluster = RedisCluster::start();
+    let writer = l1_cache(&cluster);
+    let reader = l1_cache(&cluster);
+    let id = 1000;
+    writer.scope(versioned(id)).await;
+    until_l1(&reader, || versioned(id)).await;
+
+    // Scaling out: a new primary joins, without slots, then takes the slot of this entry's key
+    // (the key moves with it). The L1's tracking must find the new primary on its own: its
+    // changes are reported there, and only there.
+    let key = reader.scope(versioned_key(id)).await.unwrap();
+    let (cluster, added) = tokio::task::spawn_blocking(move || {
+        let added = cluster.add_primary();
+        cluster.move_slot_of(key.as_str(), added);
+        (cluster, added)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cluster.nodes()[added].keys("l1:cluster-versioned:*").len(),
+        1
+    );
+
+    // The reader copies the entry from its new primary; a refresh there leaves the copy.
+    let (_, old) = until_l1(&reader, || versioned(id)).await;
+    VERSION.fetch_add(1, Ordering::SeqCst);
+    writer.scope(versioned_refresh(id)).await;
+    let took = until_changed(&reader, id, old).await;
+    println!("Cluster, a primary added: a change there left the other instance's L1 in {took:?}");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_flushes_the_l1_until_its_replica_is_tracked() {
+    let mut cluster = RedisCluster::start();
+    let cache = l1_cache(&cluster);
+    for n in 600..630 {
+        assert_eq!(until_l1(&cache, || plain(n)).await, n * 2);
+    }
+    // Writes it acknowledged may not have reached its replica: no copy is served from the moment
+    // its connection drops until the promoted replica is tracked.
+    cluster.kill(cluster.primaries()[0]);
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 600..630 {
+        let (value, outcome) = cache.scope(observe(plain(n))).await;
+        assert_eq!(value, n * 2);
+        assert_ne!(
+            outcome,
+            Some(CacheOutcome::HitL1),
+            "plain({n}) after the kill"
+        );
+    }
+    let (cluster, _) = tokio::task::spawn_blocking(move || {
+        let took = cluster.wait_until_served(Duration::from_secs(30));
+        (cluster, took)
+    })
+    .await
+    .unwrap();
+    for n in 600..630 {
+        assert_eq!(until_l1(&cache, || plain(n)).await, n * 2);
+    }
+    println!(
+        "Cluster, a primary killed: the L1 serves every key again {:?} after the kill",
+        killed.elapsed()
+    );
+    assert_eq!(cluster.primaries().len(), 3);
 }

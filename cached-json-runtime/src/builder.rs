@@ -121,8 +121,8 @@ impl CacheBuilder {
     /// the copy goes. A copy never outlives its entry in Redis; the L1 is flushed whenever
     /// reports may have been missed. Default: none, or `CACHED_JSON_L1` (e.g. `64MiB`).
     /// Functions opt out with `no_l1`, or shorten their copies' life with `l1_ttl = SECONDS`.
-    /// A store that cannot report changes (the in-process one, a Redis Cluster for now) gets
-    /// no L1.
+    /// On a Redis Cluster, every primary reports the changes made on it. The in-process store,
+    /// which cannot report changes to other processes, gets no L1.
     pub fn l1(mut self, max_bytes: u64) -> Self {
         self.l1_bytes = Some(max_bytes);
         self
@@ -189,7 +189,7 @@ fn l1_for(store: &dyn Store, namespace: Option<&str>, max_bytes: Option<u64>) ->
     } else {
         tracing::info!(
             store = store.kind(),
-            "no L1: this store cannot report changes of its keys (the L1 needs a single Redis)"
+            "no L1: this store cannot report changes of its keys (the L1 needs Redis)"
         );
         None
     }

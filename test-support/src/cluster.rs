@@ -46,6 +46,49 @@ impl Drop for ClusterSlot {
     }
 }
 
+/// Starts node `i` of the Cluster whose files are in `dir`.
+fn start_node(dir: &std::path::Path, i: usize, tls: Option<&crate::TlsFiles>) -> RedisServer {
+    let dir = dir.to_string_lossy();
+    let config_file = format!("nodes-{i}.conf");
+    let rdb_file = format!("dump-{i}.rdb");
+    let log_file = format!("{dir}/node-{i}.log");
+    // Between nodes each is a TLS client too: with the client certificate (the server's is for
+    // server authentication only).
+    let tls_cluster: Vec<String> = match tls {
+        Some(files) => vec![
+            "--tls-cluster".to_owned(),
+            "yes".to_owned(),
+            "--tls-replication".to_owned(),
+            "yes".to_owned(),
+            "--tls-client-cert-file".to_owned(),
+            files.path("client.crt").to_string_lossy().into_owned(),
+            "--tls-client-key-file".to_owned(),
+            files.path("client.key").to_string_lossy().into_owned(),
+        ],
+        None => Vec::new(),
+    };
+    let tls_cluster: Vec<&str> = tls_cluster.iter().map(String::as_str).collect();
+    let args = [
+        "--dir",
+        &dir,
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        &config_file,
+        "--dbfilename",
+        &rdb_file,
+        "--cluster-node-timeout",
+        &NODE_TIMEOUT_MS.to_string(),
+        "--logfile",
+        &log_file,
+        // Replicas sync at once (the default waits 5 s for more replicas): a replica that has
+        // not synced cannot take over.
+        "--repl-diskless-sync-delay",
+        "0",
+    ];
+    RedisServer::start_cluster_node(&[&args[..], &tls_cluster[..]].concat(), tls)
+}
+
 /// `--cluster-node-timeout`: how long a primary may be silent before its replica takes over.
 pub const NODE_TIMEOUT_MS: u64 = 1000;
 
@@ -77,51 +120,7 @@ impl RedisCluster {
         // would load at start).
         let dir = std::env::temp_dir().join(format!("cached-json-cluster-{tag}"));
         std::fs::create_dir_all(&dir).expect("a directory for the Cluster's files");
-        let mut nodes = Vec::new();
-        for i in 0..6 {
-            let dir = dir.to_string_lossy();
-            let config_file = format!("nodes-{i}.conf");
-            let rdb_file = format!("dump-{i}.rdb");
-            let log_file = format!("{dir}/node-{i}.log");
-            // Between nodes each is a TLS client too: with the client certificate (the server's
-            // is for server authentication only).
-            let tls_cluster: Vec<String> = match tls {
-                Some(files) => vec![
-                    "--tls-cluster".to_owned(),
-                    "yes".to_owned(),
-                    "--tls-replication".to_owned(),
-                    "yes".to_owned(),
-                    "--tls-client-cert-file".to_owned(),
-                    files.path("client.crt").to_string_lossy().into_owned(),
-                    "--tls-client-key-file".to_owned(),
-                    files.path("client.key").to_string_lossy().into_owned(),
-                ],
-                None => Vec::new(),
-            };
-            let tls_cluster: Vec<&str> = tls_cluster.iter().map(String::as_str).collect();
-            let args = [
-                "--dir",
-                &dir,
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                &config_file,
-                "--dbfilename",
-                &rdb_file,
-                "--cluster-node-timeout",
-                &NODE_TIMEOUT_MS.to_string(),
-                "--logfile",
-                &log_file,
-                // Replicas sync at once (the default waits 5 s for more replicas): a replica
-                // that has not synced cannot take over.
-                "--repl-diskless-sync-delay",
-                "0",
-            ];
-            nodes.push(RedisServer::start_cluster_node(
-                &[&args[..], &tls_cluster[..]].concat(),
-                tls,
-            ));
-        }
+        let nodes = (0..6).map(|i| start_node(&dir, i, tls)).collect();
         // Made before the Cluster is joined, so that its drop cleans up if joining fails.
         let cluster = RedisCluster {
             nodes,
@@ -268,6 +267,137 @@ impl RedisCluster {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Starts one more node (plain, without TLS) and has it join as a primary without slots
+    /// (`CLUSTER MEET`), as the first step of scaling out does; returns its index once every
+    /// running node lists it as a connected primary, and it lists every running node and says
+    /// the Cluster is up.
+    pub fn add_primary(&mut self) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(start_node(&self.dir, i, None));
+        let port = self.nodes[i].port();
+        // Its bus port is a free port too, not the default port + 10000.
+        let (_, bus_port): (String, u16) = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("cluster-port")
+            .query(&mut self.nodes[i].connection())
+            .expect("CONFIG GET cluster-port");
+        let _: () = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(port)
+            .arg(bus_port)
+            .query(&mut self.nodes[0].connection())
+            .expect("CLUSTER MEET");
+        let id = self.id(i);
+        let running = self.nodes.iter().filter(|node| node.is_running()).count();
+        let knows_everyone = || {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query(&mut self.nodes[i].connection())
+                .unwrap_or_default();
+            let nodes: String = redis::cmd("CLUSTER")
+                .arg("NODES")
+                .query(&mut self.nodes[i].connection())
+                .unwrap_or_default();
+            info.contains("cluster_state:ok")
+                && nodes
+                    .lines()
+                    .filter(|line| line.split(' ').nth(7) == Some("connected"))
+                    .count()
+                    >= running
+        };
+        let started = Instant::now();
+        while !knows_everyone()
+            || !(0..self.nodes.len())
+                .filter(|&n| self.nodes[n].is_running())
+                .all(|n| {
+                    let nodes: String = redis::cmd("CLUSTER")
+                        .arg("NODES")
+                        .query(&mut self.nodes[n].connection())
+                        .unwrap_or_default();
+                    nodes.lines().any(|line| {
+                        let fields: Vec<&str> = line.split(' ').collect();
+                        fields.len() > 7
+                            && fields[0] == id
+                            && fields[2].split(',').any(|flag| flag == "master")
+                            && fields[7] == "connected"
+                    })
+                })
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "node {i} did not join within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        i
+    }
+
+    /// Moves the slot of `key`, with its keys, from its primary to primary `to`, as
+    /// `redis-cli --cluster reshard` does: `IMPORTING` / `MIGRATING`, `MIGRATE` each key, then
+    /// `SETSLOT ... NODE` on every primary.
+    pub fn move_slot_of(&self, key: &str, to: usize) {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.nodes[to].connection())
+            .expect("CLUSTER KEYSLOT");
+        // Its primary: the one that does not redirect a read of it.
+        let from = self
+            .primaries()
+            .into_iter()
+            .find(|&i| {
+                redis::cmd("EXISTS")
+                    .arg(key)
+                    .query::<u32>(&mut self.nodes[i].connection())
+                    .is_ok()
+            })
+            .expect("the key's primary");
+        let (from_id, to_id) = (self.id(from), self.id(to));
+        let setslot = |node: usize, how: &[&str]| {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(how)
+                .query(&mut self.nodes[node].connection())
+                .expect("CLUSTER SETSLOT");
+        };
+        setslot(to, &["IMPORTING", &from_id]);
+        setslot(from, &["MIGRATING", &to_id]);
+        loop {
+            let keys: Vec<String> = redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(100)
+                .query(&mut self.nodes[from].connection())
+                .expect("CLUSTER GETKEYSINSLOT");
+            if keys.is_empty() {
+                break;
+            }
+            let _: () = redis::cmd("MIGRATE")
+                .arg("127.0.0.1")
+                .arg(self.nodes[to].port())
+                .arg("")
+                .arg(0)
+                .arg(5000)
+                .arg("KEYS")
+                .arg(&keys)
+                .query(&mut self.nodes[from].connection())
+                .expect("MIGRATE");
+        }
+        for node in self.primaries() {
+            setslot(node, &["NODE", &to_id]);
+        }
+    }
+
+    /// Node `i`'s id in the Cluster.
+    fn id(&self, i: usize) -> String {
+        redis::cmd("CLUSTER")
+            .arg("MYID")
+            .query(&mut self.nodes[i].connection())
+            .expect("CLUSTER MYID")
     }
 
     /// Kills node `i` (SIGKILL).

@@ -10,7 +10,8 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, Value,
+    Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion,
+    RedisFuture, Value,
 };
 
 use super::tls::Certificates as TlsCertificates;
@@ -24,12 +25,60 @@ pub(super) enum Backend {
     /// One server: the client, and one speaking RESP3 for the connection that hears of
     /// changed keys (`CLIENT TRACKING` pushes them; see `tracking.rs`).
     Single { client: Client, tracking: Client },
-    /// A Cluster: the client (with its seed nodes), and a client per seed node for the pub/sub
-    /// subscription (cluster-wide `PUBLISH` reaches every node, so one node's will do).
+    /// A Cluster: the client (with its seed nodes), a client per seed node for the pub/sub
+    /// subscription (cluster-wide `PUBLISH` reaches every node, so one node's will do), and
+    /// RESP3 clients for tracking changed keys on every primary.
     Cluster {
         client: ClusterClient,
         seeds: Vec<Client>,
+        tracking: NodeClients,
     },
+}
+
+/// Where the connections that track changed keys come from.
+pub(super) enum Tracking<'a> {
+    /// One server: its RESP3 client.
+    Single(&'a Client),
+    /// A Cluster: every primary needs one (Redis reports a change on the primary that made it,
+    /// and a replica reports nothing), found from a seed node.
+    Cluster(&'a NodeClients),
+}
+
+/// RESP3 clients for any node of a Cluster, made like the seeds' (the same credentials, TLS
+/// settings and certificates) for the addresses the Cluster gives.
+pub(super) struct NodeClients {
+    /// The seed nodes, speaking RESP3: whom to ask where the primaries are.
+    pub(super) seeds: Vec<Client>,
+    /// The first seed's settings, speaking RESP3: a node's client is this with its address.
+    template: ConnectionInfo,
+    certificates: Option<TlsCertificates>,
+    display_url: String,
+}
+
+impl NodeClients {
+    /// The client for the node at `host:port`.
+    pub(super) fn client(&self, host: &str, port: u16) -> Result<Client, ConfigError> {
+        let mut addr = self.template.addr().clone();
+        match &mut addr {
+            ConnectionAddr::Tcp(node_host, node_port)
+            | ConnectionAddr::TcpTls {
+                host: node_host,
+                port: node_port,
+                ..
+            } => {
+                host.clone_into(node_host);
+                *node_port = port;
+            }
+            _ => {
+                return Err(ConfigError(format!(
+                    "a Cluster's seed {} is not a TCP address",
+                    self.display_url
+                )))
+            }
+        }
+        let info = self.template.clone().set_addr(addr);
+        client(info, self.certificates.as_ref(), &self.display_url)
+    }
 }
 
 /// A backend with what may be logged of it.
@@ -88,19 +137,27 @@ impl Backend {
                 .iter()
                 .map(|info| client(info.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
+            let tracking = NodeClients {
+                seeds: infos
+                    .iter()
+                    .map(|info| client(resp3(info)))
+                    .collect::<Result<Vec<_>, _>>()?,
+                template: resp3(&infos[0]),
+                certificates: certificates.clone(),
+                display_url: display_url.clone(),
+            };
             let client =
                 cluster_client(infos, config, certificates, &display_url).map_err(scrubbed)?;
-            Backend::Cluster { client, seeds }
+            Backend::Cluster {
+                client,
+                seeds,
+                tracking,
+            }
         } else {
             let info = infos.remove(0);
-            let resp3 = info
-                .redis_settings()
-                .clone()
-                .set_protocol(ProtocolVersion::RESP3);
-            let tracking_info = info.clone().set_redis_settings(resp3);
             Backend::Single {
+                tracking: client(resp3(&info))?,
                 client: client(info)?,
-                tracking: client(tracking_info)?,
             }
         };
         Ok(Opened {
@@ -122,14 +179,22 @@ impl Backend {
         matches!(self, Backend::Cluster { .. })
     }
 
-    /// The RESP3 client for tracking changed keys; `None` on a Cluster (each primary would
-    /// need a tracking connection of its own: not done yet).
-    pub(super) fn tracking_client(&self) -> Option<&Client> {
+    /// Where the connections that track changed keys come from.
+    pub(super) fn tracking(&self) -> Tracking<'_> {
         match self {
-            Backend::Single { tracking, .. } => Some(tracking),
-            Backend::Cluster { .. } => None,
+            Backend::Single { tracking, .. } => Tracking::Single(tracking),
+            Backend::Cluster { tracking, .. } => Tracking::Cluster(tracking),
         }
     }
+}
+
+/// `info`, speaking RESP3: the protocol that pushes changed keys.
+fn resp3(info: &ConnectionInfo) -> ConnectionInfo {
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    info.clone().set_redis_settings(settings)
 }
 
 /// One connection: to a server, or to a whole Cluster.

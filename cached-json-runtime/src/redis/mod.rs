@@ -392,9 +392,6 @@ impl Store for RedisStore {
 
     fn track_keys(&self, prefixes: &[String], listener: KeyListener) -> bool {
         let shared = &self.shared;
-        if shared.backend.tracking_client().is_none() {
-            return false;
-        }
         // Started with the first connection (building a cache does no I/O); one tracker per
         // store.
         shared.tracked.set((prefixes.to_vec(), listener)).is_ok()
