@@ -31,7 +31,7 @@ pub struct CacheHealth {
     pub available: bool,
     /// The Redis URL, password redacted; absent for the memory store.
     pub url: Option<String>,
-    /// Whether an in-process L1 is in front of the store (`CACHED_JSON_L1`, single Redis).
+    /// Whether an in-process L1 is in front of the store (`CACHED_JSON_L1`, on Redis).
     pub l1: bool,
 }
 

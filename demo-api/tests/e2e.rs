@@ -950,8 +950,17 @@ async fn a_redis_cluster_is_configured_through_the_environment() {
     assert_eq!(cluster.keys("local-info:*").len(), cities.len());
     let health = demo.get("/health").await;
     assert_eq!(health.body["cache"]["available"], true);
-    // (No L1 on a Cluster yet, even if asked for.)
-    assert_eq!(health.body["cache"]["l1"], false);
+    // The L1 asked for: on a Cluster too, served once every primary is tracked.
+    assert_eq!(health.body["cache"]["l1"], true);
+    let path = format!("/api/v1/local_info?location_name={}", cities[0]);
+    let started = Instant::now();
+    while demo.get(&path).await.x_cache.as_deref() != Some("HIT-L1") {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never served from the L1"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// `epoch_secs` as an RFC 3339 UTC time (`2030-01-01T20:00:00Z`).
