@@ -7,8 +7,8 @@
 //! (a replica, those it replicates), so the primaries together report every change. The
 //! primaries are read from `CLUSTER NODES` (which, unlike `CLUSTER SLOTS`, also lists a primary
 //! still importing its first slot, already taking writes), and read again every
-//! [`TOPOLOGY_EVERY`], in turn from each tracked node: when they are not the ones tracked (a
-//! primary added, a replica promoted), changes may go unheard, and tracking starts over. (After a
+//! [`TOPOLOGY_EVERY`], in turn from each tracked node: when one is not tracked (a primary
+//! added, a replica promoted), its changes go unheard, and tracking starts over. (After a
 //! manual failover the demoted primary reports on meanwhile, as a replica; a killed one's
 //! connection drops, which starts tracking over at once.)
 //!
@@ -252,7 +252,7 @@ impl Opener {
 
 impl Tracked {
     /// Whether the tracking still covers everything: one server answers `PING`; on a Cluster,
-    /// the tracked node whose `turn` it is names the same primaries.
+    /// the tracked node whose `turn` it is names no primary that is not tracked.
     async fn check(&mut self, turn: usize) -> bool {
         let count = self.connections.len();
         let connection = &mut self.connections[turn % count];
@@ -263,10 +263,21 @@ impl Tracked {
                 .is_ok(),
             Some(tracked) => {
                 let (host, _) = &tracked[turn % count];
-                matches!(cluster_primaries(connection, host).await, Ok(now) if &now == tracked)
+                matches!(cluster_primaries(connection, host).await, Ok(now) if covers(tracked, &now))
             }
         }
     }
+}
+
+/// Whether the primaries `tracked` (sorted) include every one of `now`. Only a primary not
+/// tracked can take writes unheard; one tracked that is no longer a primary (demoted: it reports
+/// what it replicates; gone: its connection drops) costs nothing. Not equality: nodes see
+/// changes at different times, and one cut off from the others may keep an old view for long;
+/// comparing each view in turn for equality would start tracking over, and flush the L1, again
+/// and again.
+fn covers(tracked: &[Address], now: &[Address]) -> bool {
+    now.iter()
+        .all(|primary| tracked.binary_search(primary).is_ok())
 }
 
 /// The host of a seed's address: what a node that does not know its own address is reached by.
@@ -363,6 +374,18 @@ fn invalidation(data: Vec<Value>) -> KeyEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_primary_not_tracked_starts_tracking_over() {
+        let node = |port| ("10.0.0.1".to_owned(), port);
+        let tracked = [node(1), node(2), node(3)];
+        assert!(covers(&tracked, &[node(1), node(2), node(3)]));
+        // A view where a primary failed (or was demoted): still covered.
+        assert!(covers(&tracked, &[node(1), node(3)]));
+        // A replica promoted, a primary added: not.
+        assert!(!covers(&tracked, &[node(1), node(3), node(4)]));
+        assert!(!covers(&tracked, &[node(1), node(2), node(3), node(4)]));
+    }
 
     #[test]
     fn the_primaries_are_the_masters_that_can_take_writes() {
