@@ -796,3 +796,39 @@ async fn a_killed_primary_flushes_the_l1_until_its_replica_is_tracked() {
     );
     assert_eq!(cluster.primaries().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_that_knows_only_itself_is_not_believed() {
+    // The first seed is a Cluster node that never joined (a node restarted without its
+    // nodes.conf): it names only itself as a primary. Tracking only it, the L1 would hear no
+    // change of the real Cluster's keys.
+    let cluster = RedisCluster::start();
+    let dir = std::env::temp_dir().join(format!("cached-json-lone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_file = dir.join("nodes.conf");
+    let lone = cached_json_test_support::RedisServer::start_cluster_node(
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            config_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let reader = Cache::builder()
+        .redis_cluster([lone.url(), cluster.urls()[0].clone()])
+        .namespace("l1")
+        .l1(1 << 20)
+        .build()
+        .unwrap();
+    let writer = l1_cache(&cluster);
+    for id in 2000..2010 {
+        writer.scope(versioned(id)).await;
+        let (_, old) = until_l1(&reader, || versioned(id)).await;
+        VERSION.fetch_add(1, Ordering::SeqCst);
+        writer.scope(versioned_refresh(id)).await;
+        until_changed(&reader, id, old).await;
+    }
+    drop(lone);
+    let _ = std::fs::remove_dir_all(&dir);
+}

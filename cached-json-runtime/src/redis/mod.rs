@@ -11,6 +11,7 @@ mod events;
 mod link;
 mod reconnect;
 mod tls;
+mod topology;
 mod tracking;
 
 use std::sync::Arc;

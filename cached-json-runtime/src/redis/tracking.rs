@@ -4,55 +4,81 @@
 //! `redis-cli DEL`, another language's client), and a null when the database is flushed.
 //!
 //! On a Cluster, one such connection to every primary: a node reports the changes made on it
-//! (a replica, those it replicates), so the primaries together report every change. The
-//! primaries are read from `CLUSTER NODES` (which, unlike `CLUSTER SLOTS`, also lists a primary
-//! still importing its first slot, already taking writes), and read again every
-//! [`TOPOLOGY_EVERY`], in turn from each tracked node: when one is not tracked (a primary
-//! added, a replica promoted), its changes go unheard, and tracking starts over. (After a
+//! (a replica, those it replicates), so the primaries together report every change. Which they
+//! are is [`topology`]'s business; they are read again every [`TOPOLOGY_EVERY`], in turn from
+//! each tracked node, and when one names a primary not tracked (a primary added, a replica
+//! promoted) its changes go unheard, and tracking starts over, asking that node first. (After a
 //! manual failover the demoted primary reports on meanwhile, as a replica; a killed one's
 //! connection drops, which starts tracking over at once.)
 //!
 //! The listener hears [`KeyEvent::Tracking`] once every connection tracks, and
-//! [`KeyEvent::Lost`] as soon as reports may be missed: a connection dropped, a `PING` (or, on a
-//! Cluster, the topology read) went unanswered for a command timeout, the primaries changed, or
-//! the store's breaker lost Redis (the store then resets the tracking too).
+//! [`KeyEvent::Lost`] as soon as reports may be missed: a connection dropped, a check went
+//! unanswered for a command timeout (a `PING` on each connection every [`PING_EVERY`]; on a
+//! Cluster the topology read too), a primary is not tracked, or the store's breaker lost Redis
+//! (the store then resets the tracking too). Checks run beside the reports, never holding them
+//! up. Tracking that keeps starting over soon after it started waits between attempts, growing
+//! as the store's reconnections do.
+//!
+//! [`topology`]: super::topology
 
-use std::collections::BTreeSet;
-use std::sync::Weak;
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Value};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
 
 use super::link::{NodeClients, Tracking};
+use super::topology::{self, Address, Primary};
 use super::Shared;
 use crate::store::{KeyEvent, KeyListener};
 
-/// How often one server's tracking connection is checked: the longest a silently dead
-/// connection (no reset from the network) goes unnoticed, plus a command timeout.
+/// How often each tracking connection answers a `PING`: the longest a silently dead connection
+/// (no reset from the network) goes unnoticed, plus a command timeout.
 pub(super) const PING_EVERY: Duration = Duration::from_secs(1);
 
-/// How often a Cluster's primaries are read again (from each tracked node in turn, which also
-/// checks that node's connection): after a failover, the longest the promoted primary's changes
-/// go unheard, plus a round trip.
+/// How often a Cluster's primaries are read again (from one tracked node, the next each time):
+/// after a primary is added or a replica promoted, the longest its changes go unheard, plus a
+/// round trip (and the time the node asked takes to learn of it).
 pub(super) const TOPOLOGY_EVERY: Duration = Duration::from_millis(100);
 
-/// A node's address, as the Cluster gives it.
-type Address = (String, u16);
+/// Tracking that starts over sooner than this after it started waits before the next attempt.
+const SETTLED: Duration = Duration::from_secs(1);
 
 /// The connections that track, and what they were made for.
 struct Tracked {
-    connections: Vec<MultiplexedConnection>,
-    /// On a Cluster: the primaries, in the order of `connections`.
-    primaries: Option<Vec<Address>>,
+    connections: Arc<[MultiplexedConnection]>,
+    /// On a Cluster: the primaries (sorted by id), in the order of `connections`.
+    primaries: Option<Arc<[Primary]>>,
+}
+
+/// What a check found.
+enum Checked {
+    Fine,
+    /// A connection did not answer in time, or failed.
+    Lost,
+    /// The node at this address names a primary that is not tracked.
+    Moved(Address),
+}
+
+/// Why tracking ended.
+enum Ended {
+    Lost,
+    Moved(Address),
+    StoreGone,
 }
 
 /// Keeps the tracking connections for as long as the store lives, reconnecting with backoff,
 /// and tells `listener` what it hears.
 pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: KeyListener) {
     let mut delay = None::<Duration>;
-    let mut last_logged = None::<std::time::Instant>;
+    let mut last_logged = None::<Instant>;
+    // On a Cluster: nodes to ask for the primaries before the seeds (the one that named a
+    // primary not tracked, then those tracked before).
+    let mut hints: Vec<Address> = Vec::new();
     loop {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
@@ -61,83 +87,111 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
             return;
         };
         let config = &shared.config;
-        let (connect_timeout, op_timeout) = (config.connect_timeout, config.op_timeout);
+        let op_timeout = config.op_timeout;
         let backoff = config.backoff();
         let reset = shared.tracking_reset.clone();
-
         let (pushes_in, mut pushes) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
         let open = Opener {
             prefixes: prefixes.clone(),
-            connect_timeout,
+            connect_timeout: config.connect_timeout,
+            op_timeout,
             pushes: pushes_in,
         };
-        // Bounded as a whole: a Cluster's topology read and a connection per primary.
-        let opened = tokio::time::timeout(
-            connect_timeout.saturating_mul(2),
-            open.tracked(shared.backend.tracking()),
-        )
-        .await;
+        let opened = open.tracked(shared.backend.tracking(), &hints).await;
         let (display_url, secrets) = (shared.display_url.clone(), shared.secrets.clone());
         drop(shared);
-        let mut tracked = match opened {
-            Ok(Ok(tracked)) => tracked,
-            failed => {
+        let tracked = match opened {
+            Ok(tracked) => tracked,
+            Err(error) => {
                 // Once, then every 30 s: the L1 serves nothing meanwhile. (A refused CLIENT
                 // TRACKING or HELLO, e.g. an ACL user without them, lands here too.)
                 if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
-                    last_logged = Some(std::time::Instant::now());
-                    let error = match failed {
-                        Ok(Err(err)) => crate::logging::scrub(&err, &secrets),
-                        _ => "timed out".to_owned(),
-                    };
+                    last_logged = Some(Instant::now());
+                    let error = crate::logging::scrub(&error, &secrets);
                     tracing::warn!(url = %display_url, error,
                         "the L1 cannot track changed keys: it serves nothing until it can");
                 }
                 delay = Some(backoff.after(delay));
+                hints.clear();
                 continue;
             }
         };
-        delay = None;
         if last_logged.take().is_some() {
             tracing::info!(url = %display_url, "the L1 tracks changed keys again");
         }
         // A reset asked for before these connections existed is not about them.
         let _ = tokio::time::timeout(Duration::ZERO, reset.notified()).await;
         listener(KeyEvent::Tracking);
-        // An interval, not a sleep in the select: a steady stream of reports must not put the
-        // checks off.
-        let mut checks = tokio::time::interval(match tracked.primaries {
-            Some(_) => TOPOLOGY_EVERY,
-            None => PING_EVERY,
-        });
-        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        checks.reset();
-        let mut turn = 0usize;
-        loop {
-            tokio::select! {
-                push = pushes.recv() => match push {
-                    Some(PushInfo { kind: PushKind::Invalidate, data }) => {
-                        listener(invalidation(data));
-                    }
-                    // Any connection's: reports from its node may be missed from now on.
-                    Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => break,
-                    Some(_) => {}
-                },
-                () = reset.notified() => break,
-                _ = checks.tick() => {
-                    if store.strong_count() == 0 {
-                        listener(KeyEvent::Lost);
-                        return;
-                    }
-                    turn = turn.wrapping_add(1);
-                    let check = tracked.check(turn);
-                    if !matches!(tokio::time::timeout(op_timeout, check).await, Ok(true)) {
-                        break;
-                    }
+        let started = Instant::now();
+        let ended = watch(&store, &tracked, &mut pushes, &reset, op_timeout, &listener).await;
+        listener(KeyEvent::Lost);
+        hints = tracked
+            .primaries
+            .iter()
+            .flat_map(|primaries| primaries.iter().map(|p| p.address.clone()))
+            .collect();
+        match ended {
+            Ended::StoreGone => return,
+            Ended::Moved(named_by) => hints.insert(0, named_by),
+            Ended::Lost => {}
+        }
+        delay = (started.elapsed() < SETTLED).then(|| backoff.after(delay));
+    }
+}
+
+/// Hands the reports on to `listener` and checks the connections, until reports may be missed.
+async fn watch(
+    store: &Weak<Shared>,
+    tracked: &Tracked,
+    pushes: &mut UnboundedReceiver<PushInfo>,
+    reset: &Notify,
+    op_timeout: Duration,
+    listener: &KeyListener,
+) -> Ended {
+    // An interval, not a sleep in the select: a steady stream of reports must not put the
+    // checks off.
+    let mut checks = tokio::time::interval(match tracked.primaries {
+        Some(_) => TOPOLOGY_EVERY,
+        None => PING_EVERY,
+    });
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    checks.reset();
+    let mut turn = 0usize;
+    // The check under way: polled beside the reports, so that a slow node holds up no other's.
+    let mut in_flight: Option<Pin<Box<dyn Future<Output = Checked> + Send>>> = None;
+    loop {
+        tokio::select! {
+            push = pushes.recv() => match push {
+                Some(PushInfo { kind: PushKind::Invalidate, data }) => {
+                    listener(invalidation(data));
+                }
+                // Any connection's: reports from its node may be missed from now on.
+                Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => return Ended::Lost,
+                Some(_) => {}
+            },
+            () = reset.notified() => return Ended::Lost,
+            checked = async { in_flight.as_mut().expect("polled only while in flight").await },
+                if in_flight.is_some() => {
+                in_flight = None;
+                match checked {
+                    Checked::Fine => {}
+                    Checked::Lost => return Ended::Lost,
+                    Checked::Moved(named_by) => return Ended::Moved(named_by),
                 }
             }
+            _ = checks.tick(), if in_flight.is_none() => {
+                if store.strong_count() == 0 {
+                    return Ended::StoreGone;
+                }
+                turn = turn.wrapping_add(1);
+                let check = tracked.check(turn);
+                in_flight = Some(Box::pin(async move {
+                    tokio::time::timeout(op_timeout, check)
+                        .await
+                        .unwrap_or(Checked::Lost)
+                }));
+            }
         }
-        listener(KeyEvent::Lost);
     }
 }
 
@@ -146,45 +200,61 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
 struct Opener {
     prefixes: Vec<String>,
     connect_timeout: Duration,
-    /// Where every connection's pushes go.
+    op_timeout: Duration,
+    /// Where every tracking connection's pushes go.
     pushes: UnboundedSender<PushInfo>,
 }
 
 impl Opener {
     /// The connections `tracking` needs, each tracking. Errors are for the log (unscrubbed).
-    async fn tracked(&self, tracking: Tracking<'_>) -> Result<Tracked, String> {
+    async fn tracked(&self, tracking: Tracking<'_>, hints: &[Address]) -> Result<Tracked, String> {
         match tracking {
             Tracking::Single(client) => Ok(Tracked {
-                connections: vec![self.open(client).await.map_err(|e| e.to_string())?],
+                connections: Arc::new([self.open(client).await?]),
                 primaries: None,
             }),
-            Tracking::Cluster(nodes) => self.tracked_cluster(nodes).await,
+            Tracking::Cluster(nodes) => self.tracked_cluster(nodes, hints).await,
         }
     }
 
-    /// A connection to every primary the first seed that answers names.
-    async fn tracked_cluster(&self, nodes: &NodeClients) -> Result<Tracked, String> {
+    /// A connection to every primary, as the first node to give a complete view names them:
+    /// the `hints`, then the seeds.
+    async fn tracked_cluster(
+        &self,
+        nodes: &NodeClients,
+        hints: &[Address],
+    ) -> Result<Tracked, String> {
+        let hinted = hints
+            .iter()
+            .filter_map(|(host, port)| nodes.client(host, *port).ok());
         let mut failures = Vec::new();
-        for seed in &nodes.seeds {
+        for client in hinted.chain(nodes.seeds.iter().cloned()) {
+            let host = host_of(&client);
             let asked = async {
-                let mut connection = self.connect(seed, false).await?;
-                cluster_primaries(&mut connection, &seed_host(seed)).await
+                let mut connection = self.connect(&client, false).await?;
+                topology::read(&mut connection, &host, true).await
             };
-            let primaries = match asked.await {
-                Ok(primaries) if !primaries.is_empty() => primaries,
-                Ok(_) => {
-                    failures.push("no primary listed".to_owned());
+            let bound = self.connect_timeout + self.op_timeout;
+            let primaries = match tokio::time::timeout(bound, asked).await {
+                Ok(Ok(view)) if view.complete => view.primaries,
+                Ok(Ok(_)) => {
+                    failures.push(format!("{host}: its primaries do not serve every slot"));
                     continue;
                 }
-                Err(err) => {
-                    failures.push(err.to_string());
+                Ok(Err(err)) => {
+                    failures.push(format!("{host}: {err}"));
+                    continue;
+                }
+                Err(_) => {
+                    failures.push(format!("{host}: timed out"));
                     continue;
                 }
             };
-            // All at once: one after the other, a Cluster of many primaries far away would not
-            // be tracked within the connect timeout.
+            // All at once: one after the other, a Cluster of many primaries far away would take
+            // as many round trips.
             let mut opening = tokio::task::JoinSet::new();
-            for (index, (host, port)) in primaries.iter().enumerate() {
+            for (index, primary) in primaries.iter().enumerate() {
+                let (host, port) = &primary.address;
                 let client = nodes.client(host, *port).map_err(|err| err.0)?;
                 let (open, address) = (self.clone(), format!("{host}:{port}"));
                 opening.spawn(async move {
@@ -205,11 +275,11 @@ impl Opener {
             }
             return Ok(Tracked {
                 connections: connections.into_iter().flatten().collect(),
-                primaries: Some(primaries),
+                primaries: Some(primaries.into()),
             });
         }
         Err(format!(
-            "no seed node named the primaries: {}",
+            "no node gave the Cluster's primaries: {}",
             failures.join("; ")
         ))
     }
@@ -232,120 +302,78 @@ impl Opener {
             .await
     }
 
-    /// [`Opener::connect`], tracking the keys of the prefixes.
-    async fn open(&self, client: &Client) -> Result<MultiplexedConnection, RedisError> {
-        let mut connection = self.connect(client, true).await?;
-        let mut tracking = redis::cmd("CLIENT");
-        tracking.arg("TRACKING").arg("ON").arg("BCAST");
-        for prefix in &self.prefixes {
-            tracking.arg("PREFIX").arg(prefix);
+    /// [`Opener::connect`], tracking the keys of the prefixes; within a connect timeout and a
+    /// command timeout.
+    async fn open(&self, client: &Client) -> Result<MultiplexedConnection, String> {
+        let open = async {
+            let mut connection = self.connect(client, true).await?;
+            let mut tracking = redis::cmd("CLIENT");
+            tracking.arg("TRACKING").arg("ON").arg("BCAST");
+            for prefix in &self.prefixes {
+                tracking.arg("PREFIX").arg(prefix);
+            }
+            tracking.query_async::<()>(&mut connection).await?;
+            let _ = redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg("cached-json-tracking")
+                .query_async::<()>(&mut connection)
+                .await;
+            Ok::<_, RedisError>(connection)
+        };
+        match tokio::time::timeout(self.connect_timeout + self.op_timeout, open).await {
+            Ok(opened) => opened.map_err(|err| err.to_string()),
+            Err(_) => Err("timed out".to_owned()),
         }
-        tracking.query_async::<()>(&mut connection).await?;
-        let _ = redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg("cached-json-tracking")
-            .query_async::<()>(&mut connection)
-            .await;
-        Ok(connection)
     }
 }
 
 impl Tracked {
-    /// Whether the tracking still covers everything: one server answers `PING`; on a Cluster,
-    /// the tracked node whose `turn` it is names no primary that is not tracked.
-    async fn check(&mut self, turn: usize) -> bool {
-        let count = self.connections.len();
-        let connection = &mut self.connections[turn % count];
-        match &self.primaries {
-            None => redis::cmd("PING")
-                .query_async::<()>(connection)
-                .await
-                .is_ok(),
-            Some(tracked) => {
-                let (host, _) = &tracked[turn % count];
-                matches!(cluster_primaries(connection, host).await, Ok(now) if covers(tracked, &now))
+    /// A check of the connections (made to run on its own): every [`PING_EVERY`], each answers
+    /// a `PING`; on a Cluster, every time, the tracked node whose `turn` it is names no primary
+    /// that is not tracked.
+    fn check(&self, turn: usize) -> impl Future<Output = Checked> + Send + 'static {
+        let connections = self.connections.clone();
+        let primaries = self.primaries.clone();
+        let pings_due = match primaries {
+            Some(_) => {
+                let every = (PING_EVERY.as_millis() / TOPOLOGY_EVERY.as_millis()).max(1) as usize;
+                turn % every == 0
+            }
+            None => true,
+        };
+        async move {
+            if pings_due {
+                for connection in connections.iter() {
+                    let mut connection = connection.clone();
+                    let ping = redis::cmd("PING").query_async::<()>(&mut connection).await;
+                    if ping.is_err() {
+                        return Checked::Lost;
+                    }
+                }
+            }
+            let Some(primaries) = primaries else {
+                return Checked::Fine;
+            };
+            let index = turn % connections.len();
+            let mut connection = connections[index].clone();
+            let asked = &primaries[index].address;
+            match topology::read(&mut connection, &asked.0, false).await {
+                Ok(view) if topology::covers(&primaries, &view.primaries) => Checked::Fine,
+                Ok(_) => Checked::Moved(asked.clone()),
+                Err(_) => Checked::Lost,
             }
         }
     }
 }
 
-/// Whether the primaries `tracked` (sorted) include every one of `now`. Only a primary not
-/// tracked can take writes unheard; one tracked that is no longer a primary (demoted: it reports
-/// what it replicates; gone: its connection drops) costs nothing. Not equality: nodes see
-/// changes at different times, and one cut off from the others may keep an old view for long;
-/// comparing each view in turn for equality would start tracking over, and flush the L1, again
-/// and again.
-fn covers(tracked: &[Address], now: &[Address]) -> bool {
-    now.iter()
-        .all(|primary| tracked.binary_search(primary).is_ok())
-}
-
-/// The host of a seed's address: what a node that does not know its own address is reached by.
-fn seed_host(client: &Client) -> String {
+/// The host a client connects to.
+fn host_of(client: &Client) -> String {
     match client.get_connection_info().addr() {
         redis::ConnectionAddr::Tcp(host, _) | redis::ConnectionAddr::TcpTls { host, .. } => {
             host.clone()
         }
         _ => String::new(),
     }
-}
-
-/// The primaries the node on `connection` (reached at `host`) knows, sorted.
-async fn cluster_primaries(
-    connection: &mut MultiplexedConnection,
-    host: &str,
-) -> Result<Vec<Address>, RedisError> {
-    let nodes: String = redis::cmd("CLUSTER")
-        .arg("NODES")
-        .query_async(connection)
-        .await?;
-    Ok(primaries(&nodes, host))
-}
-
-/// The primaries in a `CLUSTER NODES` answer, sorted: every node flagged `master` that is not
-/// `fail` (failed over, or about to be), `handshake` (not yet a member) or `noaddr`, slots or
-/// none (a primary importing its first slot already holds keys). A node listed without an IP
-/// (itself, before it learned it) is `asked_host`; one that announces a hostname, that name.
-fn primaries(nodes: &str, asked_host: &str) -> Vec<Address> {
-    let mut found = BTreeSet::new();
-    for line in nodes.lines() {
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(_id), Some(address), Some(flags)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let flags: Vec<&str> = flags.split(',').collect();
-        if !flags.contains(&"master")
-            || flags
-                .iter()
-                .any(|flag| matches!(*flag, "fail" | "handshake" | "noaddr"))
-        {
-            continue;
-        }
-        // `ip:port@cport[,hostname[,aux=value]*]` (an IPv6 address has colons of its own). An
-        // announced hostname is what the node wants clients to use (a TLS certificate names
-        // it); else the IP, as redis-rs's cluster client does.
-        let mut parts = address.split(',');
-        let endpoint = parts.next().unwrap_or_default();
-        let hostname = parts.next().filter(|h| !h.is_empty() && !h.contains('='));
-        let endpoint = endpoint.split('@').next().unwrap_or_default();
-        let Some((ip, port)) = endpoint.rsplit_once(':') else {
-            continue;
-        };
-        let Ok(port) = port.parse::<u16>() else {
-            continue;
-        };
-        if port == 0 {
-            continue;
-        }
-        let host = match hostname {
-            Some(hostname) => hostname,
-            None if ip.is_empty() => asked_host,
-            None => ip,
-        };
-        found.insert((host.to_owned(), port));
-    }
-    found.into_iter().collect()
 }
 
 /// What an `invalidate` push says: the keys, or (null) every key.
@@ -374,48 +402,6 @@ fn invalidation(data: Vec<Value>) -> KeyEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_primary_not_tracked_starts_tracking_over() {
-        let node = |port| ("10.0.0.1".to_owned(), port);
-        let tracked = [node(1), node(2), node(3)];
-        assert!(covers(&tracked, &[node(1), node(2), node(3)]));
-        // A view where a primary failed (or was demoted): still covered.
-        assert!(covers(&tracked, &[node(1), node(3)]));
-        // A replica promoted, a primary added: not.
-        assert!(!covers(&tracked, &[node(1), node(3), node(4)]));
-        assert!(!covers(&tracked, &[node(1), node(2), node(3), node(4)]));
-    }
-
-    #[test]
-    fn the_primaries_are_the_masters_that_can_take_writes() {
-        // Redis 7's `CLUSTER NODES`: three primaries, one failed over, a new one without slots,
-        // replicas, a node in handshake.
-        let nodes = "\
-07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host-4 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
-292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 127.0.0.1:30003@31003 master - 0 1426238318243 3 connected 10923-16383
-6ec23923021cf3ffec47632106199cb7f496ce01 127.0.0.1:30005@31005 slave 67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 0 1426238316232 5 connected
-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca :30001@31001 myself,master - 0 0 1 connected 0-5460
-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:30006@31006 master,fail - 1426238316232 0 6 disconnected
-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 127.0.0.1:30007@31007,,shard-id=abc master - 0 1426238316232 7 connected
-ffffffffffffffffffffffffffffffffffffffff 10.0.0.8:6379@16379,node-8.example,shard-id=def master - 0 1426238316232 8 connected 0
-cccccccccccccccccccccccccccccccccccccccc 127.0.0.1:30008@31008 handshake - 0 0 0 disconnected
-dddddddddddddddddddddddddddddddddddddddd :0@0 master,noaddr - 0 0 0 disconnected
-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee ::1:30009@31009 master,fail? - 0 0 9 connected 16383
-";
-        assert_eq!(
-            primaries(nodes, "seed.example"),
-            [
-                ("127.0.0.1".to_owned(), 30002),
-                ("127.0.0.1".to_owned(), 30003),
-                ("127.0.0.1".to_owned(), 30007),
-                ("::1".to_owned(), 30009),
-                ("node-8.example".to_owned(), 6379),
-                ("seed.example".to_owned(), 30001),
-            ]
-        );
-    }
 
     #[test]
     fn an_invalidate_push_names_keys_or_flushes() {
