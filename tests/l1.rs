@@ -110,6 +110,7 @@ async fn hits_come_from_memory_and_say_so() {
             .unwrap()
     };
     let before = commands(&server);
+    let started = Instant::now();
     cache
         .scope(async {
             for _ in 0..100 {
@@ -117,8 +118,10 @@ async fn hits_come_from_memory_and_say_so() {
             }
         })
         .await;
-    // (The INFO calls themselves, and the tracking connection's PING, are all that ran.)
-    assert!(commands(&server) - before <= 3);
+    // (The INFO calls themselves, and the tracking connection's PING every 100 ms, are all
+    // that ran.)
+    let pings = started.elapsed().as_millis() as u64 / 100 + 1;
+    assert!(commands(&server) - before <= 2 + pings);
 
     // No L1 where it could not be kept coherent: the in-process store.
     let memory = Cache::builder()

@@ -5,7 +5,7 @@
 //!
 //! On a Cluster, one such connection to every primary: a node reports the changes made on it
 //! (a replica, those it replicates), so the primaries together report every change. Which they
-//! are is [`topology`]'s business; they are read again every [`TOPOLOGY_EVERY`], in turn from
+//! are is [`topology`]'s business; they are read again every [`CHECK_EVERY`], in turn from
 //! each tracked node, and when one names a primary not tracked (a primary added, a replica
 //! promoted) its changes go unheard, and tracking starts over, asking that node first. (After a
 //! manual failover the demoted primary reports on meanwhile, as a replica; a killed one's
@@ -13,8 +13,8 @@
 //!
 //! The listener hears [`KeyEvent::Tracking`] once every connection tracks, and
 //! [`KeyEvent::Lost`] as soon as reports may be missed: a connection dropped, a check went
-//! unanswered for a command timeout (a `PING` on each connection every [`PING_EVERY`]; on a
-//! Cluster the topology read too), a primary is not tracked, or the store's breaker lost Redis
+//! unanswered for a command timeout (a `PING` every [`CHECK_EVERY`]; on a Cluster the
+//! topology read, and a `PING` on each connection every [`PING_ALL_EVERY`]), a primary is not tracked, or the store's breaker lost Redis
 //! (the store then resets the tracking too). Checks run beside the reports, never holding them
 //! up. Tracking that keeps starting over soon after it started waits between attempts, growing
 //! as the store's reconnections do.
@@ -36,14 +36,15 @@ use super::topology::{self, Address, Primary};
 use super::Shared;
 use crate::store::{KeyEvent, KeyListener};
 
-/// How often each tracking connection answers a `PING`: the longest a silently dead connection
-/// (no reset from the network) goes unnoticed, plus a command timeout.
-pub(super) const PING_EVERY: Duration = Duration::from_secs(1);
+/// How often the tracking is checked: one server's connection answers a `PING`; a Cluster's
+/// primaries are read again from one tracked node, the next each time. The longest a silently
+/// dead connection to one server (no reset from the network), or a primary added or promoted on
+/// a Cluster, goes unnoticed, plus a command timeout; ten `PING`s a second cost Redis nothing.
+pub(super) const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-/// How often a Cluster's primaries are read again (from one tracked node, the next each time):
-/// after a primary is added or a replica promoted, the longest its changes go unheard, plus a
-/// round trip (and the time the node asked takes to learn of it).
-pub(super) const TOPOLOGY_EVERY: Duration = Duration::from_millis(100);
+/// On a Cluster, how often every tracking connection answers a `PING` besides (each one's turn
+/// of the topology read comes every [`CHECK_EVERY`] times the primaries).
+pub(super) const PING_ALL_EVERY: Duration = Duration::from_secs(1);
 
 /// Tracking that starts over sooner than this after it started waits before the next attempt.
 const SETTLED: Duration = Duration::from_secs(1);
@@ -150,10 +151,7 @@ async fn watch(
 ) -> Ended {
     // An interval, not a sleep in the select: a steady stream of reports must not put the
     // checks off.
-    let mut checks = tokio::time::interval(match tracked.primaries {
-        Some(_) => TOPOLOGY_EVERY,
-        None => PING_EVERY,
-    });
+    let mut checks = tokio::time::interval(CHECK_EVERY);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     checks.reset();
     let mut turn = 0usize;
@@ -328,15 +326,15 @@ impl Opener {
 }
 
 impl Tracked {
-    /// A check of the connections (made to run on its own): every [`PING_EVERY`], each answers
-    /// a `PING`; on a Cluster, every time, the tracked node whose `turn` it is names no primary
-    /// that is not tracked.
+    /// A check of the connections (made to run on its own): one server's answers a `PING`; on a
+    /// Cluster, the tracked node whose `turn` it is names no primary that is not tracked, and
+    /// every [`PING_ALL_EVERY`] each connection answers a `PING`.
     fn check(&self, turn: usize) -> impl Future<Output = Checked> + Send + 'static {
         let connections = self.connections.clone();
         let primaries = self.primaries.clone();
         let pings_due = match primaries {
             Some(_) => {
-                let every = (PING_EVERY.as_millis() / TOPOLOGY_EVERY.as_millis()).max(1) as usize;
+                let every = (PING_ALL_EVERY.as_millis() / CHECK_EVERY.as_millis()).max(1) as usize;
                 turn % every == 0
             }
             None => true,
