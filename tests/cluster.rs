@@ -16,6 +16,8 @@ use cached_json_test_support::{
     RedisCluster, TlsFiles,
 };
 
+mod support;
+
 #[cached_json("cluster-plain", ttl = 60)]
 async fn plain(n: u32) -> u32 {
     n * 2
@@ -66,41 +68,18 @@ async fn versioned(id: u32) -> (u32, u64) {
     (id, VERSION.load(Ordering::SeqCst))
 }
 
-/// Calls `call` in `cache` until it answers from the L1 (every primary tracked and the copy
-/// made); panics after 5 s.
+/// [`support::until_l1`] within 5 s: every primary tracked, and the copy made.
 async fn until_l1<T, F, Fut>(cache: &Cache, call: F) -> T
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let started = Instant::now();
-    loop {
-        let (value, outcome) = cache.scope(observe(call())).await;
-        if outcome == Some(CacheOutcome::HitL1) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "never served from the L1 (last outcome {outcome:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::until_l1(cache, Duration::from_secs(5), call).await
 }
 
-/// How long until `reader` stops answering `stale` for `versioned(id)`; panics after 2 s.
+/// How long until `reader` stops answering version `stale` of `versioned(id)`.
 async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
-    let started = Instant::now();
-    loop {
-        let (_, version) = reader.scope(versioned(id)).await;
-        if version != stale {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "versioned({id}): the other instance still answers the old value after 2 s"
-        );
-        tokio::task::yield_now().await;
-    }
+    support::until_changed(reader, || versioned(id), (id, stale)).await
 }
 
 fn cluster_cache(cluster: &RedisCluster) -> Cache {

@@ -12,6 +12,8 @@ use cached_json::{cached_json, observe, Cache, CacheOutcome};
 use cached_json_test_support::{redis_cli_bin, spread, RedisServer};
 use redis::Commands;
 
+mod support;
+
 const L1_BYTES: u64 = 1 << 20;
 
 /// What `versioned` answers: bumped to make a new value.
@@ -64,25 +66,12 @@ fn with_l1(server: &RedisServer) -> Cache {
         .unwrap()
 }
 
-/// Calls `call` in `cache` until it answers from the L1 (the tracking connection is up and the
-/// copy made); panics after 2 s.
 async fn until_l1<T, F, Fut>(cache: &Cache, call: F) -> T
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let started = Instant::now();
-    loop {
-        let (value, outcome) = cache.scope(observe(call())).await;
-        if outcome == Some(CacheOutcome::HitL1) {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "never served from the L1 (last outcome {outcome:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::until_l1(cache, Duration::from_secs(2), call).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,20 +121,9 @@ async fn hits_come_from_memory_and_say_so() {
     assert!(!memory.has_l1());
 }
 
-/// How long until `reader` stops answering `stale` for `versioned(id)`, polling from memory.
+/// How long until `reader` stops answering version `stale` of `versioned(id)`.
 async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
-    let started = Instant::now();
-    loop {
-        let (_, version) = reader.scope(versioned(id)).await;
-        if version != stale {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "the other instance still answers the old value after 2 s"
-        );
-        tokio::task::yield_now().await;
-    }
+    support::until_changed(reader, || versioned(id), (id, stale)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

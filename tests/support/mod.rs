@@ -1,0 +1,51 @@
+//! Waiting on the L1, for the test files that need it (`mod support;`).
+
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cached_json::{observe, Cache, CacheOutcome};
+
+/// Calls `call` in `cache` until it answers from the L1 (the tracking is up and the copy made);
+/// panics after `within`.
+pub async fn until_l1<T, F, Fut>(cache: &Cache, within: Duration, call: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let (value, outcome) = cache.scope(observe(call())).await;
+        if outcome == Some(CacheOutcome::HitL1) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < within,
+            "never served from the L1 within {within:?} (last outcome {outcome:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// How long until `reader` stops answering `stale` to `call`, polling from memory; panics after
+/// 2 s.
+pub async fn until_changed<T, F, Fut>(reader: &Cache, call: F, stale: T) -> Duration
+where
+    T: PartialEq + Debug,
+    F: Fn() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        if reader.scope(call()).await != stale {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the other instance still answers {stale:?} after 2 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
