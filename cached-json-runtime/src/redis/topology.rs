@@ -7,7 +7,9 @@
 //! Cluster wants clients to use (an announced hostname, say), which the cache's own Cluster
 //! client uses too. A view is complete when its primaries serve all 16384 slots: a node that
 //! is not (yet) a member of the Cluster, or was reset, knows only itself, and must not be
-//! believed.
+//! believed. (So a Cluster run with slots deliberately unassigned, `cluster-require-full-coverage
+//! no`, gets no L1.) A view also says whose it is, so that a connection can be checked to reach
+//! the node it was made for.
 
 use std::collections::HashMap;
 
@@ -31,6 +33,9 @@ pub(super) struct Primary {
 /// What one node says of the Cluster's primaries.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct View {
+    /// The node's own id: whom the connection reached (an address can come to be another
+    /// node's, or another Cluster's).
+    pub(super) myself: Option<String>,
     /// Sorted by id.
     pub(super) primaries: Vec<Primary>,
     /// Whether their slots cover the whole Cluster.
@@ -85,12 +90,16 @@ pub(super) fn covers(tracked: &[Primary], now: &[Primary]) -> bool {
 fn parse_nodes(nodes: &str, asked_host: &str) -> View {
     let mut primaries = Vec::new();
     let mut covered = 0u32;
+    let mut myself = None;
     for line in nodes.lines() {
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         let [id, address, flags, ..] = fields[..] else {
             continue;
         };
         let flags: Vec<&str> = flags.split(',').collect();
+        if flags.contains(&"myself") {
+            myself = Some(id.to_owned());
+        }
         if !flags.contains(&"master") || flags.contains(&"handshake") || flags.contains(&"noaddr") {
             continue;
         }
@@ -132,6 +141,7 @@ fn parse_nodes(nodes: &str, asked_host: &str) -> View {
     primaries.sort_by(|a, b| a.id.cmp(&b.id));
     primaries.dedup_by(|a, b| a.id == b.id);
     View {
+        myself,
         primaries,
         complete: covered >= SLOTS,
     }
@@ -164,7 +174,7 @@ fn preferred_endpoints(slots: Value) -> HashMap<String, Address> {
         ) else {
             continue;
         };
-        if endpoint.is_empty() || endpoint == "?" {
+        if endpoint.is_empty() || endpoint == "?" || port == 0 {
             continue;
         }
         endpoints.insert(id, (endpoint, port));
@@ -203,6 +213,7 @@ shaking 127.0.0.1:30008@31008 handshake - 0 0 0 disconnected
 nowhere :0@0 master,noaddr - 0 0 0 disconnected
 ";
         let view = parse_nodes(nodes, "seed.example");
+        assert_eq!(view.myself.as_deref(), Some("a"));
         assert_eq!(
             view.primaries,
             [

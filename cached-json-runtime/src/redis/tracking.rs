@@ -32,7 +32,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
 use super::link::{NodeClients, Tracking};
-use super::topology::{self, Address, Primary};
+use super::topology::{self, Primary};
 use super::Shared;
 use crate::store::{KeyEvent, KeyListener};
 
@@ -46,8 +46,11 @@ pub(super) const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// of the topology read comes every [`CHECK_EVERY`] times the primaries).
 pub(super) const PING_ALL_EVERY: Duration = Duration::from_secs(1);
 
-/// Tracking that starts over sooner than this after it started waits before the next attempt.
-const SETTLED: Duration = Duration::from_secs(1);
+/// Tracking that starts over sooner than this after it started waits before the next attempt,
+/// longer each time (up to the store's `retry_max`): long enough for every check to have run
+/// (the `PING`s, each tracked node's turn) on a Cluster of tens of primaries, so that a node
+/// that keeps failing one cannot make every process reconnect in a loop.
+const SETTLED: Duration = Duration::from_secs(10);
 
 /// The connections that track, and what they were made for.
 struct Tracked {
@@ -61,14 +64,14 @@ enum Checked {
     Fine,
     /// A connection did not answer in time, or failed.
     Lost,
-    /// The node at this address names a primary that is not tracked.
-    Moved(Address),
+    /// This tracked node names a primary that is not tracked.
+    Moved(Primary),
 }
 
 /// Why tracking ended.
 enum Ended {
     Lost,
-    Moved(Address),
+    Moved(Primary),
     StoreGone,
 }
 
@@ -77,9 +80,11 @@ enum Ended {
 pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: KeyListener) {
     let mut delay = None::<Duration>;
     let mut last_logged = None::<Instant>;
-    // On a Cluster: nodes to ask for the primaries before the seeds (the one that named a
-    // primary not tracked, then those tracked before).
-    let mut hints: Vec<Address> = Vec::new();
+    // On a Cluster: the node to ask for the primaries before the seeds (the one that named a
+    // primary not tracked), and those to ask after them (the primaries last tracked: the seeds
+    // may be gone).
+    let mut named_by: Option<Primary> = None;
+    let mut known: Vec<Primary> = Vec::new();
     loop {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
@@ -98,7 +103,9 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
             op_timeout,
             pushes: pushes_in,
         };
-        let opened = open.tracked(shared.backend.tracking(), &hints).await;
+        let opened = open
+            .tracked(shared.backend.tracking(), named_by.take(), &known)
+            .await;
         let (display_url, secrets) = (shared.display_url.clone(), shared.secrets.clone());
         drop(shared);
         let tracked = match opened {
@@ -113,7 +120,6 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
                         "the L1 cannot track changed keys: it serves nothing until it can");
                 }
                 delay = Some(backoff.after(delay));
-                hints.clear();
                 continue;
             }
         };
@@ -126,14 +132,12 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
         let started = Instant::now();
         let ended = watch(&store, &tracked, &mut pushes, &reset, op_timeout, &listener).await;
         listener(KeyEvent::Lost);
-        hints = tracked
-            .primaries
-            .iter()
-            .flat_map(|primaries| primaries.iter().map(|p| p.address.clone()))
-            .collect();
+        if let Some(primaries) = &tracked.primaries {
+            known = primaries.to_vec();
+        }
         match ended {
             Ended::StoreGone => return,
-            Ended::Moved(named_by) => hints.insert(0, named_by),
+            Ended::Moved(node) => named_by = Some(node),
             Ended::Lost => {}
         }
         delay = (started.elapsed() < SETTLED).then(|| backoff.after(delay));
@@ -182,12 +186,7 @@ async fn watch(
                     return Ended::StoreGone;
                 }
                 turn = turn.wrapping_add(1);
-                let check = tracked.check(turn);
-                in_flight = Some(Box::pin(async move {
-                    tokio::time::timeout(op_timeout, check)
-                        .await
-                        .unwrap_or(Checked::Lost)
-                }));
+                in_flight = Some(Box::pin(tracked.check(turn, op_timeout)));
             }
         }
     }
@@ -205,28 +204,43 @@ struct Opener {
 
 impl Opener {
     /// The connections `tracking` needs, each tracking. Errors are for the log (unscrubbed).
-    async fn tracked(&self, tracking: Tracking<'_>, hints: &[Address]) -> Result<Tracked, String> {
+    async fn tracked(
+        &self,
+        tracking: Tracking<'_>,
+        named_by: Option<Primary>,
+        known: &[Primary],
+    ) -> Result<Tracked, String> {
         match tracking {
             Tracking::Single(client) => Ok(Tracked {
-                connections: Arc::new([self.open(client).await?]),
+                connections: Arc::new([self.open(client, None).await?]),
                 primaries: None,
             }),
-            Tracking::Cluster(nodes) => self.tracked_cluster(nodes, hints).await,
+            Tracking::Cluster(nodes) => self.tracked_cluster(nodes, named_by, known).await,
         }
     }
 
     /// A connection to every primary, as the first node to give a complete view names them:
-    /// the `hints`, then the seeds.
+    /// `named_by`, the seeds, then the primaries `known` before. A node of those two is
+    /// believed only if it is still the node it was (its address may have gone to another).
     async fn tracked_cluster(
         &self,
         nodes: &NodeClients,
-        hints: &[Address],
+        named_by: Option<Primary>,
+        known: &[Primary],
     ) -> Result<Tracked, String> {
-        let hinted = hints
+        let node = |primary: &Primary| {
+            let (host, port) = &primary.address;
+            let client = nodes.client(host, *port).ok()?;
+            Some((client, Some(primary.id.clone())))
+        };
+        let first = named_by.as_ref().and_then(node);
+        let seeds = nodes.seeds.iter().map(|seed| (seed.clone(), None));
+        let last = known
             .iter()
-            .filter_map(|(host, port)| nodes.client(host, *port).ok());
+            .filter(|primary| named_by.as_ref().is_none_or(|n| n.id != primary.id))
+            .filter_map(node);
         let mut failures = Vec::new();
-        for client in hinted.chain(nodes.seeds.iter().cloned()) {
+        for (client, expected) in first.into_iter().chain(seeds).chain(last) {
             let host = host_of(&client);
             let asked = async {
                 let mut connection = self.connect(&client, false).await?;
@@ -234,6 +248,10 @@ impl Opener {
             };
             let bound = self.connect_timeout + self.op_timeout;
             let primaries = match tokio::time::timeout(bound, asked).await {
+                Ok(Ok(view)) if expected.is_some() && view.myself != expected => {
+                    failures.push(format!("{host}: another node now"));
+                    continue;
+                }
                 Ok(Ok(view)) if view.complete => view.primaries,
                 Ok(Ok(_)) => {
                     failures.push(format!("{host}: its primaries do not serve every slot"));
@@ -255,8 +273,9 @@ impl Opener {
                 let (host, port) = &primary.address;
                 let client = nodes.client(host, *port).map_err(|err| err.0)?;
                 let (open, address) = (self.clone(), format!("{host}:{port}"));
+                let id = primary.id.clone();
                 opening.spawn(async move {
-                    let opened = open.open(&client).await;
+                    let opened = open.open(&client, Some(&id)).await;
                     (
                         index,
                         opened.map_err(|err| format!("primary {address}: {err}")),
@@ -300,36 +319,59 @@ impl Opener {
             .await
     }
 
-    /// [`Opener::connect`], tracking the keys of the prefixes; within a connect timeout and a
-    /// command timeout.
-    async fn open(&self, client: &Client) -> Result<MultiplexedConnection, String> {
+    /// [`Opener::connect`], tracking the keys of the prefixes, and (a Cluster's primary) checked
+    /// to reach node `id`; within a connect timeout and a command timeout.
+    async fn open(
+        &self,
+        client: &Client,
+        id: Option<&str>,
+    ) -> Result<MultiplexedConnection, String> {
         let open = async {
-            let mut connection = self.connect(client, true).await?;
+            let mut connection = self
+                .connect(client, true)
+                .await
+                .map_err(|e| e.to_string())?;
             let mut tracking = redis::cmd("CLIENT");
             tracking.arg("TRACKING").arg("ON").arg("BCAST");
             for prefix in &self.prefixes {
                 tracking.arg("PREFIX").arg(prefix);
             }
-            tracking.query_async::<()>(&mut connection).await?;
+            tracking
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(id) = id {
+                let view = topology::read(&mut connection, "", false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if view.myself.as_deref() != Some(id) {
+                    return Err(format!("not node {id} (another node now)"));
+                }
+            }
             let _ = redis::cmd("CLIENT")
                 .arg("SETNAME")
                 .arg("cached-json-tracking")
                 .query_async::<()>(&mut connection)
                 .await;
-            Ok::<_, RedisError>(connection)
+            Ok::<_, String>(connection)
         };
         match tokio::time::timeout(self.connect_timeout + self.op_timeout, open).await {
-            Ok(opened) => opened.map_err(|err| err.to_string()),
+            Ok(opened) => opened,
             Err(_) => Err("timed out".to_owned()),
         }
     }
 }
 
 impl Tracked {
-    /// A check of the connections (made to run on its own): one server's answers a `PING`; on a
-    /// Cluster, the tracked node whose `turn` it is names no primary that is not tracked, and
-    /// every [`PING_ALL_EVERY`] each connection answers a `PING`.
-    fn check(&self, turn: usize) -> impl Future<Output = Checked> + Send + 'static {
+    /// A check of the connections (made to run on its own), each command within `op_timeout`:
+    /// one server's answers a `PING`; on a Cluster, the tracked node whose `turn` it is is still
+    /// that node and names no primary that is not tracked, and every [`PING_ALL_EVERY`] each
+    /// connection answers a `PING`, all at once.
+    fn check(
+        &self,
+        turn: usize,
+        op_timeout: Duration,
+    ) -> impl Future<Output = Checked> + Send + 'static {
         let connections = self.connections.clone();
         let primaries = self.primaries.clone();
         let pings_due = match primaries {
@@ -340,26 +382,51 @@ impl Tracked {
             None => true,
         };
         async move {
+            let mut checks = tokio::task::JoinSet::new();
             if pings_due {
                 for connection in connections.iter() {
                     let mut connection = connection.clone();
-                    let ping = redis::cmd("PING").query_async::<()>(&mut connection).await;
-                    if ping.is_err() {
-                        return Checked::Lost;
-                    }
+                    checks.spawn(async move {
+                        let ping = redis::cmd("PING");
+                        let answer = ping.query_async::<()>(&mut connection);
+                        match tokio::time::timeout(op_timeout, answer).await {
+                            Ok(Ok(())) => Checked::Fine,
+                            _ => Checked::Lost,
+                        }
+                    });
                 }
             }
-            let Some(primaries) = primaries else {
-                return Checked::Fine;
-            };
-            let index = turn % connections.len();
-            let mut connection = connections[index].clone();
-            let asked = &primaries[index].address;
-            match topology::read(&mut connection, &asked.0, false).await {
-                Ok(view) if topology::covers(&primaries, &view.primaries) => Checked::Fine,
-                Ok(_) => Checked::Moved(asked.clone()),
-                Err(_) => Checked::Lost,
+            if let Some(primaries) = primaries {
+                let index = turn % connections.len();
+                let mut connection = connections[index].clone();
+                checks.spawn(async move {
+                    let asked = &primaries[index];
+                    let read = topology::read(&mut connection, &asked.address.0, false);
+                    match tokio::time::timeout(op_timeout, read).await {
+                        Ok(Ok(view)) if view.myself.as_deref() != Some(asked.id.as_str()) => {
+                            Checked::Lost
+                        }
+                        Ok(Ok(view)) if topology::covers(&primaries, &view.primaries) => {
+                            Checked::Fine
+                        }
+                        Ok(Ok(_)) => Checked::Moved(asked.clone()),
+                        _ => Checked::Lost,
+                    }
+                });
             }
+            let mut found = Checked::Fine;
+            while let Some(checked) = checks.join_next().await {
+                match checked {
+                    Ok(Checked::Fine) => {}
+                    Ok(Checked::Moved(node)) => {
+                        if matches!(found, Checked::Fine) {
+                            found = Checked::Moved(node);
+                        }
+                    }
+                    Ok(Checked::Lost) | Err(_) => return Checked::Lost,
+                }
+            }
+            found
         }
     }
 }
