@@ -811,3 +811,43 @@ async fn a_seed_that_knows_only_itself_is_not_believed() {
     drop(lone);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_primary_stops_the_l1_until_it_answers() {
+    // A primary frozen: its connections stay open and report nothing, so only the checks can
+    // tell (its turn of the topology read, every 300 ms here; the PINGs, every second).
+    let mut cluster = RedisCluster::start();
+    let cache = l1_cache(&cluster);
+    for n in 700..730 {
+        assert_eq!(until_l1(&cache, || plain(n)).await, n * 2);
+    }
+    let victim = cluster.primaries()[0];
+    cluster.pause(victim);
+    let paused = Instant::now();
+    let stopped_after = loop {
+        let (value, outcome) = cache.scope(observe(plain(700))).await;
+        assert_eq!(value, 1400);
+        if outcome != Some(CacheOutcome::HitL1) {
+            break paused.elapsed();
+        }
+        assert!(
+            paused.elapsed() < Duration::from_secs(2),
+            "the L1 still serves 2 s after a primary froze"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    // Thawed before the Cluster fails it over (node timeout 1 s) or not: either way the L1
+    // serves again once every primary answers.
+    cluster.resume(victim);
+    let (cluster, _) = tokio::task::spawn_blocking(move || {
+        let took = cluster.wait_until_served(Duration::from_secs(30));
+        (cluster, took)
+    })
+    .await
+    .unwrap();
+    for n in 700..730 {
+        assert_eq!(until_l1(&cache, || plain(n)).await, n * 2);
+    }
+    println!("Cluster, a primary frozen: the L1 stopped serving {stopped_after:?} into the freeze");
+    assert_eq!(cluster.primaries().len(), 3);
+}

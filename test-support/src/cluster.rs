@@ -400,6 +400,16 @@ impl RedisCluster {
             .expect("CLUSTER MYID")
     }
 
+    /// Freezes node `i` (SIGSTOP): it keeps its connections and answers nothing.
+    pub fn pause(&mut self, i: usize) {
+        self.nodes[i].pause();
+    }
+
+    /// Thaws node `i` (SIGCONT).
+    pub fn resume(&mut self, i: usize) {
+        self.nodes[i].resume();
+    }
+
     /// Kills node `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].kill();
