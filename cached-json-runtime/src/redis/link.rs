@@ -39,8 +39,9 @@ pub(super) enum Backend {
 pub(super) enum Tracking<'a> {
     /// One server: its RESP3 client.
     Single(&'a Client),
-    /// A Cluster: every primary needs one (Redis reports a change on the primary that made it,
-    /// and a replica reports nothing), found from a seed node.
+    /// A Cluster: every primary needs one (Redis reports a change on the node that made it,
+    /// and on its replicas as they apply it: the primaries together hear every change), found
+    /// from a seed node.
     Cluster(&'a NodeClients),
 }
 

@@ -14,10 +14,11 @@
 //! The listener hears [`KeyEvent::Tracking`] once every connection tracks, and
 //! [`KeyEvent::Lost`] as soon as reports may be missed: a connection dropped, a check went
 //! unanswered for a command timeout (a `PING` every [`CHECK_EVERY`]; on a Cluster the
-//! topology read, and a `PING` on each connection every [`PING_ALL_EVERY`]), a primary is not tracked, or the store's breaker lost Redis
-//! (the store then resets the tracking too). Checks run beside the reports, never holding them
-//! up. Tracking that keeps starting over soon after it started waits between attempts, growing
-//! as the store's reconnections do.
+//! topology read, and a `PING` on each connection every [`PING_ALL_EVERY`]), a connection
+//! reached another node than the one it was made for, a primary is not tracked, or the store's
+//! breaker lost Redis (the store then resets the tracking too). Checks run beside the reports,
+//! never holding them up. Tracking that keeps starting over soon after it started waits between
+//! attempts, growing as the store's reconnections do.
 //!
 //! [`topology`]: super::topology
 
@@ -39,7 +40,7 @@ use crate::store::{KeyEvent, KeyListener};
 /// How often the tracking is checked: one server's connection answers a `PING`; a Cluster's
 /// primaries are read again from one tracked node, the next each time. The longest a silently
 /// dead connection to one server (no reset from the network), or a primary added or promoted on
-/// a Cluster, goes unnoticed, plus a command timeout; ten `PING`s a second cost Redis nothing.
+/// a Cluster, goes unnoticed, plus a command timeout. (Ten light commands a second per process.)
 pub(super) const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// On a Cluster, how often every tracking connection answers a `PING` besides (each one's turn
