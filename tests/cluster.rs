@@ -815,7 +815,7 @@ async fn a_seed_that_knows_only_itself_is_not_believed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_primary_stops_the_l1_until_it_answers() {
     // A primary frozen: its connections stay open and report nothing, so only the checks can
-    // tell (its turn of the topology read, every 300 ms here; the PINGs, every second).
+    // tell (its turn of the topology read, every 300 ms here, unanswered for a second).
     let mut cluster = RedisCluster::start();
     let cache = l1_cache(&cluster);
     for n in 700..730 {
@@ -831,8 +831,8 @@ async fn a_hung_primary_stops_the_l1_until_it_answers() {
             break paused.elapsed();
         }
         assert!(
-            paused.elapsed() < Duration::from_secs(2),
-            "the L1 still serves 2 s after a primary froze"
+            paused.elapsed() < Duration::from_secs(3),
+            "the L1 still serves 3 s after a primary froze"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };

@@ -218,6 +218,10 @@ impl L1 {
                 self.fence.flushed(false);
                 self.entries.clear();
             }
+            // Reads made before either are not copied (the fence's flush), but the copies
+            // stay: changes are late, not missed.
+            KeyEvent::Paused => self.fence.flushed(false),
+            KeyEvent::Resumed => self.fence.flushed(true),
         }
     }
 
@@ -276,6 +280,28 @@ mod tests {
         l1.heard(KeyEvent::Changed(vec![key]));
         l1.fill(k, &Bytes::from_static(b"old"), LONG, None, stamp);
         assert!(l1.get(k).is_none());
+    }
+
+    #[test]
+    fn paused_the_copies_are_kept_but_not_served_and_resumed_they_serve_again() {
+        let l1 = tracking();
+        let ((k, _), (other, other_key)) = (entry(1), entry(2));
+        let stamp = l1.stamp().unwrap();
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
+        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, stamp);
+        let before_pause = l1.stamp().unwrap();
+        l1.heard(KeyEvent::Paused);
+        assert!(l1.get(k).is_none() && l1.get(other).is_none());
+        assert_eq!(l1.stamp(), None, "no read is copied while paused");
+        // A late report heard while paused drops its copy.
+        l1.heard(KeyEvent::Changed(vec![other_key]));
+        l1.heard(KeyEvent::Resumed);
+        assert_eq!(&*l1.get(k).unwrap().0, b"1");
+        assert!(l1.get(other).is_none());
+        // A read from before the pause is not copied: reports were late meanwhile.
+        let (late, _) = entry(3);
+        l1.fill(late, &Bytes::from_static(b"3"), LONG, None, before_pause);
+        assert!(l1.get(late).is_none());
     }
 
     #[test]

@@ -13,10 +13,12 @@
 //!
 //! The listener hears [`KeyEvent::Tracking`] once every connection tracks, and
 //! [`KeyEvent::Lost`] as soon as reports may be missed: a connection dropped, a check went
-//! unanswered for a command timeout (a `PING` every [`CHECK_EVERY`]; on a Cluster the
-//! topology read, and a `PING` on each connection every [`PING_ALL_EVERY`]), a connection
-//! reached another node than the one it was made for, a primary is not tracked, or the store's
-//! breaker lost Redis (the store then resets the tracking too). Checks run beside the reports,
+//! unanswered for [`GIVE_UP_AFTER`] (a `PING` every [`CHECK_EVERY`]; on a Cluster the topology
+//! read, and a `PING` on each connection every [`PING_ALL_EVERY`]), a connection reached
+//! another node than the one it was made for, a primary is not tracked, or the store's breaker
+//! lost Redis (the store then resets the tracking too). A check unanswered for [`PAUSE_AFTER`]
+//! only pauses the L1 ([`KeyEvent::Paused`], then [`KeyEvent::Resumed`]): a stalled process or
+//! machine, or a slow Redis, delays reports, it does not lose them. Checks run beside the reports,
 //! never holding them up. Tracking that keeps starting over soon after it started waits between
 //! attempts, growing as the store's reconnections do.
 //!
@@ -38,14 +40,27 @@ use super::Shared;
 use crate::store::{KeyEvent, KeyListener};
 
 /// How often the tracking is checked: one server's connection answers a `PING`; a Cluster's
-/// primaries are read again from one tracked node, the next each time. The longest a silently
-/// dead connection to one server (no reset from the network), or a primary added or promoted on
-/// a Cluster, goes unnoticed, plus a command timeout. (Ten light commands a second per process.)
+/// primaries are read again from one tracked node, the next each time. With [`PAUSE_AFTER`],
+/// the longest a hung connection to one server goes unnoticed; alone, the longest a primary
+/// added or promoted on a Cluster does, plus a round trip. (Ten light commands a second per
+/// process.)
 pub(super) const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// On a Cluster, how often every tracking connection answers a `PING` besides (each one's turn
 /// of the topology read comes every [`CHECK_EVERY`] times the primaries).
 pub(super) const PING_ALL_EVERY: Duration = Duration::from_secs(1);
+
+/// A check not answered for this long pauses the L1 (it serves nothing, keeps its copies) until
+/// it is: the longest a copy may be served while reports are held up (Redis hung, the network
+/// silently cut), plus [`CHECK_EVERY`]. Not the command timeout: on a saturated machine Redis
+/// answered a `PING` in up to 290 ms (measured here under wrk, `redis-cli --latency`), and a
+/// pause at 250 ms sent the L1's traffic to that slow Redis (and past its timeout, to the
+/// origin) several times a minute.
+pub(super) const PAUSE_AFTER: Duration = Duration::from_secs(1);
+
+/// A check not answered for this long means reports may have been missed (the connection is
+/// dead, or Redis hung for good): tracking starts over, the L1 flushed.
+pub(super) const GIVE_UP_AFTER: Duration = Duration::from_secs(5);
 
 /// Tracking that starts over sooner than this after it started waits before the next attempt,
 /// longer each time (up to the store's `retry_max`): long enough for every check to have run
@@ -68,6 +83,9 @@ enum Checked {
     /// This tracked node names a primary that is not tracked.
     Moved(Primary),
 }
+
+/// A check under way.
+type CheckFuture = Pin<Box<dyn Future<Output = Checked> + Send>>;
 
 /// Why tracking ended.
 enum Ended {
@@ -131,7 +149,7 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
         let _ = tokio::time::timeout(Duration::ZERO, reset.notified()).await;
         listener(KeyEvent::Tracking);
         let started = Instant::now();
-        let ended = watch(&store, &tracked, &mut pushes, &reset, op_timeout, &listener).await;
+        let ended = watch(&store, &tracked, &mut pushes, &reset, &listener).await;
         listener(KeyEvent::Lost);
         if let Some(primaries) = &tracked.primaries {
             known = primaries.to_vec();
@@ -146,12 +164,17 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
 }
 
 /// Hands the reports on to `listener` and checks the connections, until reports may be missed.
+///
+/// A check not answered within [`PAUSE_AFTER`] pauses the L1 (it serves nothing, keeps its
+/// copies): the connection or Redis may be hung, or this process or the machine stalled. Replies
+/// and reports come in order on a connection, so once a `PING` on every connection is answered,
+/// every report sent before it has been heard: the L1 resumes with its copies. A check not
+/// answered within [`GIVE_UP_AFTER`] means reports may be missed: tracking starts over.
 async fn watch(
     store: &Weak<Shared>,
     tracked: &Tracked,
     pushes: &mut UnboundedReceiver<PushInfo>,
     reset: &Notify,
-    op_timeout: Duration,
     listener: &KeyListener,
 ) -> Ended {
     // An interval, not a sleep in the select: a steady stream of reports must not put the
@@ -160,37 +183,80 @@ async fn watch(
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     checks.reset();
     let mut turn = 0usize;
-    // The check under way: polled beside the reports, so that a slow node holds up no other's.
-    let mut in_flight: Option<Pin<Box<dyn Future<Output = Checked> + Send>>> = None;
+    // The check under way, and whether it `PING`s every connection: polled beside the reports,
+    // so that a slow node holds up no other's.
+    let mut in_flight: Option<(CheckFuture, bool)> = None;
+    let late = tokio::time::sleep(PAUSE_AFTER);
+    tokio::pin!(late);
+    let mut paused = false;
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
-                Some(PushInfo { kind: PushKind::Invalidate, data }) => {
-                    listener(invalidation(data));
+                Some(push) => {
+                    if hear(push, listener).is_err() {
+                        return Ended::Lost;
+                    }
                 }
-                // Any connection's: reports from its node may be missed from now on.
-                Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => return Ended::Lost,
-                Some(_) => {}
+                None => return Ended::Lost,
             },
             () = reset.notified() => return Ended::Lost,
-            checked = async { in_flight.as_mut().expect("polled only while in flight").await },
-                if in_flight.is_some() => {
-                in_flight = None;
+            checked = async {
+                in_flight.as_mut().expect("polled only while in flight").0.as_mut().await
+            }, if in_flight.is_some() => {
+                let Some((_, pinged_all)) = in_flight.take() else {
+                    unreachable!("polled only while in flight");
+                };
+                // Every report sent before these answers is in the channel: heard first.
+                while let Ok(push) = pushes.try_recv() {
+                    if hear(push, listener).is_err() {
+                        return Ended::Lost;
+                    }
+                }
                 match checked {
-                    Checked::Fine => {}
+                    Checked::Fine => {
+                        if paused && pinged_all {
+                            paused = false;
+                            listener(KeyEvent::Resumed);
+                        }
+                    }
                     Checked::Lost => return Ended::Lost,
                     Checked::Moved(named_by) => return Ended::Moved(named_by),
                 }
+            }
+            () = &mut late, if in_flight.is_some() && !paused => {
+                paused = true;
+                listener(KeyEvent::Paused);
             }
             _ = checks.tick(), if in_flight.is_none() => {
                 if store.strong_count() == 0 {
                     return Ended::StoreGone;
                 }
                 turn = turn.wrapping_add(1);
-                in_flight = Some(Box::pin(tracked.check(turn, op_timeout)));
+                // Paused, only a `PING` on every connection can tell nothing was missed.
+                let ping_all = paused || tracked.pings_due(turn);
+                let check = tracked.check(turn, ping_all);
+                in_flight = Some((Box::pin(check), ping_all));
+                late.as_mut().reset(tokio::time::Instant::now() + PAUSE_AFTER);
             }
         }
     }
+}
+
+/// Hands a push to `listener`; `Err` for a disconnection: reports from that node may be missed
+/// from now on.
+fn hear(push: PushInfo, listener: &KeyListener) -> Result<(), ()> {
+    match push {
+        PushInfo {
+            kind: PushKind::Invalidate,
+            data,
+        } => listener(invalidation(data)),
+        PushInfo {
+            kind: PushKind::Disconnection,
+            ..
+        } => return Err(()),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Opens tracking connections.
@@ -364,33 +430,29 @@ impl Opener {
 }
 
 impl Tracked {
-    /// A check of the connections (made to run on its own), each command within `op_timeout`:
-    /// one server's answers a `PING`; on a Cluster, the tracked node whose `turn` it is is still
-    /// that node and names no primary that is not tracked, and every [`PING_ALL_EVERY`] each
-    /// connection answers a `PING`, all at once.
-    fn check(
-        &self,
-        turn: usize,
-        op_timeout: Duration,
-    ) -> impl Future<Output = Checked> + Send + 'static {
+    /// Whether the check of `turn` `PING`s every connection: on one server always, on a
+    /// Cluster every [`PING_ALL_EVERY`].
+    fn pings_due(&self, turn: usize) -> bool {
+        let every = (PING_ALL_EVERY.as_millis() / CHECK_EVERY.as_millis()).max(1) as usize;
+        self.primaries.is_none() || turn % every == 0
+    }
+
+    /// A check of the connections (made to run on its own), each command within
+    /// [`GIVE_UP_AFTER`]: with `ping_all`, every connection answers a `PING`, all at once; on a
+    /// Cluster, the tracked node whose `turn` it is is still that node and names no primary
+    /// that is not tracked.
+    fn check(&self, turn: usize, ping_all: bool) -> impl Future<Output = Checked> + Send + 'static {
         let connections = self.connections.clone();
         let primaries = self.primaries.clone();
-        let pings_due = match primaries {
-            Some(_) => {
-                let every = (PING_ALL_EVERY.as_millis() / CHECK_EVERY.as_millis()).max(1) as usize;
-                turn % every == 0
-            }
-            None => true,
-        };
         async move {
             let mut checks = tokio::task::JoinSet::new();
-            if pings_due {
+            if ping_all {
                 for connection in connections.iter() {
                     let mut connection = connection.clone();
                     checks.spawn(async move {
                         let ping = redis::cmd("PING");
                         let answer = ping.query_async::<()>(&mut connection);
-                        match tokio::time::timeout(op_timeout, answer).await {
+                        match tokio::time::timeout(GIVE_UP_AFTER, answer).await {
                             Ok(Ok(())) => Checked::Fine,
                             _ => Checked::Lost,
                         }
@@ -403,7 +465,7 @@ impl Tracked {
                 checks.spawn(async move {
                     let asked = &primaries[index];
                     let read = topology::read(&mut connection, &asked.address.0, false);
-                    match tokio::time::timeout(op_timeout, read).await {
+                    match tokio::time::timeout(GIVE_UP_AFTER, read).await {
                         Ok(Ok(view)) if view.myself.as_deref() != Some(asked.id.as_str()) => {
                             Checked::Lost
                         }

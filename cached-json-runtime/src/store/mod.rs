@@ -72,6 +72,13 @@ pub enum KeyEvent {
     /// Changes may be missed from now on (the reporting connection was lost): drop every copy
     /// and make none until [`KeyEvent::Tracking`] again.
     Lost,
+    /// Reports may be late (the store did not answer a check in time): serve no copy and make
+    /// none, but keep them. [`KeyEvent::Resumed`] follows once every report sent meanwhile has
+    /// been heard, or [`KeyEvent::Lost`] if some may have been missed.
+    Paused,
+    /// After [`KeyEvent::Paused`]: every report sent meanwhile has been heard, so the copies
+    /// kept are as right as before. Serve and copy again.
+    Resumed,
 }
 
 /// A function the store calls with each [`KeyEvent`], from its own task: it must not block.
