@@ -82,6 +82,17 @@ async fn until_changed(reader: &Cache, id: u32, stale: u64) -> Duration {
     support::until_changed(reader, || versioned(id), (id, stale)).await
 }
 
+/// `cluster` once every slot is served again (a replica promoted), and how long that took;
+/// waited for off the runtime (it polls the nodes with blocking connections).
+async fn served(cluster: RedisCluster) -> (RedisCluster, Duration) {
+    tokio::task::spawn_blocking(move || {
+        let took = cluster.wait_until_served(Duration::from_secs(30));
+        (cluster, took)
+    })
+    .await
+    .unwrap()
+}
+
 fn cluster_cache(cluster: &RedisCluster) -> Cache {
     Cache::builder()
         .redis_cluster(cluster.urls())
@@ -509,12 +520,7 @@ async fn a_killed_primary_fails_over_without_errors() {
     let killed_at = load.elapsed();
     cluster.kill(victim);
     // The replica's promotion, seen from the nodes still running.
-    let (cluster, promoted_in) = tokio::task::spawn_blocking(move || {
-        let took = cluster.wait_until_served(Duration::from_secs(30));
-        (cluster, took)
-    })
-    .await
-    .unwrap();
+    let (cluster, promoted_in) = served(cluster).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let samples = load.stop().await;
     let [before, _, after] = report(
@@ -760,12 +766,7 @@ async fn a_killed_primary_flushes_the_l1_until_its_replica_is_tracked() {
             "plain({n}) after the kill"
         );
     }
-    let (cluster, _) = tokio::task::spawn_blocking(move || {
-        let took = cluster.wait_until_served(Duration::from_secs(30));
-        (cluster, took)
-    })
-    .await
-    .unwrap();
+    let (cluster, _) = served(cluster).await;
     for n in 600..630 {
         assert_eq!(until_l1(&cache, || plain(n)).await, n * 2);
     }
@@ -823,28 +824,12 @@ async fn a_hung_primary_stops_the_l1_until_it_answers() {
     }
     let victim = cluster.primaries()[0];
     cluster.pause(victim);
-    let paused = Instant::now();
-    let stopped_after = loop {
-        let (value, outcome) = cache.scope(observe(plain(700))).await;
-        assert_eq!(value, 1400);
-        if outcome != Some(CacheOutcome::HitL1) {
-            break paused.elapsed();
-        }
-        assert!(
-            paused.elapsed() < Duration::from_secs(3),
-            "the L1 still serves 3 s after a primary froze"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let stopped_after =
+        support::until_not_l1(&cache, Duration::from_secs(3), || plain(700), 1400).await;
     // Thawed before the Cluster fails it over (node timeout 1 s) or not: either way the L1
     // serves again once every primary answers.
     cluster.resume(victim);
-    let (cluster, _) = tokio::task::spawn_blocking(move || {
-        let took = cluster.wait_until_served(Duration::from_secs(30));
-        (cluster, took)
-    })
-    .await
-    .unwrap();
+    let (cluster, _) = served(cluster).await;
     for n in 700..730 {
         assert_eq!(until_l1(&cache, || plain(n)).await, n * 2);
     }

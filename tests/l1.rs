@@ -301,21 +301,11 @@ async fn a_hung_redis_is_noticed_and_the_l1_stops_serving() {
     cache.scope(plain(7)).await;
     until_l1(&cache, || plain(7)).await;
     // Frozen: nothing can change in it, so copies are still right; but the tracking
-    // connection's PING (every second) goes unanswered, and from then on the L1 serves nothing.
+    // connection's PING (every 100 ms) goes unanswered for a second, and from then on the L1
+    // serves nothing (paused, its copies kept).
     server.pause();
-    let paused = Instant::now();
-    let stopped_after = loop {
-        let (value, outcome) = cache.scope(observe(plain(7))).await;
-        assert_eq!(value, 14);
-        if outcome != Some(CacheOutcome::HitL1) {
-            break paused.elapsed();
-        }
-        assert!(
-            paused.elapsed() < Duration::from_secs(3),
-            "the L1 still serves 3 s into the freeze"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let stopped_after =
+        support::until_not_l1(&cache, Duration::from_secs(3), || plain(7), 14).await;
     println!("hung Redis: the L1 stopped serving {stopped_after:?} into the freeze");
     server.resume();
     // Back: the L1 tracks again and serves again.

@@ -29,6 +29,34 @@ where
     }
 }
 
+/// Calls `call` in `cache` until it no longer answers from the L1, each answer `expected`;
+/// returns how long that took, and panics after `within`.
+pub async fn until_not_l1<T, F, Fut>(
+    cache: &Cache,
+    within: Duration,
+    call: F,
+    expected: T,
+) -> Duration
+where
+    T: PartialEq + Debug,
+    F: Fn() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let (value, outcome) = cache.scope(observe(call())).await;
+        assert_eq!(value, expected);
+        if outcome != Some(CacheOutcome::HitL1) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "the L1 still serves {within:?} later"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// How long until `reader` stops answering `stale` to `call`, polling from memory; panics after
 /// 2 s.
 pub async fn until_changed<T, F, Fut>(reader: &Cache, call: F, stale: T) -> Duration

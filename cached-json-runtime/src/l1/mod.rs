@@ -6,7 +6,8 @@
 //! read. Coherence comes from the store: it reports every change of a tracked key, by any
 //! client ([`KeyEvent`], Redis `CLIENT TRACKING`), and the copy goes. While changes are not
 //! reported (not yet connected, connection lost) the L1 serves and copies nothing, and it is
-//! flushed whenever reports may have been missed. A copy of a read is kept only if its key did
+//! flushed whenever reports may have been missed; while they may only be late (paused) it
+//! serves and copies nothing but keeps its copies. A copy of a read is kept only if its key did
 //! not change while it was read ([`fence`]).
 
 mod fence;

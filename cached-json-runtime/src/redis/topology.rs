@@ -20,7 +20,7 @@ use redis::{RedisError, Value};
 const SLOTS: u32 = 16384;
 
 /// A node's address: host and port.
-pub(super) type Address = (String, u16);
+type Address = (String, u16);
 
 /// A primary: its node id (which stays when its address changes, and reads the same in every
 /// node's view), and where to reach it.
