@@ -54,6 +54,38 @@ pub fn observe<F: Future>(future: F) -> impl Future<Output = (F::Output, HttpCac
     })
 }
 
+/// The answer to send for an entry (what an `f_l1` companion returned): its stored JSON.
+///
+/// ```no_run
+/// # use actix_web::{get, web, Responder, Either};
+/// # use cached_json::cached_json;
+/// # use cached_json::actix::{observe, HttpCache};
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Place { name: String }
+/// #[cached_json("places", ttl = 3600)]
+/// async fn place(name: &str) -> Place {
+///     Place { name: name.to_owned() }
+/// }
+///
+/// #[get("/places/{name}")]
+/// async fn get_place(name: web::Path<String>) -> impl Responder {
+///     // The L1's copy as it is, when it can answer at once: nothing decoded or encoded.
+///     if let Some(entry) = place_l1(&name) {
+///         return Either::Left(HttpCache::from(entry).with(()));
+///     }
+///     let (value, http) = observe(place(&name)).await;
+///     Either::Right(http.with(value))
+/// }
+/// ```
+impl From<Entry> for HttpCache {
+    fn from(entry: Entry) -> Self {
+        HttpCache {
+            outcome: Some(entry.outcome),
+            entry: Some(entry),
+        }
+    }
+}
+
 impl HttpCache {
     /// What the cached call did.
     pub fn outcome(&self) -> Option<CacheOutcome> {

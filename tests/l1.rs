@@ -57,6 +57,40 @@ async fn short_entry(id: u32) -> u32 {
     id * 5
 }
 
+#[cached_json("l1-refreshed-ahead", ttl = 2, refresh_ahead = 0.5)]
+async fn refreshed_ahead(id: u32) -> u32 {
+    id * 7
+}
+
+// One prefix, two methods of one name in one module (so one path, `l1::of`), of two types:
+// the prefix-sharing mistake the registry warns of. Their calls share keys.
+struct Celsius;
+struct Label;
+
+impl Celsius {
+    #[cached_json("l1-same-name", ttl = 60)]
+    async fn of(id: u32) -> u32 {
+        id
+    }
+}
+
+impl Label {
+    #[cached_json("l1-same-name", ttl = 60)]
+    async fn of(id: u32) -> String {
+        format!("#{id}")
+    }
+}
+
+// One function, one site, instantiated for two types: their calls have keys of their own.
+struct Repo<T>(std::marker::PhantomData<T>);
+
+impl<T: 'static> Repo<T> {
+    #[cached_json("l1-repo", ttl = 60)]
+    async fn get(id: u32) -> String {
+        format!("{}#{id}", std::any::type_name::<T>())
+    }
+}
+
 fn with_l1(server: &RedisServer) -> Cache {
     Cache::builder()
         .redis_url(server.url())
@@ -221,6 +255,71 @@ async fn a_change_on_one_instance_leaves_every_other_l1_at_once() {
         );
         assert!(p99 < Duration::from_millis(100), "{what}: p99 {p99:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_l1_companion_answers_as_stored_only_when_the_call_would_answer_from_the_l1() {
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    let l1 = |call: fn() -> Option<cached_json::Entry>| cache.scope(async move { call() });
+    // Before the function has run in this process: nothing (its generation is not known).
+    assert_eq!(l1(|| plain_l1(5)).await, None);
+    assert_eq!(until_l1(&cache, || plain(5)).await, 10);
+    let entry = l1(|| plain_l1(5)).await.expect("the copy");
+    assert_eq!(&entry.json[..], b"10");
+    assert_eq!(entry.outcome, CacheOutcome::HitL1);
+    assert_eq!(entry.ttl, Duration::from_secs(60));
+    let remaining = entry.remaining.unwrap();
+    assert!(remaining <= Duration::from_secs(60) && remaining > Duration::from_secs(50));
+    // Other arguments: no copy.
+    assert_eq!(l1(|| plain_l1(6)).await, None);
+    // No L1 where the function's calls would not use it.
+    for _ in 0..3 {
+        assert_eq!(cache.scope(opted_out(5)).await, 15);
+    }
+    assert_eq!(l1(|| opted_out_l1(5)).await, None);
+    let memory = Cache::builder().memory(1 << 20).build().unwrap();
+    assert_eq!(memory.scope(plain(5)).await, 10);
+    assert_eq!(memory.scope(async { plain_l1(5) }).await, None);
+
+    // Changed in Redis: gone from the companion as from the call.
+    let key = cache.scope(plain_key(5)).await.unwrap();
+    let _: u32 = server.connection().del(key.as_str()).unwrap();
+    let started = Instant::now();
+    while l1(|| plain_l1(5)).await.is_some() {
+        assert!(started.elapsed() < Duration::from_secs(2), "still a copy");
+        tokio::task::yield_now().await;
+    }
+
+    // A refresh due is the call's to start: the companion steps aside, the call refreshes.
+    assert_eq!(until_l1(&cache, || refreshed_ahead(1)).await, 7);
+    assert!(l1(|| refreshed_ahead_l1(1)).await.is_some());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(l1(|| refreshed_ahead_l1(1)).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_l1_companion_never_answers_with_a_copy_another_function_decoded() {
+    // Two functions whose calls share a key (one prefix, one path: methods of one name): the
+    // copy one of them made must not be sent, undecoded, as the other's answer.
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    assert_eq!(until_l1(&cache, || Celsius::of(3)).await, 3);
+    let copy = cache.scope(async { Celsius::of_l1(3) }).await.expect("its own copy");
+    assert_eq!(&copy.json[..], b"3");
+    assert_eq!(cache.scope(async { Label::of_l1(3) }).await, None);
+    // The other function's call decodes the entry, fails (a number is no String), computes its
+    // own and overwrites it: from then on the copy is the other's.
+    assert_eq!(until_l1(&cache, || Label::of(3)).await, "#3");
+    let copy = cache.scope(async { Label::of_l1(3) }).await.expect("its own copy");
+    assert_eq!(&copy.json[..], br##""#3""##);
+    assert_eq!(cache.scope(async { Celsius::of_l1(3) }).await, None);
+
+    // One generic function's instantiations: one site, keys of their own.
+    assert_eq!(until_l1(&cache, || Repo::<u8>::get(1)).await, "u8#1");
+    let copy = cache.scope(async { Repo::<u8>::get_l1(1) }).await.expect("its copy");
+    assert_eq!(&copy.json[..], br#""u8#1""#);
+    assert_eq!(cache.scope(async { Repo::<u16>::get_l1(1) }).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -149,8 +149,11 @@ async fn an_outage_logs_a_few_lines_and_never_the_password() {
     assert!(!seen.contains(&Some(CacheOutcome::HitL1)), "{seen:?}");
     assert!(seen.contains(&Some(CacheOutcome::Hit)), "{seen:?}");
 
-    // A prefix used by two functions is reported once, naming both.
+    // A prefix used by two functions is reported once, naming both; a function's refresh
+    // twin shares its prefix by design, and is not reported.
     let memory = Cache::builder().memory(1 << 20).build().unwrap();
+    memory.scope(price_of(0)).await;
+    memory.scope(price_of_refresh(0)).await;
     for id in 0..3 {
         memory.scope(price_of(id)).await;
         memory.scope(stock_of(id)).await;

@@ -317,7 +317,7 @@ impl Aside {
                     let bytes = Bytes::from(bytes);
                     if let (Some(l1), Some(stamp), Some(remaining)) = (l1, stamp, remaining) {
                         let id = self.site.entry_id(key.digest());
-                        l1.fill(id, &bytes, remaining, self.site.l1_ttl, stamp);
+                        l1.fill(id, &bytes, remaining, self.site.l1_ttl, self.site, stamp);
                     }
                     if observed {
                         self.observed(CacheOutcome::Hit, bytes, remaining);

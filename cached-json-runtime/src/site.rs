@@ -1,5 +1,6 @@
 //! The fixed part of one annotated function's caching: its [`CacheSite`], built in a `static`
-//! by the attribute, and the registry that warns when two functions share a prefix.
+//! by the attribute, and the registry of the sites called so far: it warns when two functions
+//! share a prefix, and lets a companion find its function's site ([`CacheSite::function_site`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -16,8 +17,15 @@ pub struct CacheSite {
     pub(crate) prefix: &'static str,
     /// The annotated function's path, for messages.
     pub(crate) function: &'static str,
+    /// Where the function is defined (`file:line:column`): with its path, what tells one
+    /// function from another (two methods of one name in a module share a path).
+    pub(crate) location: &'static str,
     /// Whether this site was checked against the others (see [`CacheSite::register`]).
     registered: AtomicBool,
+    /// The site of a refresh twin (`f_refresh`), not of the function itself.
+    refresh_twin: bool,
+    /// For a companion's site: the function's own, once found ([`CacheSite::function_site`]).
+    function_site: OnceLock<&'static CacheSite>,
     pub(crate) ttl: Duration,
     pub(crate) version: Option<u32>,
     pub(crate) lock: bool,
@@ -45,6 +53,12 @@ pub struct CacheSite {
     head: OnceLock<u64>,
 }
 
+/// The sites called so far in this process (see [`CacheSite::register`]).
+fn registered_sites() -> std::sync::MutexGuard<'static, Vec<&'static CacheSite>> {
+    static SITES: Mutex<Vec<&'static CacheSite>> = Mutex::new(Vec::new());
+    SITES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// [`CacheSite::wait`] unless `wait_ms` says otherwise.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 /// [`CacheSite::lease`] unless `lock_lease_ms` says otherwise.
@@ -56,7 +70,10 @@ impl CacheSite {
         CacheSite {
             prefix,
             function: "",
+            location: "",
             registered: AtomicBool::new(false),
+            refresh_twin: false,
+            function_site: OnceLock::new(),
             ttl: Duration::from_secs(ttl_secs),
             version,
             lock: false,
@@ -77,6 +94,18 @@ impl CacheSite {
     /// Names the annotated function (its path), for messages.
     pub const fn with_function(mut self, function: &'static str) -> Self {
         self.function = function;
+        self
+    }
+
+    /// Says where the annotated function is defined (`file:line:column`).
+    pub const fn defined_at(mut self, location: &'static str) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// Marks the site of a refresh twin (`f_refresh`): it is no companion's function site.
+    pub const fn for_refresh_twin(mut self) -> Self {
+        self.refresh_twin = true;
         self
     }
 
@@ -173,15 +202,14 @@ impl CacheSite {
         if self.registered.load(Ordering::Relaxed) {
             return;
         }
-        static SITES: Mutex<Vec<&'static CacheSite>> = Mutex::new(Vec::new());
-        let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sites = registered_sites();
         if self.registered.swap(true, Ordering::Relaxed) {
             return;
         }
-        if let Some(other) = sites
-            .iter()
-            .find(|other| other.prefix == self.prefix && other.version == self.version)
-        {
+        // A function and its refresh twin share their prefix by design.
+        if let Some(other) = sites.iter().find(|other| {
+            other.prefix == self.prefix && other.version == self.version && !self.same_function(other)
+        }) {
             tracing::warn!(
                 prefix = self.prefix,
                 first = other.function,
@@ -191,6 +219,30 @@ impl CacheSite {
             );
         }
         sites.push(self);
+    }
+
+    /// For a companion's site: the site of its function (same function, prefix and version,
+    /// not the refresh twin), once the function has been called in this process; `None`
+    /// before. What the function's calls learned lives there: its prefix's generation (known
+    /// by site), the copies it made in the L1, its recent duration.
+    pub(crate) fn function_site(&'static self) -> Option<&'static CacheSite> {
+        if let Some(site) = self.function_site.get() {
+            return Some(site);
+        }
+        let site = *registered_sites().iter().find(|site| {
+            !site.refresh_twin
+                && site.same_function(self)
+                && site.prefix == self.prefix
+                && site.version == self.version
+        })?;
+        Some(self.function_site.get_or_init(|| site))
+    }
+
+    /// Whether `other` is a site of the same annotated function (the function's own, its
+    /// refresh twin's, a companion's): generated from one attribute, they share the function's
+    /// path and where it is defined.
+    fn same_function(&self, other: &CacheSite) -> bool {
+        self.function == other.function && self.location == other.location
     }
 
     /// How long a function may go on in the background once its caller has its answer.

@@ -1,14 +1,19 @@
 //! The API's route handlers. The four cached routes call `#[cached_json]` functions
 //! ([`crate::cached`]) and answer with HTTP caching (`cached_json::actix`): `X-Cache` says what
 //! the cache actually did, a strong `ETag` of the stored JSON lets clients revalidate (`304`),
-//! `Cache-Control: max-age` is the entry's remaining life and `Age` its age on hits.
+//! `Cache-Control: max-age` is the entry's remaining life and `Age` its age on hits. Each first
+//! asks the function's L1 companion (`f_l1`): a copy it can answer with at once is sent as
+//! stored, without decoding it into a value only to encode it again.
 
 use actix_web::http::header::HeaderValue;
 use actix_web::{get, post, web, HttpRequest, HttpResponse, Responder, ResponseError};
 use cached_json::actix::{observe, HttpCache, X_CACHE};
 use serde::Serialize;
 
-use crate::cached::{forecast_info, local_info, top_soon, top_viewed};
+use crate::cached::{
+    forecast_info, forecast_info_l1, local_info, local_info_l1, top_soon, top_soon_l1,
+    top_viewed, top_viewed_l1,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{Event, NewEvent};
 use crate::geocoder::LocalInfo;
@@ -39,6 +44,11 @@ fn answer<T: Serialize>(
     }
 }
 
+/// The answer from an entry of the L1 (`HIT-L1`): its stored JSON, as it is.
+fn from_l1(request: &HttpRequest, entry: cached_json::Entry) -> HttpResponse {
+    HttpCache::from(entry).with(()).respond_to(request)
+}
+
 /// Geocode a Brazilian city (cached 24 h under `local-info`).
 #[utoipa::path(
     get, path = "/api/v1/local_info", tag = "places", params(LocationQuery),
@@ -62,6 +72,9 @@ pub async fn get_local_info(
     query: web::Query<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let key = location_key(&query)?;
+    if let Some(entry) = local_info_l1(&key) {
+        return Ok(from_l1(&request, entry));
+    }
     let (place, http) = observe(local_info(&state.geocoder, &key)).await;
     let result = place.ok_or_else(|| unknown_place(&query));
     Ok(answer(&request, http, result))
@@ -90,6 +103,9 @@ pub async fn get_forecast_info(
     query: web::Query<LocationQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let key = location_key(&query)?;
+    if let Some(entry) = forecast_info_l1(&key) {
+        return Ok(from_l1(&request, entry));
+    }
     let (forecast, http) = observe(forecast_info(&state, &key)).await;
     let result = forecast.ok_or_else(|| unknown_place(&query));
     Ok(answer(&request, http, result))
@@ -122,6 +138,9 @@ pub async fn get_top_soon(
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = bounded("limit", query.limit.as_deref(), 10, 1, 100)?;
+    if let Some(entry) = top_soon_l1(limit) {
+        return Ok(from_l1(&request, entry));
+    }
     let (events, http) = observe(top_soon(&state.events, limit)).await;
     Ok(answer(&request, http, events))
 }
@@ -148,6 +167,9 @@ pub async fn get_top_viewed(
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = bounded("limit", query.limit.as_deref(), 10, 1, 100)?;
+    if let Some(entry) = top_viewed_l1(limit) {
+        return Ok(from_l1(&request, entry));
+    }
     let (events, http) = observe(top_viewed(&state.events, limit)).await;
     Ok(answer(&request, http, events))
 }

@@ -769,6 +769,47 @@ async fn cached_routes_speak_http_caching_etag_304_max_age_and_age() {
 }
 
 #[tokio::test]
+async fn cached_routes_answer_from_the_l1_with_the_stored_json_and_its_validators() {
+    // The handlers answer an L1 hit from the function's L1 companion, the stored bytes as they
+    // are: the same body, ETag and revalidation as a hit through Redis.
+    let redis = RedisServer::start();
+    let demo = Demo::start_with(Some(redis.url()), &[("CACHED_JSON_L1", "16MiB")]).await;
+    for (path, prefix, ttl) in CACHED_ROUTES {
+        let miss = demo.get(path).await;
+        assert_eq!(miss.x_cache.as_deref(), Some("MISS"), "{path}");
+        let etag = miss.header("etag").expect("an ETag").to_owned();
+        let started = Instant::now();
+        let hit = loop {
+            let reply = demo.get(path).await;
+            if reply.x_cache.as_deref() == Some("HIT-L1") {
+                break reply;
+            }
+            assert!(started.elapsed() < Duration::from_secs(3), "{path}: never HIT-L1");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let key = redis.keys(&format!("{prefix}:*")).remove(0);
+        let stored: String = redis.connection().get(&key).unwrap();
+        assert_eq!(hit.status, 200, "{path}");
+        assert_eq!(hit.text, stored, "{path}: the stored JSON, byte for byte");
+        assert_eq!(hit.header("content-type"), Some("application/json"));
+        assert_eq!(hit.header("etag"), Some(etag.as_str()), "{path}");
+        let control = hit.header("cache-control").unwrap();
+        let max_age: i64 = control.strip_prefix("max-age=").unwrap().parse().unwrap();
+        assert!((ttl - 4..=ttl).contains(&max_age), "{path}: {control}");
+        assert!(hit.header("age").is_some(), "{path}: Age on a hit");
+        let revalidated = get_with(&demo, path, &[("if-none-match", &etag)]).await;
+        assert_eq!(revalidated.status, 304, "{path}");
+        assert_eq!(revalidated.x_cache.as_deref(), Some("HIT-L1"), "{path}");
+        assert!(revalidated.text.is_empty());
+    }
+    let metrics = scrape(&demo).await;
+    for (_, prefix, _) in CACHED_ROUTES {
+        let series_name = format!(r#"cached_json_calls_total{{prefix="{prefix}",outcome="hit_l1"}}"#);
+        assert!(series(&metrics, &series_name) >= 2.0, "{prefix}: {metrics}");
+    }
+}
+
+#[tokio::test]
 async fn a_request_cache_control_never_makes_the_server_skip_its_cache() {
     let redis = RedisServer::start();
     let demo = Demo::start(Some(redis.url())).await;

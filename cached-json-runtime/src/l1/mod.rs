@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use self::fence::Fence;
 use crate::key::EntryId;
+use crate::site::CacheSite;
 use crate::store::KeyEvent;
 
 /// The in-process copies, and what keeps them coherent.
@@ -35,10 +36,13 @@ pub(crate) struct L1 {
     namespace: Option<String>,
 }
 
-/// One copy: the stored JSON, and when the store's entry expires.
+/// One copy: the stored JSON, which function decoded it, and when the store's entry expires.
 #[derive(Clone)]
 struct Copy {
     json: Bytes,
+    /// The site of the function that read and decoded it: only that function's L1 companion
+    /// serves it undecoded (another sharing the prefix may not decode it).
+    decoded_by: &'static CacheSite,
     /// When the entry expires in the store (for `refresh_ahead`, `max-age`).
     expires: Instant,
     /// Until when the copy may serve: `expires`, or sooner (`l1_ttl`).
@@ -148,6 +152,20 @@ impl L1 {
     /// The copy of entry `id` (its JSON, and the entry's remaining life in the store), while
     /// changes are reported and the copy is within its life.
     pub(crate) fn get(&self, id: EntryId) -> Option<(Bytes, Duration)> {
+        self.serve(id, |_| true)
+    }
+
+    /// [`L1::get`], for a copy that `site`'s function decoded: its bytes may be served as they
+    /// are, without decoding them again.
+    pub(crate) fn get_decoded_by(
+        &self,
+        id: EntryId,
+        site: &'static CacheSite,
+    ) -> Option<(Bytes, Duration)> {
+        self.serve(id, |copy| std::ptr::eq(copy.decoded_by, site))
+    }
+
+    fn serve(&self, id: EntryId, wanted: impl FnOnce(&Copy) -> bool) -> Option<(Bytes, Duration)> {
         if !self.fence.armed() {
             return None;
         }
@@ -158,6 +176,9 @@ impl L1 {
             self.entries.remove(&id);
             return None;
         }
+        if !wanted(&copy) {
+            return None;
+        }
         Some((copy.json, copy.expires.saturating_duration_since(now)))
     }
 
@@ -166,14 +187,16 @@ impl L1 {
         self.fence.stamp()
     }
 
-    /// Copies `json`, read from the store since `stamp` with `remaining` life there, for at most
-    /// `limit` (the function's `l1_ttl`); unless its key changed meanwhile.
+    /// Copies `json`, read from the store since `stamp` with `remaining` life there and decoded
+    /// by the function of `decoded_by`, for at most `limit` (the function's `l1_ttl`); unless
+    /// its key changed meanwhile.
     pub(crate) fn fill(
         &self,
         id: EntryId,
         json: &Bytes,
         remaining: Duration,
         limit: Option<Duration>,
+        decoded_by: &'static CacheSite,
         stamp: u64,
     ) {
         let life = limit.map_or(remaining, |limit| limit.min(remaining));
@@ -184,6 +207,7 @@ impl L1 {
         let now = Instant::now();
         let copy = Copy {
             json: json.clone(),
+            decoded_by,
             expires: now + remaining,
             until: now + life,
         };
@@ -245,6 +269,7 @@ mod tests {
     use super::*;
 
     const LONG: Duration = Duration::from_secs(60);
+    static SITE: CacheSite = CacheSite::new("p", 60, None);
 
     fn tracking() -> L1 {
         let l1 = L1::new(1 << 20, Some("app"));
@@ -264,8 +289,8 @@ mod tests {
         let l1 = tracking();
         let ((k, key), (other, other_key)) = (entry(1), entry(2));
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
-        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, &SITE, stamp);
         assert_eq!(&*l1.get(k).unwrap().0, b"1");
         // Keys that are not entries (derived keys, other namespaces) change nothing.
         l1.heard(KeyEvent::Changed(vec![
@@ -281,12 +306,25 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_is_served_undecoded_only_to_the_function_that_decoded_it() {
+        static OTHER: CacheSite = CacheSite::new("p", 60, None);
+        let l1 = tracking();
+        let (k, _) = entry(1);
+        let stamp = l1.stamp().unwrap();
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        assert_eq!(&*l1.get_decoded_by(k, &SITE).unwrap().0, b"1");
+        // Another function of the prefix decodes it first (`get`), or has no copy.
+        assert!(l1.get_decoded_by(k, &OTHER).is_none());
+        assert!(l1.get(k).is_some());
+    }
+
+    #[test]
     fn a_read_the_key_changed_during_is_not_copied() {
         let l1 = tracking();
         let (k, key) = entry(1);
         let stamp = l1.stamp().unwrap();
         l1.heard(KeyEvent::Changed(vec![key]));
-        l1.fill(k, &Bytes::from_static(b"old"), LONG, None, stamp);
+        l1.fill(k, &Bytes::from_static(b"old"), LONG, None, &SITE, stamp);
         assert!(l1.get(k).is_none());
     }
 
@@ -295,8 +333,8 @@ mod tests {
         let l1 = tracking();
         let ((k, _), (other, other_key)) = (entry(1), entry(2));
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
-        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, &SITE, stamp);
         let before_pause = l1.stamp().unwrap();
         l1.heard(KeyEvent::Paused);
         assert!(l1.get(k).is_none() && l1.get(other).is_none());
@@ -308,7 +346,7 @@ mod tests {
         assert!(l1.get(other).is_none());
         // A read from before the pause is not copied: reports were late meanwhile.
         let (late, _) = entry(3);
-        l1.fill(late, &Bytes::from_static(b"3"), LONG, None, before_pause);
+        l1.fill(late, &Bytes::from_static(b"3"), LONG, None, &SITE, before_pause);
         assert!(l1.get(late).is_none());
     }
 
@@ -319,7 +357,7 @@ mod tests {
         let l1 = tracking();
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
         l1.heard(KeyEvent::Lost);
         assert!(l1.get(k).is_none());
         assert_eq!(l1.stamp(), None);
@@ -335,9 +373,9 @@ mod tests {
         let ((short, _), (limited, _), (long, _)) = (entry(1), entry(2), entry(3));
         let stamp = l1.stamp().unwrap();
         let one = Bytes::from_static(b"1");
-        l1.fill(short, &one, Duration::from_millis(30), None, stamp);
-        l1.fill(limited, &one, LONG, Some(Duration::from_millis(30)), stamp);
-        l1.fill(long, &one, LONG, Some(LONG), stamp);
+        l1.fill(short, &one, Duration::from_millis(30), None, &SITE, stamp);
+        l1.fill(limited, &one, LONG, Some(Duration::from_millis(30)), &SITE, stamp);
+        l1.fill(long, &one, LONG, Some(LONG), &SITE, stamp);
         let (_, remaining) = l1.get(limited).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
         std::thread::sleep(Duration::from_millis(60));
@@ -376,7 +414,7 @@ mod tests {
         let json = Bytes::from(vec![b'1'; 1000]);
         for i in 0..1000 {
             let stamp = l1.stamp().unwrap();
-            l1.fill(entry(i).0, &json, LONG, None, stamp);
+            l1.fill(entry(i).0, &json, LONG, None, &SITE, stamp);
         }
         let kept = l1.len();
         assert!(
