@@ -150,5 +150,7 @@ pub mod __private {
     pub use cached_json_runtime::key::KeyBuilder;
     pub use cached_json_runtime::store::StoreError;
     pub use cached_json_runtime::{detach, mode};
-    pub use cached_json_runtime::{invalidate_all, CacheSite, Call, Codec, Entry, KeyArg, KeyError};
+    pub use cached_json_runtime::{
+        invalidate_all, CacheSite, Call, Codec, Entry, KeyArg, KeyError, L1Call,
+    };
 }

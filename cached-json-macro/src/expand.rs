@@ -275,6 +275,10 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
             quote_spanned!(ident.span()=> #companion.arg(#name, &#ident);)
         })
         .collect();
+    let l1_arg_calls = model.sorted_key_args().into_iter().map(|arg| {
+        let (name, ident) = (&arg.name, &arg.ident);
+        quote_spanned!(ident.span()=> #companion.call_mut().arg(#name, &#ident);)
+    });
     let cfgs = cfg_attributes(&function.outer_attrs);
     let key_fn = format_ident!("{}_key", name);
     let invalidate_fn = format_ident!("{}_invalidate", name);
@@ -331,8 +335,12 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         #vis fn #l1_fn #generics (#params)
             -> ::core::option::Option<#private::Entry> #where_clause
         {
-            #prepare
-            #companion.l1_entry()
+            static #site_static: #private::CacheSite = #site;
+            // `None` at once when the L1 cannot answer: the arguments are not even hashed.
+            let mut #companion =
+                #private::L1Call::new(&#site_static, #private::instance_of(&|| ()))?;
+            #(#l1_arg_calls)*
+            #companion.entry()
         }
 
         #(#cfgs)*

@@ -36,7 +36,7 @@ mod unwind;
 pub use builder::DEFAULT_REDIS_URL;
 pub use cache::{Cache, CacheBuilder};
 pub use call::{Call, KeyArg};
-pub use companion::{invalidate_all, KeyError};
+pub use companion::{invalidate_all, KeyError, L1Call};
 pub use http::{observe_entry, observe_http, Entry};
 pub use instruments::describe_metrics;
 pub use logging::redact_url;
