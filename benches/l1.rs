@@ -9,6 +9,10 @@
 //! - `hand-written, Redis`: redis-rs `GET` + `serde_json::from_slice` on one multiplexed
 //!   connection.
 //!
+//! Then the same hit for an HTTP handler that sends the JSON on (no value wanted): the L1
+//! companion `local_info_l1` (the copy's bytes as stored) next to a hand-written quick_cache
+//! `get` of the bytes alone.
+//!
 //! Then what an L1 copy costs in memory: the growth of the process's resident memory while
 //! 100,000 entries are copied, per entry. Paired and interleaved (see `paired/mod.rs`);
 //! `cargo bench --bench l1` for figures, `cargo test --benches` runs it once.
@@ -84,6 +88,7 @@ fn main() {
         connection
     });
 
+    let bytes_memory = memory.clone();
     let hand_written_memory: Call = Arc::new(move || {
         let memory = memory.clone();
         Box::pin(async move {
@@ -112,6 +117,31 @@ fn main() {
     ];
     paired(&runtime, "HIT, one call at a time", false, &contenders);
     paired(&runtime, "HIT, 64 concurrent tasks", true, &contenders);
+
+    // An HTTP handler's hit: the stored bytes, nothing decoded.
+    let hand_written_bytes: Call = Arc::new(move || {
+        let memory = bytes_memory.clone();
+        Box::pin(async move {
+            black_box(memory.get("bench-hand-written").expect("in memory"));
+        })
+    });
+    let companion = with_l1.clone();
+    let l1_companion: Call = Arc::new(move || {
+        let cache = companion.clone();
+        Box::pin(async move {
+            let entry = cache.scope(async { local_info_l1("Recife") }).await;
+            black_box(entry.expect("the L1's copy"));
+        })
+    });
+    paired(
+        &runtime,
+        "HIT as stored bytes (an HTTP handler), one call at a time",
+        false,
+        &[
+            ("hand-written, memory bytes", hand_written_bytes),
+            ("cached-json, L1 companion", l1_companion),
+        ],
+    );
 
     // The decoding alone, for "under 1 µs plus decoding".
     let started = Instant::now();

@@ -305,19 +305,28 @@ async fn the_l1_companion_never_answers_with_a_copy_another_function_decoded() {
     let server = RedisServer::start();
     let cache = with_l1(&server);
     assert_eq!(until_l1(&cache, || Celsius::of(3)).await, 3);
-    let copy = cache.scope(async { Celsius::of_l1(3) }).await.expect("its own copy");
+    let copy = cache
+        .scope(async { Celsius::of_l1(3) })
+        .await
+        .expect("its own copy");
     assert_eq!(&copy.json[..], b"3");
     assert_eq!(cache.scope(async { Label::of_l1(3) }).await, None);
     // The other function's call decodes the entry, fails (a number is no String), computes its
     // own and overwrites it: from then on the copy is the other's.
     assert_eq!(until_l1(&cache, || Label::of(3)).await, "#3");
-    let copy = cache.scope(async { Label::of_l1(3) }).await.expect("its own copy");
+    let copy = cache
+        .scope(async { Label::of_l1(3) })
+        .await
+        .expect("its own copy");
     assert_eq!(&copy.json[..], br##""#3""##);
     assert_eq!(cache.scope(async { Celsius::of_l1(3) }).await, None);
 
     // One generic function's instantiations: one site, keys of their own.
     assert_eq!(until_l1(&cache, || Repo::<u8>::get(1)).await, "u8#1");
-    let copy = cache.scope(async { Repo::<u8>::get_l1(1) }).await.expect("its copy");
+    let copy = cache
+        .scope(async { Repo::<u8>::get_l1(1) })
+        .await
+        .expect("its copy");
     assert_eq!(&copy.json[..], br#""u8#1""#);
     assert_eq!(cache.scope(async { Repo::<u16>::get_l1(1) }).await, None);
 }

@@ -208,7 +208,9 @@ impl CacheSite {
         }
         // A function and its refresh twin share their prefix by design.
         if let Some(other) = sites.iter().find(|other| {
-            other.prefix == self.prefix && other.version == self.version && !self.same_function(other)
+            other.prefix == self.prefix
+                && other.version == self.version
+                && !self.same_function(other)
         }) {
             tracing::warn!(
                 prefix = self.prefix,

@@ -11,8 +11,8 @@ use cached_json::actix::{observe, HttpCache, X_CACHE};
 use serde::Serialize;
 
 use crate::cached::{
-    forecast_info, forecast_info_l1, local_info, local_info_l1, top_soon, top_soon_l1,
-    top_viewed, top_viewed_l1,
+    forecast_info, forecast_info_l1, local_info, local_info_l1, top_soon, top_soon_l1, top_viewed,
+    top_viewed_l1,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{Event, NewEvent};

@@ -784,7 +784,10 @@ async fn cached_routes_answer_from_the_l1_with_the_stored_json_and_its_validator
             if reply.x_cache.as_deref() == Some("HIT-L1") {
                 break reply;
             }
-            assert!(started.elapsed() < Duration::from_secs(3), "{path}: never HIT-L1");
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{path}: never HIT-L1"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let key = redis.keys(&format!("{prefix}:*")).remove(0);
@@ -804,7 +807,8 @@ async fn cached_routes_answer_from_the_l1_with_the_stored_json_and_its_validator
     }
     let metrics = scrape(&demo).await;
     for (_, prefix, _) in CACHED_ROUTES {
-        let series_name = format!(r#"cached_json_calls_total{{prefix="{prefix}",outcome="hit_l1"}}"#);
+        let series_name =
+            format!(r#"cached_json_calls_total{{prefix="{prefix}",outcome="hit_l1"}}"#);
         assert!(series(&metrics, &series_name) >= 2.0, "{prefix}: {metrics}");
     }
 }

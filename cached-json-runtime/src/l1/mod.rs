@@ -346,7 +346,14 @@ mod tests {
         assert!(l1.get(other).is_none());
         // A read from before the pause is not copied: reports were late meanwhile.
         let (late, _) = entry(3);
-        l1.fill(late, &Bytes::from_static(b"3"), LONG, None, &SITE, before_pause);
+        l1.fill(
+            late,
+            &Bytes::from_static(b"3"),
+            LONG,
+            None,
+            &SITE,
+            before_pause,
+        );
         assert!(l1.get(late).is_none());
     }
 
@@ -374,7 +381,14 @@ mod tests {
         let stamp = l1.stamp().unwrap();
         let one = Bytes::from_static(b"1");
         l1.fill(short, &one, Duration::from_millis(30), None, &SITE, stamp);
-        l1.fill(limited, &one, LONG, Some(Duration::from_millis(30)), &SITE, stamp);
+        l1.fill(
+            limited,
+            &one,
+            LONG,
+            Some(Duration::from_millis(30)),
+            &SITE,
+            stamp,
+        );
         l1.fill(long, &one, LONG, Some(LONG), &SITE, stamp);
         let (_, remaining) = l1.get(limited).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
