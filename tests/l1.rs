@@ -81,6 +81,27 @@ impl Label {
     }
 }
 
+// Two methods of one name made by one `macro_rules!` call, one prefix, two types: one path
+// and, as `line!()` names the macro's call, one line: only the attribute's expansion differs.
+macro_rules! made_by_one_call {
+    ($($owner:ident => $value:ty, $make:expr;)*) => {$(
+        impl $owner {
+            #[cached_json("l1-one-macro-call", ttl = 60)]
+            async fn made(id: u32) -> $value {
+                ($make)(id)
+            }
+        }
+    )*};
+}
+
+struct Meters;
+struct Named;
+
+made_by_one_call! {
+    Meters => u32, |id| id;
+    Named => String, |id| format!("#{id}");
+}
+
 // One function, one site, instantiated for two types: their calls have keys of their own.
 struct Repo<T>(std::marker::PhantomData<T>);
 
@@ -300,8 +321,9 @@ async fn the_l1_companion_answers_as_stored_only_when_the_call_would_answer_from
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_l1_companion_never_answers_with_a_copy_another_function_decoded() {
-    // Two functions whose calls share a key (one prefix, one path: methods of one name): the
-    // copy one of them made must not be sent, undecoded, as the other's answer.
+    // Two functions whose calls share a key (one prefix, one path: methods of one name; then
+    // two made by one macro call, one line too): the copy one of them made must not be sent,
+    // undecoded, as the other's answer.
     let server = RedisServer::start();
     let cache = with_l1(&server);
     assert_eq!(until_l1(&cache, || Celsius::of(3)).await, 3);
@@ -320,6 +342,18 @@ async fn the_l1_companion_never_answers_with_a_copy_another_function_decoded() {
         .expect("its own copy");
     assert_eq!(&copy.json[..], br##""#3""##);
     assert_eq!(cache.scope(async { Celsius::of_l1(3) }).await, None);
+
+    // The same, for two functions made by one macro call.
+    assert_eq!(until_l1(&cache, || Meters::made(4)).await, 4);
+    assert!(cache.scope(async { Meters::made_l1(4) }).await.is_some());
+    assert_eq!(cache.scope(async { Named::made_l1(4) }).await, None);
+    assert_eq!(until_l1(&cache, || Named::made(4)).await, "#4");
+    let copy = cache
+        .scope(async { Named::made_l1(4) })
+        .await
+        .expect("its own copy");
+    assert_eq!(&copy.json[..], br##""#4""##);
+    assert_eq!(cache.scope(async { Meters::made_l1(4) }).await, None);
 
     // One generic function's instantiations: one site, keys of their own.
     assert_eq!(until_l1(&cache, || Repo::<u8>::get(1)).await, "u8#1");

@@ -53,13 +53,15 @@ fn site_definition(model: &Model, name_span: Span) -> TokenStream {
         Some(v) => quote!(::core::option::Option::Some(#v)),
         None => quote!(::core::option::Option::None),
     };
-    // Where the function is defined tells it from another of the same path (a method of the
-    // same name in another `impl` of the module).
+    // Where the function is defined, and the expansion, tell it from another of the same path
+    // (a method of the same name in another `impl` of the module, or one made by the same
+    // `macro_rules!` call).
     let location = quote_spanned!(name_span=>
         ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()));
+    let expansion = next_expansion();
     let mut options = quote! {
         .with_function(::core::concat!(::core::module_path!(), "::", #function_name))
-        .defined_at(#location)
+        .defined_at(#location, #expansion)
     };
     if *lock {
         options.extend(quote!(.with_lock()));
@@ -92,6 +94,16 @@ fn site_definition(model: &Model, name_span: Span) -> TokenStream {
         options.extend(quote!(.with_l1_ttl(#secs)));
     }
     quote!(#private::CacheSite::new(#prefix, #ttl, #version)#options)
+}
+
+/// A number for each expansion of the attribute in this compilation (one crate): with the
+/// function's path and `line!()`, what tells a function's sites (its own, its refresh twin's,
+/// its companions') from another function's, even two made by one `macro_rules!` call, where
+/// `line!()` names the call for both.
+fn next_expansion() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static EXPANSIONS: AtomicU32 = AtomicU32::new(0);
+    EXPANSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Which of the two cached functions is generated.

@@ -17,9 +17,12 @@ pub struct CacheSite {
     pub(crate) prefix: &'static str,
     /// The annotated function's path, for messages.
     pub(crate) function: &'static str,
-    /// Where the function is defined (`file:line:column`): with its path, what tells one
-    /// function from another (two methods of one name in a module share a path).
+    /// Where the function is defined (`file:line:column`) and which expansion of the
+    /// attribute made it: with its path, what tells one function from another. Two methods of
+    /// one name in a module share a path; two made by one `macro_rules!` call share a line too
+    /// (`line!()` names the outermost call), never an expansion.
     pub(crate) location: &'static str,
+    pub(crate) expansion: u32,
     /// Whether this site was checked against the others (see [`CacheSite::register`]).
     registered: AtomicBool,
     /// The site of a refresh twin (`f_refresh`), not of the function itself.
@@ -71,6 +74,7 @@ impl CacheSite {
             prefix,
             function: "",
             location: "",
+            expansion: 0,
             registered: AtomicBool::new(false),
             refresh_twin: false,
             function_site: OnceLock::new(),
@@ -97,9 +101,11 @@ impl CacheSite {
         self
     }
 
-    /// Says where the annotated function is defined (`file:line:column`).
-    pub const fn defined_at(mut self, location: &'static str) -> Self {
+    /// Says where the annotated function is defined (`file:line:column`), and the number of the
+    /// attribute's expansion that made it (unique within its crate).
+    pub const fn defined_at(mut self, location: &'static str, expansion: u32) -> Self {
         self.location = location;
+        self.expansion = expansion;
         self
     }
 
@@ -242,9 +248,11 @@ impl CacheSite {
 
     /// Whether `other` is a site of the same annotated function (the function's own, its
     /// refresh twin's, a companion's): generated from one attribute, they share the function's
-    /// path and where it is defined.
+    /// path, where it is defined and the expansion.
     fn same_function(&self, other: &CacheSite) -> bool {
-        self.function == other.function && self.location == other.location
+        self.function == other.function
+            && self.location == other.location
+            && self.expansion == other.expansion
     }
 
     /// How long a function may go on in the background once its caller has its answer.
