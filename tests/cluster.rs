@@ -395,8 +395,10 @@ async fn load(n: u32) -> u32 {
 const KEYS: u32 = 300;
 const TASKS: usize = 16;
 
-/// One call under load: when it started (since the load began), how long it took, what it did.
+/// One call under load: its argument, when it started (since the load began), how long it
+/// took, what it did.
 struct Sample {
+    n: u32,
     at: Duration,
     took: Duration,
     outcome: CacheOutcome,
@@ -435,6 +437,7 @@ impl Load {
                         // A wrong value would be the worst failure of all.
                         assert_eq!(value, n * 7, "load({n}) answered another call's value");
                         samples.push(Sample {
+                            n,
                             at,
                             took: began.elapsed() - at,
                             outcome: outcome.expect("a cached call"),
@@ -523,7 +526,7 @@ async fn a_killed_primary_fails_over_without_errors() {
     let (cluster, promoted_in) = served(cluster).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let samples = load.stop().await;
-    let [before, _, after] = report(
+    let [before, during, after] = report(
         "primary killed (SIGKILL)",
         &samples,
         killed_at,
@@ -535,14 +538,135 @@ async fn a_killed_primary_fails_over_without_errors() {
     // Bounded: a call waits at most a command timeout (250 ms), never for the failover.
     let max = samples.iter().map(|s| s.took).max().unwrap();
     assert!(max < Duration::from_secs(1), "a call took {max:?}");
-    // Caching resumes on its own once a replica serves the slots, and the promoted replica
-    // has the entries it replicated: everything after is a hit.
-    assert_eq!(
-        after.keys().copied().collect::<Vec<_>>(),
-        ["HIT"],
+    let last_bypass = samples
+        .iter()
+        .filter(|s| s.outcome == CacheOutcome::Bypass)
+        .map(|s| s.at + s.took)
+        .max();
+    println!(
+        "  last bypass {:?} after the kill (promoted {promoted_in:?} after it)",
+        last_bypass.map(|at| at.saturating_sub(killed_at))
+    );
+    // Meanwhile only the dead primary's keys skipped Redis: the others' kept their hits (with
+    // one breaker for the whole store, every key bypassed until the failover).
+    assert!(
+        during.get("HIT").copied().unwrap_or(0) * 2
+            > during.get("BYPASS").copied().unwrap_or(0) * 3,
+        "{during:?}"
+    );
+    // Caching resumes on its own once a replica serves the slots: its probe reads the slot map
+    // each round (backing off to `retry_max`, 1 s), and the promoted replica has the entries it
+    // replicated: everything after that is a hit.
+    let resumed = killed_at + promoted_in + Duration::from_millis(1250);
+    assert!(
+        last_bypass.is_none_or(|at| at < resumed),
+        "a bypass {last_bypass:?} after the load began, the failover settled at {:?}",
+        killed_at + promoted_in
+    );
+    assert!(
+        after
+            .keys()
+            .all(|outcome| ["HIT", "BYPASS", "COALESCED"].contains(outcome)),
         "{after:?}"
     );
     assert_eq!(cluster.primaries().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_primary_bypasses_the_cache_for_its_own_keys_only() {
+    // A primary lost with no replica to take over (both killed), on a Cluster that serves the
+    // slots it still covers (`cluster-require-full-coverage no`, as managed Clusters often
+    // run): the other primaries' keys keep their cache, and the dead one's skip Redis at once.
+    let mut cluster = RedisCluster::start();
+    for node in cluster.nodes() {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("cluster-require-full-coverage")
+            .arg("no")
+            .query(&mut node.connection())
+            .unwrap();
+    }
+    let cache = cluster_cache(&cluster);
+    let load = Load::start(&cache).await;
+    let victim = cluster.primaries()[0];
+    let on_victim: std::collections::HashSet<u32> = {
+        let stored = cluster.nodes()[victim].keys("cluster-load:*");
+        let mut on_victim = std::collections::HashSet::new();
+        for n in 0..KEYS {
+            let key = cache.scope(load_key(n)).await.unwrap();
+            if stored.iter().any(|k| k == key.as_str()) {
+                on_victim.insert(n);
+            }
+        }
+        on_victim
+    };
+    assert!(!on_victim.is_empty() && on_victim.len() < KEYS as usize / 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let replica = cluster.replica_of(victim);
+    let killed_at = load.elapsed();
+    cluster.kill(replica);
+    cluster.kill(victim);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let restarted_at = load.elapsed();
+    cluster.restart(victim);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let samples = load.stop().await;
+
+    // From a second after the kill (the first failures found the dead primary) to the restart.
+    let dead = |s: &&Sample| s.at > killed_at + Duration::from_secs(1) && s.at < restarted_at;
+    let tally = |on: bool| -> BTreeMap<&'static str, usize> {
+        let mut tally = BTreeMap::new();
+        for sample in samples
+            .iter()
+            .filter(dead)
+            .filter(|s| on_victim.contains(&s.n) == on)
+        {
+            *tally.entry(sample.outcome.as_str()).or_default() += 1;
+        }
+        tally
+    };
+    let (others, its_own) = (tally(false), tally(true));
+    let took = |on: bool| {
+        spread(
+            samples
+                .iter()
+                .filter(dead)
+                .filter(|s| on_victim.contains(&s.n) == on)
+                .map(|s| s.took)
+                .collect(),
+        )
+    };
+    let ((others_median, others_p99, _), (own_median, own_p99, _)) = (took(false), took(true));
+    println!(
+        "a primary and its replica killed ({} of {KEYS} keys on it), 1 s to 4 s after: other \
+         primaries' keys {others:?} (median {others_median:?}, p99 {others_p99:?}); its own \
+         {its_own:?} (median {own_median:?}, p99 {own_p99:?})",
+        on_victim.len()
+    );
+    let share = |tally: &BTreeMap<&str, usize>, outcome: &str| {
+        *tally.get(outcome).unwrap_or(&0) as f64 / tally.values().sum::<usize>().max(1) as f64
+    };
+    assert!(share(&others, "HIT") > 0.99, "{others:?}");
+    // Redis skipped: the origin runs, shared by concurrent callers of a key (coalesced).
+    assert!(
+        share(&its_own, "BYPASS") + share(&its_own, "COALESCED") > 0.99,
+        "{its_own:?}"
+    );
+    // Skipped at once, not after a timeout each (the origin takes 2 ms).
+    assert!(own_p99 < Duration::from_millis(50), "{own_p99:?}");
+    // Back: its keys use Redis again once it answers (it restarts empty: misses, then hits).
+    let after = samples
+        .iter()
+        .filter(|s| s.at > restarted_at + Duration::from_secs(3) && on_victim.contains(&s.n))
+        .filter(|s| s.outcome == CacheOutcome::Bypass)
+        .count();
+    assert_eq!(
+        after, 0,
+        "its keys still bypass the cache 3 s after it restarted"
+    );
+    let max = samples.iter().map(|s| s.took).max().unwrap();
+    assert!(max < Duration::from_secs(1), "a call took {max:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -415,6 +415,11 @@ impl RedisCluster {
         self.nodes[i].kill();
     }
 
+    /// Starts node `i` again on its port, with its Cluster config (it rejoins as it was).
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].restart();
+    }
+
     /// Waits until three running nodes are primaries (after a primary was killed: its replica
     /// was promoted) and every running node says the Cluster is up with all 16384 slots
     /// served; returns how long that took.

@@ -1,8 +1,9 @@
 //! The Redis store: bounded commands, a circuit breaker, and a connection per runtime.
 //!
-//! This module runs commands: each with a timeout, its outcome fed to the [`breaker`]. Which
-//! connection a command goes out on is [`connections`]' business; finding Redis again after an
-//! outage is [`reconnect`]'s; what can be configured is [`config`]'s.
+//! This module runs commands: each with a timeout, its outcome fed to the [`breaker`] (on a
+//! Cluster, first to its key's primary's, in [`shards`]). Which connection a command goes out
+//! on is [`connections`]' business; finding Redis again after an outage is [`reconnect`]'s;
+//! what can be configured is [`config`]'s.
 
 mod breaker;
 mod config;
@@ -10,6 +11,7 @@ mod connections;
 mod events;
 mod link;
 mod reconnect;
+mod shards;
 mod tls;
 mod topology;
 mod tracking;
@@ -24,6 +26,7 @@ use self::breaker::{Breaker, BreakerState, Trip};
 use self::connections::{Connections, Picked};
 use self::link::{Backend, Opened};
 use self::reconnect::{connect_loop, probe, Background};
+use self::shards::{Gate, Shard, Shards};
 use crate::instruments::{self, Command};
 use crate::logging::{scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError};
@@ -57,6 +60,8 @@ struct Shared {
     /// The password, scrubbed from every error message before it is logged or returned.
     secrets: Vec<String>,
     breaker: Breaker,
+    /// On a Cluster: which primary serves a key, and which are down (a breaker per primary).
+    shards: Shards,
     connections: Connections,
     /// Woken when the first connection attempt ends, for callers waiting on it.
     first_attempt_done: Notify,
@@ -85,6 +90,7 @@ impl RedisStore {
             shared: Arc::new(Shared {
                 backend,
                 breaker: Breaker::new(display_url.clone()),
+                shards: Shards::new(),
                 config,
                 display_url,
                 secrets,
@@ -148,43 +154,62 @@ impl RedisStore {
             .ok_or(StoreError::Unavailable)
     }
 
-    /// Runs one command with the timeout, feeding the outcome to the breaker.
+    /// Runs one command on `key` (`None`: a command on no key) with the timeout, feeding the
+    /// outcome to the breaker.
     async fn run<T: redis::FromRedisValue>(
         &self,
         command: Command,
+        key: Option<&str>,
         cmd: redis::Cmd,
     ) -> Result<T, StoreError> {
         // Looked up once: which connection, and which timer, depend on it.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let mut picked = self.connection(runtime.as_ref()).await?;
+        let shard = self.shard(key)?;
         let started = Instant::now();
         let sent = cmd.query_async::<T>(&mut picked.connection);
         let timeout = self.shared.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
-        self.answered(&picked, answer)
+        self.answered(&picked, shard.as_ref(), answer)
     }
 
-    /// [`RedisStore::run`] for a pipeline: its commands in one round trip.
+    /// [`RedisStore::run`] for a pipeline on `key`: its commands in one round trip.
     async fn run_pipeline<T: redis::FromRedisValue>(
         &self,
         command: Command,
+        key: &str,
         pipe: redis::Pipeline,
     ) -> Result<T, StoreError> {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let mut picked = self.connection(runtime.as_ref()).await?;
+        let shard = self.shard(Some(key))?;
         let started = Instant::now();
         let sent = pipe.query_async::<T>(&mut picked.connection);
         let timeout = self.shared.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
-        self.answered(&picked, answer)
+        self.answered(&picked, shard.as_ref(), answer)
+    }
+
+    /// On a Cluster, the primary that serves `key`, if known; `Unavailable` if it is down (its
+    /// keys skip Redis, the others' do not).
+    fn shard(&self, key: Option<&str>) -> Result<Option<Arc<Shard>>, StoreError> {
+        let Some(key) = key.filter(|_| self.shared.backend.is_cluster()) else {
+            return Ok(None);
+        };
+        match self.shared.shards.gate(key) {
+            Gate::Unmapped => Ok(None),
+            Gate::Up(shard) => Ok(Some(shard)),
+            Gate::Down => Err(StoreError::Unavailable),
+        }
     }
 
     /// What a command's answer (or its absence) means, fed to the breaker.
     fn answered<T>(
         &self,
         picked: &Picked,
+        shard: Option<&Arc<Shard>>,
         answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
     ) -> Result<T, StoreError> {
         let shared = &self.shared;
@@ -192,7 +217,7 @@ impl RedisStore {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
                 let err = scrub(&err.to_string(), &shared.secrets);
-                self.failed(picked, false, &err);
+                self.failed(picked, shard, false, &err);
                 Err(StoreError::Connection(err))
             }
             Ok(Err(err)) => {
@@ -215,18 +240,34 @@ impl RedisStore {
                 Err(StoreError::Reply(err))
             }
             Err(_) => {
-                self.failed(picked, true, "timed out");
+                self.failed(picked, shard, true, "timed out");
                 Err(StoreError::Timeout)
             }
         }
     }
 
-    /// Records a command that failed on `picked`. A runtime's own connection that failed is
-    /// forgotten (the runtime makes a new one); a timeout, on any connection, makes Redis
-    /// suspect and starts one probe; the store's own connection lost opens the breaker and
-    /// starts the reconnection.
-    fn failed(&self, picked: &Picked, timed_out: bool, error: &str) {
+    /// Records a command that failed on `picked`. On a Cluster, with its key's primary known,
+    /// that primary alone is down (its keys skip Redis) and probed, unless every primary is
+    /// down now. Otherwise: a runtime's own connection that failed is forgotten (the runtime
+    /// makes a new one); a timeout, on any connection, makes Redis suspect and starts one
+    /// probe; the store's own connection lost opens the breaker and starts the reconnection.
+    fn failed(&self, picked: &Picked, shard: Option<&Arc<Shard>>, timed_out: bool, error: &str) {
         let shared = &self.shared;
+        if let Some(shard) = shard {
+            match shared.shards.failed(shard) {
+                (true, false) => {
+                    tracing::warn!(url = %shared.display_url, primary = %shard.address(), error,
+                        "a Redis Cluster primary failed: bypassing the cache for its keys until it answers");
+                    shared
+                        .background
+                        .spawn(shards::probe(Arc::downgrade(shared), shard.clone()));
+                    return;
+                }
+                (false, false) => return,
+                // Every primary down: the store's breaker takes over, as for one server.
+                (_, true) => {}
+            }
+        }
         let local = shared.connections.forget(picked);
         let trip = match (timed_out, local) {
             (true, _) => shared.breaker.on_timeout(),
@@ -274,7 +315,10 @@ impl Store for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
         let cmd = key_command("GET", key);
         Box::pin(async move {
-            match self.run::<Option<Vec<u8>>>(Command::Get, cmd).await {
+            match self
+                .run::<Option<Vec<u8>>>(Command::Get, Some(key), cmd)
+                .await
+            {
                 Ok(Some(bytes)) => Read::Value(bytes),
                 Ok(None) => Read::Miss,
                 // Redis answered, refusing this key (e.g. WRONGTYPE): it is healthy, and the
@@ -292,7 +336,7 @@ impl Store for RedisStore {
             .add_command(key_command("PTTL", key));
         Box::pin(async move {
             match self
-                .run_pipeline::<(Option<Vec<u8>>, i64)>(Command::GetWithTtl, pipe)
+                .run_pipeline::<(Option<Vec<u8>>, i64)>(Command::GetWithTtl, key, pipe)
                 .await
             {
                 Ok((Some(bytes), pttl)) => (
@@ -316,13 +360,17 @@ impl Store for RedisStore {
             .arg(value)
             .arg("PX")
             .arg(ttl.as_millis().max(1) as u64);
-        Box::pin(self.run(Command::Set, cmd))
+        Box::pin(self.run(Command::Set, Some(key), cmd))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         let mut cmd = redis::cmd("DEL");
         cmd.arg(key);
-        Box::pin(async move { self.run::<u64>(Command::Delete, cmd).await.map(|n| n > 0) })
+        Box::pin(async move {
+            self.run::<u64>(Command::Delete, Some(key), cmd)
+                .await
+                .map(|n| n > 0)
+        })
     }
 
     fn try_lock<'a>(
@@ -338,7 +386,7 @@ impl Store for RedisStore {
             .arg("PX")
             .arg(lease.as_millis().max(1) as u64);
         Box::pin(async move {
-            self.run::<Option<String>>(Command::Lock, cmd)
+            self.run::<Option<String>>(Command::Lock, Some(key), cmd)
                 .await
                 .map(|ok| ok.is_some())
         })
@@ -353,7 +401,11 @@ impl Store for RedisStore {
         .arg(1)
         .arg(key)
         .arg(token);
-        Box::pin(async move { self.run::<i64>(Command::Unlock, cmd).await.map(drop) })
+        Box::pin(async move {
+            self.run::<i64>(Command::Unlock, Some(key), cmd)
+                .await
+                .map(drop)
+        })
     }
 
     fn extend_lock<'a>(
@@ -372,7 +424,7 @@ impl Store for RedisStore {
         .arg(token)
         .arg(lease.as_millis().max(1) as u64);
         Box::pin(async move {
-            self.run::<i64>(Command::ExtendLock, cmd)
+            self.run::<i64>(Command::ExtendLock, Some(key), cmd)
                 .await
                 .map(|n| n == 1)
         })
@@ -381,7 +433,7 @@ impl Store for RedisStore {
     fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(events::CHANNEL).arg(message);
-        Box::pin(async move { self.run::<i64>(Command::Publish, cmd).await.map(drop) })
+        Box::pin(async move { self.run::<i64>(Command::Publish, None, cmd).await.map(drop) })
     }
 
     fn listen(&self, listener: Listener) {

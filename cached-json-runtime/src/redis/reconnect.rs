@@ -71,6 +71,11 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
                         down_ms = down_since.elapsed().as_millis() as u64,
                         "redis reachable again: cache back in use");
                 }
+                // A Cluster's primaries as they are now, each up until it fails.
+                if shared.backend.is_cluster() {
+                    shared.shards.reset();
+                    super::shards::read_map(&shared).await;
+                }
                 return;
             }
             Err(err) => {
