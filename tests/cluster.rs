@@ -670,6 +670,76 @@ async fn a_dead_primary_bypasses_the_cache_for_its_own_keys_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_primary_failed_over_is_left_behind() {
+    // A primary frozen (SIGSTOP) until its replica takes over: its connections stay open and
+    // nothing answers, so redis-rs's cluster client, which re-reads its routing on errors only,
+    // would keep sending its slots to it. Its keys must come back once the replica serves them.
+    // (The seeds are the other nodes, as behind a managed Cluster's configuration endpoint: a
+    // hung seed would block making a new link, RESILIENCE.md.)
+    let mut cluster = RedisCluster::start();
+    let victim = cluster.primaries()[0];
+    let seeds: Vec<String> = cluster
+        .urls()
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| i != victim)
+        .map(|(_, url)| url)
+        .collect();
+    let cache = Cache::builder().redis_cluster(seeds).build().unwrap();
+    let load = Load::start(&cache).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let replica = cluster.replica_of(victim);
+    let replica_server = cluster.nodes()[replica].url();
+    let paused_at = load.elapsed();
+    cluster.pause(victim);
+    let promoted_in = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let client = redis::Client::open(replica_server).unwrap();
+        loop {
+            let mut connection = client
+                .get_connection_with_timeout(Duration::from_secs(2))
+                .unwrap();
+            let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut connection).unwrap();
+            if matches!(role.first(), Some(redis::Value::BulkString(role)) if role == b"master") {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no promotion");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let samples = load.stop().await;
+    cluster.resume(victim);
+    let promoted_at = paused_at + promoted_in;
+    let [_, during, after] = report("primary frozen (SIGSTOP)", &samples, paused_at, promoted_at);
+    let last_bypass = samples
+        .iter()
+        .filter(|s| s.outcome == CacheOutcome::Bypass)
+        .map(|s| s.at + s.took)
+        .max();
+    println!(
+        "  last bypass {:?} after the freeze (promoted {promoted_in:?} after it)",
+        last_bypass.map(|at| at.saturating_sub(paused_at))
+    );
+    // Meanwhile the other shards' keys kept their cache.
+    assert!(
+        during.get("HIT").copied().unwrap_or(0) > during.get("BYPASS").copied().unwrap_or(0),
+        "{during:?}"
+    );
+    // Its keys are served by the promoted replica within a few seconds.
+    let resumed = promoted_at + Duration::from_secs(3);
+    assert!(
+        last_bypass.is_none_or(|at| at < resumed),
+        "a bypass {last_bypass:?} after the load began, the replica promoted at {promoted_at:?}"
+    );
+    assert!(after.contains_key("HIT"), "{after:?}");
+    let max = samples.iter().map(|s| s.took).max().unwrap();
+    assert!(max < Duration::from_secs(1), "a call took {max:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_failover_is_followed_without_bypassing() {
     let cluster = RedisCluster::start();
     let cache = cluster_cache(&cluster);

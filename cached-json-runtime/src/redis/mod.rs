@@ -154,8 +154,9 @@ impl RedisStore {
             .ok_or(StoreError::Unavailable)
     }
 
-    /// Runs one command on `key` (`None`: a command on no key) with the timeout, feeding the
-    /// outcome to the breaker.
+    /// Runs one command on `key` (for `PUBLISH`, the channel: a Cluster routes it by the
+    /// channel's slot; `None`: a command on no key) with the timeout, feeding the outcome to the
+    /// breaker.
     async fn run<T: redis::FromRedisValue>(
         &self,
         command: Command,
@@ -171,7 +172,7 @@ impl RedisStore {
         let timeout = self.shared.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
-        self.answered(&picked, shard.as_ref(), answer)
+        self.answered(&picked, shard.as_ref().zip(key), answer)
     }
 
     /// [`RedisStore::run`] for a pipeline on `key`: its commands in one round trip.
@@ -189,7 +190,7 @@ impl RedisStore {
         let timeout = self.shared.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
-        self.answered(&picked, shard.as_ref(), answer)
+        self.answered(&picked, shard.as_ref().map(|shard| (shard, key)), answer)
     }
 
     /// On a Cluster, the primary that serves `key`, if known; `Unavailable` if it is down (its
@@ -209,7 +210,7 @@ impl RedisStore {
     fn answered<T>(
         &self,
         picked: &Picked,
-        shard: Option<&Arc<Shard>>,
+        shard: Option<(&Arc<Shard>, &str)>,
         answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
     ) -> Result<T, StoreError> {
         let shared = &self.shared;
@@ -251,21 +252,25 @@ impl RedisStore {
     /// down now. Otherwise: a runtime's own connection that failed is forgotten (the runtime
     /// makes a new one); a timeout, on any connection, makes Redis suspect and starts one
     /// probe; the store's own connection lost opens the breaker and starts the reconnection.
-    fn failed(&self, picked: &Picked, shard: Option<&Arc<Shard>>, timed_out: bool, error: &str) {
+    fn failed(
+        &self,
+        picked: &Picked,
+        shard: Option<(&Arc<Shard>, &str)>,
+        timed_out: bool,
+        error: &str,
+    ) {
         let shared = &self.shared;
-        if let Some(shard) = shard {
-            match shared.shards.failed(shard) {
-                (true, false) => {
-                    tracing::warn!(url = %shared.display_url, primary = %shard.address(), error,
-                        "a Redis Cluster primary failed: bypassing the cache for its keys until it answers");
-                    shared
-                        .background
-                        .spawn(shards::probe(Arc::downgrade(shared), shard.clone()));
-                    return;
-                }
-                (false, false) => return,
-                // Every primary down: the store's breaker takes over, as for one server.
-                (_, true) => {}
+        if let Some((shard, key)) = shard {
+            let (first, all_down) = shared.shards.failed(shard);
+            if first {
+                tracing::warn!(url = %shared.display_url, primary = %shard.address(), error,
+                    "a Redis Cluster primary failed: bypassing the cache for its keys until it answers");
+                let probe = shards::probe(Arc::downgrade(shared), shard.clone(), key.to_owned());
+                shared.background.spawn(probe);
+            }
+            // Every primary down: the store's breaker takes over too, as for one server.
+            if !all_down {
+                return;
             }
         }
         let local = shared.connections.forget(picked);
@@ -299,7 +304,7 @@ impl RedisStore {
     }
 }
 
-fn is_connection_failure(err: &RedisError) -> bool {
+pub(super) fn is_connection_failure(err: &RedisError) -> bool {
     err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error()
 }
 
@@ -433,7 +438,11 @@ impl Store for RedisStore {
     fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(events::CHANNEL).arg(message);
-        Box::pin(async move { self.run::<i64>(Command::Publish, None, cmd).await.map(drop) })
+        Box::pin(async move {
+            self.run::<i64>(Command::Publish, Some(events::CHANNEL), cmd)
+                .await
+                .map(drop)
+        })
     }
 
     fn listen(&self, listener: Listener) {

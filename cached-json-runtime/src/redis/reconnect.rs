@@ -74,7 +74,12 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
                 // A Cluster's primaries as they are now, each up until it fails.
                 if shared.backend.is_cluster() {
                     shared.shards.reset();
-                    super::shards::read_map(&shared).await;
+                    if !super::shards::read_map(&shared).await {
+                        tracing::warn!(url = %shared.display_url,
+                            "could not read the Redis Cluster's slot map (CLUSTER SLOTS, with \
+                             endpoints): a failing primary will make every key bypass the cache \
+                             until the store reconnects");
+                    }
                 }
                 return;
             }

@@ -5,11 +5,12 @@
 //! store's breaker opened, and every key of every shard went to the origin until the store
 //! reconnected, when the next failure opened it again. Here a command whose primary timed out
 //! or dropped skips Redis at once, as the breaker would, but only for the keys of that primary:
-//! the others keep their cache. The primary is probed on its own (a `PING` to it alone), and
-//! the slot map is read again meanwhile, so that a replica promoted in its place serves its
-//! slots at once. The slot map is `CLUSTER SLOTS`'s, keyed by node id; a key's slot is the
-//! CRC16 of its hash tag, as the Cluster computes it. Until the map is read, and on one server,
-//! the store's breaker is all there is.
+//! the others keep their cache. The primary is probed on its own ([`probe`]): the slot map read
+//! again (a replica promoted in its place serves its slots at once), its slot asked through the
+//! cluster link, the link replaced if it cannot reach a primary that answers directly. The
+//! slot map is `CLUSTER SLOTS`'s, keyed by node id; a key's slot is the CRC16 of its hash tag,
+//! as the Cluster computes it. Until the map is read, and on one server, the store's breaker
+//! is all there is.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,8 @@ use arc_swap::ArcSwapOption;
 use redis::{AsyncConnectionConfig, Value};
 
 use super::link::Tracking;
-use super::Shared;
+use super::reconnect::connect;
+use super::{is_connection_failure, Shared};
 
 const SLOTS: usize = 16384;
 /// In `owners`: no primary serves the slot (the map does not say).
@@ -249,6 +251,8 @@ pub(super) async fn read_map(shared: &Shared) -> bool {
         .into_iter()
         .filter_map(|(host, port)| nodes.client(&host, port).ok())
         .collect();
+    // Not every process asks the same node.
+    fastrand::shuffle(&mut clients);
     clients.extend(nodes.seeds.iter().cloned());
     let mut cmd = redis::cmd("CLUSTER");
     cmd.arg("SLOTS");
@@ -282,11 +286,16 @@ async fn ask<T: redis::FromRedisValue>(
     crate::timer::timeout(within, asked).await.ok()?.ok()
 }
 
-/// Finds out when a primary that failed a command can be used again: each round (with the
-/// reconnection's backoff) reads the slot map again (a replica promoted in its place takes
-/// its slots: its keys are served at once, and this probe ends), then `PING`s the primary on
-/// a connection of its own, within one command timeout. Answered: its keys use Redis again.
-pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>) {
+/// Finds out when a primary that failed a command on `key` can be used again. Each round (with
+/// the reconnection's backoff) reads the slot map again: a replica promoted in its place takes
+/// its slots, and its keys are served at once. Otherwise the key's slot is asked through the
+/// store's cluster link, the way the keys go: answered, its keys use Redis again. Not answered
+/// while the primary itself answers a `PING` on a connection of its own: the link still routes
+/// the slot to a node that does not answer (a hung primary failed over: redis-rs re-reads its
+/// routing only on errors, and a hung node gives none), and a new link is made, if its seeds
+/// let it (redis-rs waits for every seed's handshake: a hung seed blocks it until it answers or
+/// its connection drops).
+pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
     let mut delay = None::<Duration>;
     loop {
         let Some(shared) = store.upgrade() else {
@@ -302,16 +311,50 @@ pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>) {
             shard.down.store(false, Ordering::Release);
             return;
         }
-        if answers(&shared, &shard).await {
+        if link_answers(&shared, &key).await {
             shard.down.store(false, Ordering::Release);
             tracing::info!(url = %shared.display_url, primary = %shard.address(),
                 "a Redis Cluster primary answers again: its keys use the cache again");
             return;
         }
+        if answers(&shared, &shard).await {
+            // The primary answers, the link does not reach it: the link still routes its slots
+            // to a node that does not answer. A new link, if one can be made now, replaces it
+            // (the next round asks through it); the cache stays in use meanwhile.
+            match connect(&shared, "cached-json").await {
+                Ok(link) => {
+                    shared.connections.connected(link);
+                    tracing::warn!(url = %shared.display_url, primary = %shard.address(),
+                        "a Redis Cluster primary answers, but not through the cluster link: \
+                         replaced the link");
+                }
+                Err(err) => {
+                    tracing::debug!(url = %shared.display_url, error = %err,
+                        "a new Redis Cluster link could not be made yet");
+                }
+            }
+        }
         let wait = shared.config.backoff().after(delay);
         delay = Some(wait);
         drop(shared);
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Whether a command on `key` sent through the store's cluster link is answered in time: a
+/// value, or a refusal from Redis (an ACL's `NOPERM` on the events channel's slot is an
+/// answer), not a timeout or a dropped connection.
+async fn link_answers(shared: &Shared, key: &str) -> bool {
+    let Some(mut link) = shared.connections.own() else {
+        return false;
+    };
+    let mut cmd = redis::cmd("PTTL");
+    cmd.arg(key);
+    let asked = cmd.query_async::<Value>(&mut link);
+    match crate::timer::timeout(shared.config.op_timeout, asked).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(err)) => !is_connection_failure(&err),
+        Err(_) => false,
     }
 }
 
