@@ -286,6 +286,10 @@ fn cluster_client(
     #[allow(unused_mut)]
     let mut builder = ClusterClient::builder(infos)
         .connection_timeout(config.connect_timeout)
+        // Each node's answer bounded, the handshake's included: without it a frozen node
+        // among the seeds held up making a link forever (redis-rs waits for every seed).
+        .response_timeout(config.op_timeout)
+        .overall_response_timeout(None)
         .retries(3)
         .min_retry_wait(10)
         .max_retry_wait(100);

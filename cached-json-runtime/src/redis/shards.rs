@@ -292,9 +292,8 @@ async fn ask<T: redis::FromRedisValue>(
 /// store's cluster link, the way the keys go: answered, its keys use Redis again. Not answered
 /// while the primary itself answers a `PING` on a connection of its own: the link still routes
 /// the slot to a node that does not answer (a hung primary failed over: redis-rs re-reads its
-/// routing only on errors, and a hung node gives none), and a new link is made, if its seeds
-/// let it (redis-rs waits for every seed's handshake: a hung seed blocks it until it answers or
-/// its connection drops).
+/// routing only on errors, and a hung node gives none), and a new link is made and asked at
+/// once.
 pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
     let mut delay = None::<Duration>;
     loop {
@@ -327,6 +326,9 @@ pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
                     tracing::warn!(url = %shared.display_url, primary = %shard.address(),
                         "a Redis Cluster primary answers, but not through the cluster link: \
                          replaced the link");
+                    // Asked again through the new link at once.
+                    delay = None;
+                    continue;
                 }
                 Err(err) => {
                     tracing::debug!(url = %shared.display_url, error = %err,
