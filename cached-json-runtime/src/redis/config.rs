@@ -33,7 +33,9 @@ pub struct RedisConfig {
     pub cluster: bool,
     /// Longest wait for one command. Default 250 ms.
     pub op_timeout: Duration,
-    /// Longest wait for a connection, handshake included. Default 250 ms.
+    /// Longest wait for a connection, handshake included. Default 250 ms. (A Cluster's
+    /// connection attempt, to every seed and then for the slot map, may take two `op_timeout`s
+    /// more.)
     pub connect_timeout: Duration,
     /// First delay between reconnection attempts. Default 100 ms.
     pub retry_min: Duration,

@@ -114,7 +114,7 @@ impl RedisStore {
     }
 
     /// The connection to send a command on, waiting for the first connection attempt (bounded
-    /// by `connect_timeout`), never for a reconnection.
+    /// by its budget, `connect_timeout` on one server), never for a reconnection.
     async fn connection(
         &self,
         runtime: Option<&tokio::runtime::Handle>,
@@ -141,7 +141,7 @@ impl RedisStore {
                 if shared.breaker.state() == BreakerState::Connecting {
                     // The connect loop has its own timeout; this one only guards against a
                     // runtime that cannot run the loop at all.
-                    let wait = shared.config.connect_timeout + Duration::from_millis(50);
+                    let wait = reconnect::connect_budget(shared) + Duration::from_millis(50);
                     if crate::timer::timeout(wait, attempt_done).await.is_err() {
                         return Err(StoreError::Unavailable);
                     }

@@ -130,16 +130,21 @@ pub(super) async fn probe(store: Weak<Shared>) {
     }
 }
 
-/// One connection, made and checked within `connect_timeout` (a Cluster's: plus two command
-/// timeouts, for every seed's handshake and the slot map), driven on the current runtime,
-/// named `name` on the server (`CLIENT LIST` shows which are the cache's). On a Cluster, the
-/// `PING` goes to every primary: a link is only made when every shard answers.
-pub(super) async fn connect(shared: &Arc<Shared>, name: &str) -> Result<Link, String> {
-    let timeout = match &shared.backend {
+/// How long one connection attempt may take: `connect_timeout`; a Cluster's, plus two command
+/// timeouts (every seed's handshake, a connection then an answer, then the slot map's read).
+pub(super) fn connect_budget(shared: &Shared) -> Duration {
+    match &shared.backend {
         Backend::Single { .. } => shared.config.connect_timeout,
-        // Every seed's handshake (a connection, then an answer), then the slot map's read.
         Backend::Cluster { .. } => shared.config.connect_timeout + shared.config.op_timeout * 2,
-    };
+    }
+}
+
+/// One connection, made and checked within [`connect_budget`], driven on the current runtime,
+/// named `name` on the server (`CLIENT LIST` shows which are the cache's). On a Cluster, the
+/// `PING` goes to every primary redis-rs could connect to (it skips one it could not: that one
+/// fails its keys' commands later, and [`super::shards`] handles it).
+pub(super) async fn connect(shared: &Arc<Shared>, name: &str) -> Result<Link, String> {
+    let timeout = connect_budget(shared);
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         // Commands are timed by the store, which tells a timeout from a dropped connection.

@@ -296,6 +296,10 @@ async fn ask<T: redis::FromRedisValue>(
 /// once.
 pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
     let mut delay = None::<Duration>;
+    // At most one link replaced per probe: a primary that answers directly but never through a
+    // new link either (an address the Cluster announces that differs from the one reached
+    // directly) must not have the link replaced round after round.
+    let mut replaced = false;
     loop {
         let Some(shared) = store.upgrade() else {
             return;
@@ -316,13 +320,14 @@ pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
                 "a Redis Cluster primary answers again: its keys use the cache again");
             return;
         }
-        if answers(&shared, &shard).await {
+        if !replaced && answers(&shared, &shard).await {
             // The primary answers, the link does not reach it: the link still routes its slots
             // to a node that does not answer. A new link, if one can be made now, replaces it
             // (the next round asks through it); the cache stays in use meanwhile.
             match connect(&shared, "cached-json").await {
                 Ok(link) => {
                     shared.connections.connected(link);
+                    replaced = true;
                     tracing::warn!(url = %shared.display_url, primary = %shard.address(),
                         "a Redis Cluster primary answers, but not through the cluster link: \
                          replaced the link");
