@@ -465,6 +465,26 @@ impl Load {
     }
 }
 
+/// When the last call of `samples` that bypassed the cache ended (since the load began), printed
+/// as a time after the `event` at `event_at`, the replica promoted `promoted_in` after it.
+fn last_bypass(
+    samples: &[Sample],
+    event: &str,
+    event_at: Duration,
+    promoted_in: Duration,
+) -> Option<Duration> {
+    let last = samples
+        .iter()
+        .filter(|s| s.outcome == CacheOutcome::Bypass)
+        .map(|s| s.at + s.took)
+        .max();
+    println!(
+        "  last bypass {:?} after the {event} (promoted {promoted_in:?} after it)",
+        last.map(|at| at.saturating_sub(event_at))
+    );
+    last
+}
+
 /// The calls of `samples` in three windows (before `event`, until `settled`, after), with their
 /// outcomes and latencies printed; returns the windows' outcome tallies.
 fn report(
@@ -538,15 +558,7 @@ async fn a_killed_primary_fails_over_without_errors() {
     // Bounded: a call waits at most a command timeout (250 ms), never for the failover.
     let max = samples.iter().map(|s| s.took).max().unwrap();
     assert!(max < Duration::from_secs(1), "a call took {max:?}");
-    let last_bypass = samples
-        .iter()
-        .filter(|s| s.outcome == CacheOutcome::Bypass)
-        .map(|s| s.at + s.took)
-        .max();
-    println!(
-        "  last bypass {:?} after the kill (promoted {promoted_in:?} after it)",
-        last_bypass.map(|at| at.saturating_sub(killed_at))
-    );
+    let last_bypass = last_bypass(&samples, "kill", killed_at, promoted_in);
     // Meanwhile only the dead primary's keys skipped Redis: the others' kept their hits (with
     // one breaker for the whole store, every key bypassed until the failover).
     assert!(
@@ -706,15 +718,7 @@ async fn a_hung_primary_failed_over_is_left_behind() {
     cluster.resume(victim);
     let promoted_at = paused_at + promoted_in;
     let [_, during, after] = report("primary frozen (SIGSTOP)", &samples, paused_at, promoted_at);
-    let last_bypass = samples
-        .iter()
-        .filter(|s| s.outcome == CacheOutcome::Bypass)
-        .map(|s| s.at + s.took)
-        .max();
-    println!(
-        "  last bypass {:?} after the freeze (promoted {promoted_in:?} after it)",
-        last_bypass.map(|at| at.saturating_sub(paused_at))
-    );
+    let last_bypass = last_bypass(&samples, "freeze", paused_at, promoted_in);
     // Meanwhile the other shards' keys kept their cache.
     assert!(
         during.get("HIT").copied().unwrap_or(0) > during.get("BYPASS").copied().unwrap_or(0),

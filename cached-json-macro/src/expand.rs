@@ -3,8 +3,8 @@
 //! For a cached function `f` it is the function itself (a static `CacheSite`, one `Call::arg`
 //! per key argument, the original body run through the `Mode` of its return type), its
 //! refresh twin `f_refresh` (the same, made a refresh), and the companions `f_key`,
-//! `f_invalidate`, `f_l1` and `f_invalidate_all`, which take the same key arguments so that a key can
-//! never be rebuilt wrong. Every item is named through `<crate>::__private`, and the generated
+//! `f_invalidate`, `f_l1` and `f_invalidate_all`, which take the same key arguments so that a
+//! key can never be rebuilt wrong. Every item is named through `<crate>::__private`, and the generated
 //! locals use mixed-site hygiene, so that a user's argument named `call` or `key` cannot clash
 //! with them. Spans point at what the user wrote: a key argument that is not `Serialize` is
 //! reported at the argument, a value that does not deserialize at the return type.
@@ -279,18 +279,19 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         quote!(#ident: #ty)
     });
     let params = quote!(#(#params),*);
-    let arg_calls: Vec<TokenStream> = model
-        .sorted_key_args()
-        .iter()
-        .map(|arg| {
-            let (name, ident) = (&arg.name, &arg.ident);
-            quote_spanned!(ident.span()=> #companion.arg(#name, &#ident);)
-        })
-        .collect();
-    let l1_arg_calls = model.sorted_key_args().into_iter().map(|arg| {
-        let (name, ident) = (&arg.name, &arg.ident);
-        quote_spanned!(ident.span()=> #companion.call_mut().arg(#name, &#ident);)
-    });
+    // One `Call::arg` per key argument, on `receiver` (the companion's `Call`).
+    let arg_calls_on = |receiver: TokenStream| -> Vec<TokenStream> {
+        model
+            .sorted_key_args()
+            .iter()
+            .map(|arg| {
+                let (name, ident) = (&arg.name, &arg.ident);
+                quote_spanned!(ident.span()=> #receiver.arg(#name, &#ident);)
+            })
+            .collect()
+    };
+    let arg_calls = arg_calls_on(quote!(#companion));
+    let l1_arg_calls = arg_calls_on(quote!(#companion.call_mut()));
     let cfgs = cfg_attributes(&function.outer_attrs);
     let key_fn = format_ident!("{}_key", name);
     let invalidate_fn = format_ident!("{}_invalidate", name);

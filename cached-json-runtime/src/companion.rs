@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CurrentCache};
 use crate::call::Call;
 use crate::generation::at_generation;
 use crate::http::Entry;
@@ -61,8 +61,12 @@ impl From<StoreError> for KeyError {
 impl Call {
     /// For a companion of the function of `site`, in `instance` (see [`crate::instance`]).
     pub fn companion(site: &'static CacheSite, instance: &'static str) -> Self {
+        Call::companion_in(Cache::current_ref(), site, instance)
+    }
+
+    fn companion_in(cache: CurrentCache, site: &'static CacheSite, instance: &'static str) -> Self {
         Call {
-            cache: Cache::current_ref(),
+            cache,
             site,
             args: KeyBuilder::seeded(instance::seed(instance)),
             refresh: false,
@@ -115,7 +119,7 @@ impl L1Call {
         let function_site = site.function_site().filter(|site| site.l1)?;
         let generation = cache.generations().known(function_site)?;
         Some(L1Call {
-            call: Call::companion(site, instance),
+            call: Call::companion_in(cache, site, instance),
             site: function_site,
             generation,
         })

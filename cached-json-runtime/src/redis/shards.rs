@@ -22,9 +22,10 @@ use redis::{AsyncConnectionConfig, Value};
 
 use super::link::Tracking;
 use super::reconnect::connect;
+use super::topology::slot_ranges;
 use super::{is_connection_failure, Shared};
 
-const SLOTS: usize = 16384;
+const SLOTS: usize = super::topology::SLOTS as usize;
 /// In `owners`: no primary serves the slot (the map does not say).
 const UNSERVED: u16 = u16::MAX;
 
@@ -194,48 +195,6 @@ impl Shards {
             .as_deref()
             .is_some_and(|map| map.shards.iter().any(|mapped| mapped.id == shard.id))
     }
-}
-
-/// One range of `CLUSTER SLOTS`: slots `from..=to`, served by the node `id` at `host:port`.
-struct SlotRange {
-    from: usize,
-    to: usize,
-    id: String,
-    host: String,
-    port: u16,
-}
-
-/// The ranges of a `CLUSTER SLOTS` answer (`[from, to, [endpoint, port, id, ...], replicas...]`)
-/// whose primary has an endpoint and an id.
-fn slot_ranges(slots: Value) -> Vec<SlotRange> {
-    let Value::Array(ranges) = slots else {
-        return Vec::new();
-    };
-    ranges
-        .into_iter()
-        .filter_map(|range| {
-            let Value::Array(range) = range else {
-                return None;
-            };
-            let mut fields = range.into_iter();
-            let from: usize = redis::from_redis_value(fields.next()?).ok()?;
-            let to: usize = redis::from_redis_value(fields.next()?).ok()?;
-            let Value::Array(primary) = fields.next()? else {
-                return None;
-            };
-            let mut primary = primary.into_iter();
-            let host: String = redis::from_redis_value(primary.next()?).ok()?;
-            let port: u16 = redis::from_redis_value(primary.next()?).ok()?;
-            let id: String = redis::from_redis_value(primary.next()?).ok()?;
-            (!host.is_empty() && host != "?" && port != 0 && from <= to).then_some(SlotRange {
-                from,
-                to,
-                id,
-                host,
-                port,
-            })
-        })
-        .collect()
 }
 
 /// Reads the slot map and installs it; whether it did. Asked of a node directly (the primaries

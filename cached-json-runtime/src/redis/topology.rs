@@ -17,7 +17,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value};
 
 /// How many slots a Cluster has.
-const SLOTS: u32 = 16384;
+/// A Cluster's slots.
+pub(super) const SLOTS: u32 = 16384;
 
 /// A node's address: host and port.
 type Address = (String, u16);
@@ -147,39 +148,55 @@ fn parse_nodes(nodes: &str, asked_host: &str) -> View {
     }
 }
 
-/// Each slot-serving primary's endpoint in a `CLUSTER SLOTS` answer, by node id: entries are
-/// `[from, to, [endpoint, port, id, ...], replicas...]`. An endpoint unknown to the node (`?`
-/// or empty) is left out: its IP from `CLUSTER NODES` stands.
+/// Each slot-serving primary's endpoint in a `CLUSTER SLOTS` answer, by node id. An endpoint
+/// unknown to the node (`?` or empty) is left out: its IP from `CLUSTER NODES` stands.
 fn preferred_endpoints(slots: Value) -> HashMap<String, Address> {
-    let mut endpoints = HashMap::new();
+    slot_ranges(slots)
+        .into_iter()
+        .map(|range| (range.id, (range.host, range.port)))
+        .collect()
+}
+
+/// One range of `CLUSTER SLOTS`: slots `from..=to`, served by the node `id` at `host:port`.
+pub(super) struct SlotRange {
+    pub(super) from: usize,
+    pub(super) to: usize,
+    pub(super) id: String,
+    pub(super) host: String,
+    pub(super) port: u16,
+}
+
+/// The ranges of a `CLUSTER SLOTS` answer (`[from, to, [endpoint, port, id, ...], replicas...]`)
+/// whose primary has a known endpoint (not `?` or empty, port not 0) and an id.
+pub(super) fn slot_ranges(slots: Value) -> Vec<SlotRange> {
     let Value::Array(ranges) = slots else {
-        return endpoints;
+        return Vec::new();
     };
-    for range in ranges {
-        let Value::Array(range) = range else {
-            continue;
-        };
-        let Some(Value::Array(primary)) = range.into_iter().nth(2) else {
-            continue;
-        };
-        let mut fields = primary.into_iter();
-        let (Some(endpoint), Some(port), Some(id)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let (Ok(endpoint), Ok(port), Ok(id)) = (
-            redis::from_redis_value::<String>(endpoint),
-            redis::from_redis_value::<u16>(port),
-            redis::from_redis_value::<String>(id),
-        ) else {
-            continue;
-        };
-        if endpoint.is_empty() || endpoint == "?" || port == 0 {
-            continue;
-        }
-        endpoints.insert(id, (endpoint, port));
-    }
-    endpoints
+    ranges
+        .into_iter()
+        .filter_map(|range| {
+            let Value::Array(range) = range else {
+                return None;
+            };
+            let mut fields = range.into_iter();
+            let from: usize = redis::from_redis_value(fields.next()?).ok()?;
+            let to: usize = redis::from_redis_value(fields.next()?).ok()?;
+            let Value::Array(primary) = fields.next()? else {
+                return None;
+            };
+            let mut primary = primary.into_iter();
+            let host: String = redis::from_redis_value(primary.next()?).ok()?;
+            let port: u16 = redis::from_redis_value(primary.next()?).ok()?;
+            let id: String = redis::from_redis_value(primary.next()?).ok()?;
+            (!host.is_empty() && host != "?" && port != 0 && from <= to).then_some(SlotRange {
+                from,
+                to,
+                id,
+                host,
+                port,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
