@@ -4,10 +4,11 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub use crate::builder::CacheBuilder;
 use crate::flight::Flights;
-use crate::generation::Generations;
+use crate::generation::{Generations, Republished};
 use crate::l1::L1;
 use crate::store::{Store, StoreError};
 
@@ -160,12 +161,31 @@ impl Cache {
     /// does (the old entries expire on their own). The attribute's `<fn>_invalidate_all` is
     /// this for one function; this form serves tools and admin routes that know prefixes by
     /// name.
+    ///
+    /// `Err` if the new generation could not be written. Once it is, this process uses it at
+    /// once; if telling the other processes failed, that is retried in the background (on the
+    /// caller's Tokio runtime, backing off from 25 ms to 1 s) until it goes through or a newer
+    /// invalidation of the prefix makes it moot.
     pub async fn invalidate_prefix(&self, prefix: &str) -> Result<(), StoreError> {
-        self.inner
+        let bumped = self
+            .inner
             .generations
             .bump(self.store(), self.namespace(), prefix)
-            .await
-            .map(drop)
+            .await?;
+        if let Err(err) = bumped.published {
+            tracing::warn!(prefix, error = %err,
+                "an invalidation was written but not published: retrying in the background");
+            let retry = republish(Arc::downgrade(&self.inner), bumped.key, bumped.generation);
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(retry)),
+                Err(_) => tracing::warn!(
+                    prefix,
+                    "no Tokio runtime to retry the publication on: the other processes learn \
+                     of the invalidation when they read the generation again"
+                ),
+            }
+        }
+        Ok(())
     }
 
     /// The L1, if this cache has one.
@@ -200,6 +220,26 @@ impl std::fmt::Debug for Cache {
             .field("namespace", &self.namespace())
             .field("l1", &self.has_l1())
             .finish()
+    }
+}
+
+/// Publishes `generation` of `key` until it goes through or is moot, backing off from 25 ms to
+/// 1 s; stops when the cache is dropped.
+async fn republish(cache: std::sync::Weak<Inner>, key: String, generation: u64) {
+    let mut delay = Duration::from_millis(25);
+    loop {
+        tokio::time::sleep(delay).await;
+        let Some(inner) = cache.upgrade() else {
+            return;
+        };
+        match Generations::republish(&*inner.store, &key, generation).await {
+            Republished::Done => {
+                tracing::info!(key, "a failed invalidation publication went through");
+                return;
+            }
+            Republished::Moot => return,
+            Republished::Failed => delay = (delay * 2).min(Duration::from_secs(1)),
+        }
     }
 }
 

@@ -7,10 +7,19 @@
 //! `KEYS`, and the old entries expire on their own.
 //!
 //! Each cache keeps the generations it has read, so that a call costs no extra round trip. An
-//! invalidation writes a new (random) generation and publishes it ([`Store::publish`]); every
-//! process sharing the store updates its copy as the message arrives. When messages may have
-//! been missed (the listening connection was lost), the copies are dropped and read again: a
-//! call whose prefix's generation cannot be read runs uncached rather than guess.
+//! invalidation writes a new (random) generation and publishes it ([`Store::publish`]; a
+//! publication that fails is retried by the cache until it goes through or a newer generation
+//! makes it moot); every process sharing the store updates its copy as the message arrives.
+//!
+//! A copy is only as good as the subscription that would tell of a change, so on a store that
+//! vouches for its delivery ([`Store::listen`] returns `true`: Redis) the copies are trusted
+//! for [`TRUST_FOR`] after each proof that every message published until then was heard
+//! ([`StoreEvent::Heard`]) and no longer ([`Lease`]): a subscription gone silent (black-holed,
+//! refused on reconnect, Redis frozen) or a process that stalled stops trusting them within that
+//! bound, and each call reads its prefix's generation again meanwhile (one more round trip),
+//! until the proofs come again. When messages may have been missed (the subscription was lost
+//! or is new), the copies are dropped and read again. A call whose prefix's generation cannot be
+//! read runs uncached rather than guess.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -21,19 +30,61 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
+use crate::lease::Lease;
 use crate::site::CacheSite;
 use crate::store::{Health, Read, Store, StoreError, StoreEvent};
 
 /// How long a generation key lives: longer than any entry written under an older generation.
 const GENERATION_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
+/// How long the known generations are trusted after the store proved that every message
+/// published until an instant was heard ([`StoreEvent::Heard`]): the longest a process goes on
+/// using a generation another process replaced, whatever happened to its subscription. (The
+/// Redis store proves it every 25 ms; see `redis/events.rs`.)
+pub(crate) const TRUST_FOR: Duration = Duration::from_millis(150);
+
 /// The generations a cache knows, by site (each site's prefix's).
-#[derive(Default)]
 pub(crate) struct Generations {
     known: ArcSwap<HashMap<usize, (&'static str, u64), BuildHasherDefault<SiteHasher>>>,
-    /// Bumped by every event heard: a read that started before one does not record its result.
+    /// Bumped by every message and resync heard: a read that started before one does not record
+    /// its result.
     epoch: AtomicU64,
     listening: OnceLock<()>,
+    /// Until when `known` may be used: for ever on a store private to the process; on a store
+    /// that vouches for its delivery, [`TRUST_FOR`] after its last proof.
+    trusted: Lease,
+}
+
+impl Default for Generations {
+    fn default() -> Self {
+        Generations {
+            known: ArcSwap::default(),
+            epoch: AtomicU64::new(0),
+            listening: OnceLock::new(),
+            trusted: Lease::forever(),
+        }
+    }
+}
+
+/// What became of an invalidation's publication.
+pub(crate) struct Bumped {
+    /// The generation key and the message that tells the others of it.
+    pub(crate) key: String,
+    pub(crate) generation: u64,
+    /// `Err`: the generation is written (this process uses it) but the others were not told:
+    /// [`Generations::republish`] until it goes through or is moot.
+    pub(crate) published: Result<(), StoreError>,
+}
+
+/// What one more try at a failed publication did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Republished {
+    /// The others are told.
+    Done,
+    /// Nothing to tell: the generation was replaced since (that one is published on its own).
+    Moot,
+    /// Not yet: try again later.
+    Failed,
 }
 
 /// Site addresses are unique: their bits are their hash.
@@ -62,6 +113,11 @@ pub(crate) fn generation_key(namespace: Option<&str>, prefix: &str) -> String {
     }
 }
 
+/// What tells the other processes that `key` holds `generation` now.
+fn message(key: &str, generation: u64) -> String {
+    format!("generation {key} {generation}")
+}
+
 /// The digest of a call of a prefix at `generation`: the arguments' own at generation 0.
 pub(crate) fn at_generation(digest: u128, generation: u64) -> u128 {
     match generation {
@@ -71,8 +127,11 @@ pub(crate) fn at_generation(digest: u128, generation: u64) -> u128 {
 }
 
 impl Generations {
-    /// The generation of `site`'s prefix, if this cache knows it.
+    /// The generation of `site`'s prefix, if this cache knows it and may trust what it knows.
     pub(crate) fn known(&self, site: &'static CacheSite) -> Option<u64> {
+        if !self.trusted.holds() {
+            return None;
+        }
         let address = site as *const CacheSite as usize;
         self.known
             .load()
@@ -81,8 +140,8 @@ impl Generations {
     }
 
     /// The generation of `site`'s prefix, read from the store if this cache does not know it
-    /// yet; `None` if the store cannot tell. The first read starts listening for others'
-    /// invalidations.
+    /// (or may not trust what it knows right now); `None` if the store cannot tell. The first
+    /// read starts listening for others' invalidations.
     pub(crate) async fn resolve(
         self: &Arc<Self>,
         store: &dyn Store,
@@ -112,26 +171,43 @@ impl Generations {
         Some(generation)
     }
 
-    /// Invalidates every entry of `prefix`: a new generation, written, published, and known
-    /// here at once.
+    /// Invalidates every entry of `prefix`: a new generation, written, known here at once, and
+    /// published. `Err` only if the generation could not be written; a publication that failed
+    /// is in [`Bumped::published`], for the caller to [`Generations::republish`].
     pub(crate) async fn bump(
         &self,
         store: &dyn Store,
         namespace: Option<&str>,
         prefix: &str,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Bumped, StoreError> {
         let generation = fastrand::u64(1..);
         let key = generation_key(namespace, prefix);
         store
             .set(&key, generation.to_string().as_bytes(), GENERATION_TTL)
             .await?;
         self.set(prefix, generation);
-        // The other processes learn it now; one that misses the message reads it again when
-        // it resubscribes.
-        store
-            .publish(&format!("generation {key} {generation}"))
-            .await?;
-        Ok(generation)
+        // The other processes learn it now (one whose subscription is lost reads it again when
+        // it resubscribes, or when its trust runs out).
+        let published = store.publish(&message(&key, generation)).await;
+        Ok(Bumped {
+            key,
+            generation,
+            published,
+        })
+    }
+
+    /// One more try at publishing `generation` of `key`, unless the store holds another
+    /// generation now (a newer invalidation, published on its own): then it is moot.
+    pub(crate) async fn republish(store: &dyn Store, key: &str, generation: u64) -> Republished {
+        match store.get(key).await {
+            Read::Value(bytes) if bytes == generation.to_string().as_bytes() => {}
+            Read::Value(_) | Read::Miss => return Republished::Moot,
+            Read::Unreachable => return Republished::Failed,
+        }
+        match store.publish(&message(key, generation)).await {
+            Ok(()) => Republished::Done,
+            Err(_) => Republished::Failed,
+        }
     }
 
     /// Starts listening for the other processes' invalidations (once).
@@ -139,19 +215,35 @@ impl Generations {
         self.listening.get_or_init(|| {
             let generations = Arc::downgrade(self);
             let namespace = namespace.map(str::to_owned);
-            store.listen(Arc::new(move |event| {
+            // Untrusted from now on unless the store says there is nothing to prove: its proofs
+            // may come as soon as it listens.
+            self.trusted.end();
+            let vouched = store.listen(Arc::new(move |event| {
                 if let Some(generations) = generations.upgrade() {
                     generations.heard(event, namespace.as_deref());
                 }
             }));
+            if !vouched {
+                self.trusted.extend_forever();
+            }
         });
     }
 
-    /// An event from the store: a generation set by some process, or a resync.
+    /// An event from the store: a generation set by some process, a resync, or a proof that
+    /// every message until an instant was heard.
     fn heard(&self, event: StoreEvent, namespace: Option<&str>) {
+        if let StoreEvent::Heard(at) = event {
+            self.trusted.extend_to(at + TRUST_FOR);
+            return;
+        }
         self.epoch.fetch_add(1, Ordering::AcqRel);
         match event {
-            StoreEvent::Resync => self.update(HashMap::clear),
+            StoreEvent::Heard(_) => {}
+            StoreEvent::Resync => {
+                // Nothing known is trusted until the store proves it hears again.
+                self.trusted.end();
+                self.update(HashMap::clear);
+            }
             StoreEvent::Message(message) => {
                 let mut words = message.split(' ');
                 let (Some("generation"), Some(key), Some(value)) =
@@ -217,7 +309,11 @@ mod tests {
         for site in [&USERS, &USERS_AGAIN, &ORDERS] {
             assert_eq!(generations.resolve(&store, None, site).await, Some(0));
         }
-        let generation = generations.bump(&store, None, "users").await.unwrap();
+        let generation = generations
+            .bump(&store, None, "users")
+            .await
+            .unwrap()
+            .generation;
         assert_ne!(generation, 0);
         assert_eq!(generations.known(&USERS), Some(generation));
         assert_eq!(generations.known(&USERS_AGAIN), Some(generation));
@@ -243,6 +339,98 @@ mod tests {
         assert_eq!(generations.known.load().get(&2), Some(&("orders", 0)));
         generations.heard(StoreEvent::Resync, Some("app"));
         assert!(generations.known.load().is_empty());
+    }
+
+    /// The in-process store, shared as Redis is: it vouches for its delivery, and the test
+    /// plays the subscription (its messages, resyncs and proofs).
+    #[derive(Default)]
+    struct Vouching {
+        inner: MemoryStore,
+        listener: std::sync::Mutex<Option<crate::store::Listener>>,
+    }
+
+    impl Store for Vouching {
+        fn get<'a>(&'a self, key: &'a str) -> crate::store::BoxFuture<'a, Read> {
+            self.inner.get(key)
+        }
+        fn set<'a>(
+            &'a self,
+            key: &'a str,
+            value: &'a [u8],
+            ttl: Duration,
+        ) -> crate::store::BoxFuture<'a, Result<(), StoreError>> {
+            self.inner.set(key, value, ttl)
+        }
+        fn delete<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> crate::store::BoxFuture<'a, Result<bool, StoreError>> {
+            self.inner.delete(key)
+        }
+        fn listen(&self, listener: crate::store::Listener) -> bool {
+            *self.listener.lock().unwrap() = Some(listener);
+            true
+        }
+        fn kind(&self) -> &'static str {
+            "vouching"
+        }
+    }
+
+    impl Vouching {
+        fn tell(&self, event: StoreEvent) {
+            let listener = self.listener.lock().unwrap().clone().unwrap();
+            listener(event);
+        }
+    }
+
+    #[tokio::test]
+    async fn what_is_known_is_trusted_only_shortly_after_each_proof_of_delivery() {
+        let store = Vouching::default();
+        let generations = Arc::new(Generations::default());
+        // Before any proof: read from the store each time, never from memory.
+        assert_eq!(generations.resolve(&store, None, &USERS).await, Some(0));
+        assert_eq!(generations.known(&USERS), None);
+        store.tell(StoreEvent::Resync);
+        assert_eq!(generations.resolve(&store, None, &USERS).await, Some(0));
+        store.tell(StoreEvent::Heard(std::time::Instant::now()));
+        assert_eq!(generations.known(&USERS), Some(0));
+        // Another process's invalidation whose message never arrives (a silent subscription):
+        // trusted for TRUST_FOR at most, then read again.
+        store
+            .set("users:generation", b"9", GENERATION_TTL)
+            .await
+            .unwrap();
+        assert_eq!(generations.known(&USERS), Some(0));
+        tokio::time::sleep(TRUST_FOR + Duration::from_millis(10)).await;
+        assert_eq!(generations.known(&USERS), None);
+        assert_eq!(generations.resolve(&store, None, &USERS).await, Some(9));
+        // Proofs again: what was read is trusted; a resync forgets it and ends the trust.
+        store.tell(StoreEvent::Heard(std::time::Instant::now()));
+        assert_eq!(generations.known(&USERS), Some(9));
+        store.tell(StoreEvent::Resync);
+        assert_eq!(generations.known(&USERS), None);
+        store.tell(StoreEvent::Heard(std::time::Instant::now()));
+        assert_eq!(generations.known(&USERS), None, "forgotten, read again");
+    }
+
+    #[tokio::test]
+    async fn a_publication_is_retried_until_it_goes_through_or_a_newer_generation_makes_it_moot() {
+        let store = MemoryStore::default();
+        let generations = Generations::default();
+        let bumped = generations.bump(&store, None, "users").await.unwrap();
+        assert_eq!(
+            Generations::republish(&store, &bumped.key, bumped.generation).await,
+            Republished::Done
+        );
+        let newer = generations.bump(&store, None, "users").await.unwrap();
+        assert_eq!(
+            Generations::republish(&store, &bumped.key, bumped.generation).await,
+            Republished::Moot
+        );
+        assert_eq!(
+            Generations::republish(&store, &newer.key, newer.generation).await,
+            Republished::Done
+        );
     }
 
     #[test]

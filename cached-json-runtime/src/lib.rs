@@ -21,6 +21,7 @@ pub mod instance;
 mod instruments;
 pub mod key;
 mod l1;
+mod lease;
 mod lock;
 mod logging;
 pub mod mode;

@@ -9,8 +9,10 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::key::EntryId;
+use crate::lease::Lease;
 
 /// How many recent key changes are remembered; a copy of a read that began before the oldest
 /// of them is refused (its key may be among those forgotten).
@@ -25,6 +27,9 @@ pub(crate) struct Fence {
     armed: AtomicBool,
     /// The recent changes (stamp, summary of the entry's id), the newest last.
     changes: Mutex<VecDeque<(u64, u64)>>,
+    /// Until when the reports are known to be heard on time ([`super::TRUST_FOR`] after the
+    /// store's last [`crate::store::KeyEvent::Heard`]): copies are served only until then.
+    heard: Lease,
 }
 
 impl Fence {
@@ -34,12 +39,23 @@ impl Fence {
             flushed_at: AtomicU64::new(0),
             armed: AtomicBool::new(false),
             changes: Mutex::new(VecDeque::new()),
+            heard: Lease::new(),
         }
     }
 
-    /// Whether changes are reported, so that copies may be served.
+    /// Whether changes are reported, so that copies may be made.
     pub(crate) fn armed(&self) -> bool {
         self.armed.load(Ordering::SeqCst)
+    }
+
+    /// Whether copies may be served at `now`: changes are reported, and heard on time.
+    pub(crate) fn serves_at(&self, now: Instant) -> bool {
+        self.armed() && self.heard.holds_at(now)
+    }
+
+    /// The reports were heard on time as of `at`: copies serve until `until`.
+    pub(crate) fn heard_until(&self, until: Instant) {
+        self.heard.extend_to(until);
     }
 
     /// Taken before a read whose value may be copied; `None` while changes are not reported.

@@ -21,6 +21,12 @@ use crate::key::EntryId;
 use crate::site::CacheSite;
 use crate::store::KeyEvent;
 
+/// How long copies are served after the store last said its reports are heard on time
+/// ([`KeyEvent::Heard`], every 25 ms from the Redis store's tracking task): the longest a
+/// process that stalled (reports queued unread) may serve a copy after it resumes, counted from
+/// its last check before the stall.
+pub(crate) const TRUST_FOR: Duration = Duration::from_millis(150);
+
 /// The in-process copies, and what keeps them coherent.
 pub(crate) struct L1 {
     /// Keyed by the entry's id, not its key text: a hit builds no key string.
@@ -166,11 +172,11 @@ impl L1 {
     }
 
     fn serve(&self, id: EntryId, wanted: impl FnOnce(&Copy) -> bool) -> Option<(Bytes, Duration)> {
-        if !self.fence.armed() {
+        let now = Instant::now();
+        if !self.fence.serves_at(now) {
             return None;
         }
         let copy = self.entries.get(&id)?;
-        let now = Instant::now();
         if now >= copy.until {
             // Past its life: gone (a copy made meanwhile would only be read again).
             self.entries.remove(&id);
@@ -200,10 +206,14 @@ impl L1 {
         stamp: u64,
     ) {
         let life = limit.map_or(remaining, |limit| limit.min(remaining));
+        // Taken before the check: a change heard between the two must show as "something was
+        // heard meanwhile" below, or its copy would stay.
+        let before = self.fence.now();
         if life.is_zero() || !self.fence.admits(id, stamp) {
             return;
         }
-        let before = self.fence.now();
+        #[cfg(test)]
+        tests::between_check_and_insert(self);
         let now = Instant::now();
         let copy = Copy {
             json: json.clone(),
@@ -254,6 +264,7 @@ impl L1 {
             // stay: changes are late, not missed.
             KeyEvent::Paused => self.fence.flushed(false),
             KeyEvent::Resumed => self.fence.flushed(true),
+            KeyEvent::Heard(at) => self.fence.heard_until(at + TRUST_FOR),
         }
     }
 
@@ -271,10 +282,64 @@ mod tests {
     const LONG: Duration = Duration::from_secs(60);
     static SITE: CacheSite = CacheSite::new("p", 60, None);
 
+    /// An L1 whose reports are heard, for an hour unless told otherwise.
     fn tracking() -> L1 {
         let l1 = L1::new(1 << 20, Some("app"));
         l1.heard(KeyEvent::Tracking);
+        l1.heard(KeyEvent::Heard(Instant::now() + Duration::from_secs(3600)));
         l1
+    }
+
+    std::thread_local! {
+        /// What [`L1::fill`] does between its admission check and its insert, in a test.
+        static BETWEEN: std::cell::RefCell<Option<Box<dyn Fn(&L1)>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn between_check_and_insert(l1: &L1) {
+        BETWEEN.with(|between| {
+            if let Some(between) = &*between.borrow() {
+                between(l1);
+            }
+        });
+    }
+
+    #[test]
+    fn a_change_heard_between_the_check_and_the_insert_drops_the_copy() {
+        let l1 = tracking();
+        let (k, key) = entry(1);
+        let stamp = l1.stamp().unwrap();
+        // The report of a write made just after the read arrives right after the admission
+        // check: its drop finds no copy yet, so the copy must go on the re-check.
+        BETWEEN.with(|between| {
+            *between.borrow_mut() = Some(Box::new(move |l1: &L1| {
+                l1.heard(KeyEvent::Changed(vec![key.clone()]));
+            }));
+        });
+        l1.fill(k, &Bytes::from_static(b"old"), LONG, None, &SITE, stamp);
+        BETWEEN.with(|between| *between.borrow_mut() = None);
+        assert!(
+            l1.get(k).is_none(),
+            "a copy outlived the report of its change"
+        );
+    }
+
+    #[test]
+    fn copies_serve_only_while_the_reports_are_heard_on_time() {
+        let l1 = L1::new(1 << 20, Some("app"));
+        l1.heard(KeyEvent::Tracking);
+        let (k, _) = entry(1);
+        let stamp = l1.stamp().unwrap();
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        assert!(l1.get(k).is_none(), "never heard on time yet");
+        l1.heard(KeyEvent::Heard(Instant::now()));
+        assert!(l1.get(k).is_some());
+        // A process that stalls past the trust serves nothing when it resumes, before any
+        // task of its own has run.
+        std::thread::sleep(TRUST_FOR + Duration::from_millis(10));
+        assert!(l1.get(k).is_none());
+        l1.heard(KeyEvent::Heard(Instant::now()));
+        assert!(l1.get(k).is_some(), "the copy is kept");
     }
 
     /// Entry `n` of prefix `p` in namespace `app`: its id and its key as the store names it.

@@ -445,11 +445,13 @@ impl Store for RedisStore {
         })
     }
 
-    fn listen(&self, listener: Listener) {
+    fn listen(&self, listener: Listener) -> bool {
         let shared = &self.shared;
         shared
             .background
             .spawn(events::listen(Arc::downgrade(shared), listener));
+        // The subscription is `PING`ed all along: see `events`.
+        true
     }
 
     fn track_keys(&self, prefixes: &[String], listener: KeyListener) -> bool {

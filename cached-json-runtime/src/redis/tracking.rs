@@ -58,6 +58,15 @@ pub(super) const PING_ALL_EVERY: Duration = Duration::from_secs(1);
 /// origin) several times a minute.
 pub(super) const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
+/// How often the watch tells the L1 that the reports are heard on time ([`KeyEvent::Heard`]):
+/// well within the L1's trust (`l1::TRUST_FOR`, 150 ms).
+const BEAT_EVERY: Duration = Duration::from_millis(25);
+
+/// Beats further apart than this mean the process (or the store's thread) stalled: the L1
+/// pauses until a `PING` on every connection shows the reports queued meanwhile are heard.
+/// Within the L1's trust, so that the pause comes before the trust would run out on its own.
+const STALL_AFTER: Duration = Duration::from_millis(100);
+
 /// A check not answered for this long means reports may have been missed (the connection is
 /// dead, or Redis hung for good): tracking starts over, the L1 flushed.
 pub(super) const GIVE_UP_AFTER: Duration = Duration::from_secs(5);
@@ -167,9 +176,15 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
 ///
 /// A check not answered within [`PAUSE_AFTER`] pauses the L1 (it serves nothing, keeps its
 /// copies): the connection or Redis may be hung, or this process or the machine stalled. Replies
-/// and reports come in order on a connection, so once a `PING` on every connection is answered,
-/// every report sent before it has been heard: the L1 resumes with its copies. A check not
-/// answered within [`GIVE_UP_AFTER`] means reports may be missed: tracking starts over.
+/// and reports come in order on a connection, so once a `PING` on every connection, sent after
+/// the pause began, is answered, every report sent before it has been heard: the L1 resumes
+/// with its copies. A check not answered within [`GIVE_UP_AFTER`] means reports may be missed:
+/// tracking starts over.
+///
+/// Every [`BEAT_EVERY`] the listener is told the reports are heard on time
+/// ([`KeyEvent::Heard`]; the L1 serves only shortly after the last): a beat that comes more than
+/// [`STALL_AFTER`] after the one before means this process (or this task) stalled, with reports
+/// perhaps queued unread: the L1 pauses as above, until a `PING` sent after it is answered.
 async fn watch(
     store: &Weak<Shared>,
     tracked: &Tracked,
@@ -182,13 +197,18 @@ async fn watch(
     let mut checks = tokio::time::interval(CHECK_EVERY);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     checks.reset();
+    let mut beats = tokio::time::interval(BEAT_EVERY);
+    beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_beat = Instant::now();
+    listener(KeyEvent::Heard(last_beat));
     let mut turn = 0usize;
-    // The check under way, and whether it `PING`s every connection: polled beside the reports,
-    // so that a slow node holds up no other's.
-    let mut in_flight: Option<(CheckFuture, bool)> = None;
+    // The check under way, whether it `PING`s every connection, and when it started: polled
+    // beside the reports, so that a slow node holds up no other's.
+    let mut in_flight: Option<(CheckFuture, bool, Instant)> = None;
     let late = tokio::time::sleep(PAUSE_AFTER);
     tokio::pin!(late);
-    let mut paused = false;
+    // Since when the L1 is paused, if it is.
+    let mut paused_since: Option<Instant> = None;
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
@@ -203,7 +223,7 @@ async fn watch(
             checked = async {
                 in_flight.as_mut().expect("polled only while in flight").0.as_mut().await
             }, if in_flight.is_some() => {
-                let Some((_, pinged_all)) = in_flight.take() else {
+                let Some((_, pinged_all, started)) = in_flight.take() else {
                     unreachable!("polled only while in flight");
                 };
                 // Every report sent before these answers is in the channel: heard first.
@@ -214,18 +234,34 @@ async fn watch(
                 }
                 match checked {
                     Checked::Fine => {
-                        if paused && pinged_all {
-                            paused = false;
+                        // Only `PING`s sent after the pause began prove that nothing queued
+                        // meanwhile is unheard.
+                        if pinged_all && paused_since.is_some_and(|since| started >= since) {
+                            paused_since = None;
                             listener(KeyEvent::Resumed);
+                            last_beat = Instant::now();
+                            listener(KeyEvent::Heard(last_beat));
                         }
                     }
                     Checked::Lost => return Ended::Lost,
                     Checked::Moved(named_by) => return Ended::Moved(named_by),
                 }
             }
-            () = &mut late, if in_flight.is_some() && !paused => {
-                paused = true;
+            () = &mut late, if in_flight.is_some() && paused_since.is_none() => {
+                paused_since = Some(Instant::now());
                 listener(KeyEvent::Paused);
+            }
+            _ = beats.tick() => {
+                let now = Instant::now();
+                if now.duration_since(last_beat) > STALL_AFTER {
+                    if paused_since.is_none() {
+                        paused_since = Some(now);
+                        listener(KeyEvent::Paused);
+                    }
+                } else if paused_since.is_none() {
+                    listener(KeyEvent::Heard(now));
+                }
+                last_beat = now;
             }
             _ = checks.tick(), if in_flight.is_none() => {
                 if store.strong_count() == 0 {
@@ -233,9 +269,9 @@ async fn watch(
                 }
                 turn = turn.wrapping_add(1);
                 // Paused, only a `PING` on every connection can tell nothing was missed.
-                let ping_all = paused || tracked.pings_due(turn);
+                let ping_all = paused_since.is_some() || tracked.pings_due(turn);
                 let check = tracked.check(turn, ping_all);
-                in_flight = Some((Box::pin(check), ping_all));
+                in_flight = Some((Box::pin(check), ping_all, Instant::now()));
                 late.as_mut().reset(tokio::time::Instant::now() + PAUSE_AFTER);
             }
         }

@@ -53,6 +53,10 @@ pub enum StoreEvent {
     /// Messages may have been missed (the listening connection was lost, or is new): what was
     /// learned from them must be read again.
     Resync,
+    /// Every message published before this instant has been heard (for a store whose
+    /// [`Store::listen`] vouches for its delivery: an answered `PING`, sent then, on the
+    /// listening connection).
+    Heard(std::time::Instant),
 }
 
 /// A function the store calls with each [`StoreEvent`], from its own task: it must not block.
@@ -79,6 +83,12 @@ pub enum KeyEvent {
     /// After [`KeyEvent::Paused`]: every report sent meanwhile has been heard, so the copies
     /// kept are as right as before. Serve and copy again.
     Resumed,
+    /// The reports are heard on time as of this instant: the store's own checks ran then, with
+    /// no gap since the last (a process that stalled, with reports queued unread, is told
+    /// [`KeyEvent::Paused`] instead, when it resumes). Copies are served only for a short while
+    /// after the last of these, so that a stall ends their serving on time even before any
+    /// task of the process runs again.
+    Heard(std::time::Instant),
 }
 
 /// A function the store calls with each [`KeyEvent`], from its own task: it must not block.
@@ -220,10 +230,16 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Calls `listener` with every message any process publishes from now on, and with
-    /// [`StoreEvent::Resync`] whenever some may have been missed. The default, for a store
-    /// private to one process, never calls it.
-    fn listen(&self, listener: Listener) {
+    /// [`StoreEvent::Resync`] whenever some may have been missed. Returns whether the store
+    /// also vouches for the delivery with [`StoreEvent::Heard`], again and again: then what was
+    /// learned from messages is trusted only for a short while after each (a listening
+    /// connection that goes silent without failing, or a stalled process, cannot leave it
+    /// trusted), and read again from the store meanwhile. Returning `false` trusts it until the
+    /// next [`StoreEvent::Resync`]. The default, for a store private to one process, never
+    /// calls `listener` (there is nothing to miss) and returns `false`.
+    fn listen(&self, listener: Listener) -> bool {
         let _ = listener;
+        false
     }
 
     /// Reports every change of the keys starting with one of `prefixes` (all keys when there
@@ -285,7 +301,7 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn publish<'a>(&'a self, message: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         (**self).publish(message)
     }
-    fn listen(&self, listener: Listener) {
+    fn listen(&self, listener: Listener) -> bool {
         (**self).listen(listener)
     }
     fn track_keys(&self, prefixes: &[String], listener: KeyListener) -> bool {
