@@ -1,11 +1,13 @@
 //! What the workspace's tests share: real `redis-server` processes with fault injection
-//! ([`RedisServer`]), concurrent cached calls ([`concurrently`]), and a test re-run as child
-//! processes, for behaviour across processes ([`child`]).
+//! ([`RedisServer`]), concurrent cached calls ([`concurrently`]), a test re-run as child
+//! processes, for behaviour across processes ([`child`]), and a TCP proxy that black-holes
+//! chosen connections ([`TcpProxy`]).
 
 mod acl;
 pub mod child;
 mod cluster;
 mod logs;
+mod proxy;
 mod server;
 mod tls;
 
@@ -18,6 +20,7 @@ use tokio::task::JoinSet;
 pub use acl::documented_acl_rule;
 pub use cluster::{redis_cli_bin, RedisCluster, NODE_TIMEOUT_MS};
 pub use logs::CapturedLogs;
+pub use proxy::TcpProxy;
 pub use server::{redis_server_bin, RedisServer};
 pub use tls::TlsFiles;
 

@@ -7,8 +7,11 @@
 //! client ([`KeyEvent`], Redis `CLIENT TRACKING`), and the copy goes. While changes are not
 //! reported (not yet connected, connection lost) the L1 serves and copies nothing, and it is
 //! flushed whenever reports may have been missed; while they may only be late (paused) it
-//! serves and copies nothing but keeps its copies. A copy of a read is kept only if its key did
-//! not change while it was read ([`fence`]).
+//! serves and copies nothing but keeps its copies. It serves only within [`TRUST_FOR`] of the
+//! store's last word that the reports are heard on time ([`KeyEvent::Heard`]), checked against
+//! the caller's clock, so that a process that stalled with reports queued unread serves nothing
+//! when it resumes, before any of its tasks has run. A copy of a read is kept only if its key
+//! did not change while it was read ([`fence`]).
 
 mod fence;
 

@@ -18,7 +18,10 @@
 //! another node than the one it was made for, a primary is not tracked, or the store's breaker
 //! lost Redis (the store then resets the tracking too). A check unanswered for [`PAUSE_AFTER`]
 //! only pauses the L1 ([`KeyEvent::Paused`], then [`KeyEvent::Resumed`]): a stalled process or
-//! machine, or a slow Redis, delays reports, it does not lose them. Checks run beside the reports,
+//! machine, or a slow Redis, delays reports, it does not lose them. Every [`BEAT_EVERY`] the
+//! listener hears [`KeyEvent::Heard`] (the L1 serves only shortly after the last); beats further
+//! apart than [`STALL_AFTER`] mean this process stalled: paused too, until a `PING` sent after
+//! the gap is answered on every connection. Checks run beside the reports,
 //! never holding them up. Tracking that keeps starting over soon after it started waits between
 //! attempts, growing as the store's reconnections do.
 //!
