@@ -13,7 +13,7 @@
 mod coalesce;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::Instrument;
@@ -91,19 +91,25 @@ impl Aside {
     /// is one no stored entry has, used for coalescing only: the store is left alone for this
     /// call, but concurrent callers still share one run of the function, so that an outage
     /// does not multiply the load on the origin.
-    async fn digest(&self) -> Option<(u128, bool)> {
+    ///
+    /// Also the instant it was known at, for the L1 (one clock read per call).
+    async fn digest(&self) -> Option<(u128, bool, Instant)> {
         let digest = self.digest?;
         let generations = self.cache.generations();
-        let generation = match generations.known(self.site) {
-            Some(generation) => Some(generation),
-            // Boxed: once per site and cache, it need not make every call's future larger.
+        let now = Instant::now();
+        let (generation, now) = match generations.known_at(self.site, now) {
+            Some(generation) => (Some(generation), now),
+            // Boxed: once per site and cache (or while the store cannot vouch for what this
+            // cache heard), it need not make every call's future larger.
             None => {
                 let namespace = self.cache.namespace();
-                Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await
+                let read =
+                    Box::pin(generations.resolve(self.cache.store(), namespace, self.site)).await;
+                (read, Instant::now())
             }
         };
         let digest = at_generation(digest, generation.unwrap_or(UNKNOWN_GENERATION));
-        Some((digest, generation.is_some()))
+        Some((digest, generation.is_some(), now))
     }
 
     /// The key of the call whose digest (at its generation) is `digest`.
@@ -131,12 +137,12 @@ impl Aside {
         codec: S::Codec,
         function: F,
     ) -> S::Output {
-        let Some((digest, usable)) = self.digest().await else {
+        let Some((digest, usable, now)) = self.digest().await else {
             // Boxed, as the miss path is: inline, the function's future would be held twice.
             let output = Box::pin(instruments::timed(self.site, function)).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        if let Some((output, _)) = self.look_l1::<S>(codec, digest, usable) {
+        if let Some((output, _)) = self.look_l1::<S>(codec, digest, usable, now) {
             return self.finish(CacheOutcome::HitL1, output);
         }
         let key = self.key(digest);
@@ -196,11 +202,11 @@ impl Aside {
         G: FnOnce() -> F,
         F: Future<Output = S::Output> + Send + 'static,
     {
-        let Some((digest, usable)) = self.digest().await else {
+        let Some((digest, usable, now)) = self.digest().await else {
             let output = Box::pin(instruments::timed(self.site, start())).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable) {
+        if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable, now) {
             if refresh_due {
                 let key = self.key(digest);
                 let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
@@ -264,9 +270,10 @@ impl Aside {
         codec: S::Codec,
         digest: u128,
         usable: bool,
+        now: Instant,
     ) -> Option<(S::Output, bool)> {
         let l1 = self.l1(usable, self.cache.store().health())?;
-        let (json, remaining) = l1.get(self.site.entry_id(digest))?;
+        let (json, remaining) = l1.get_at(self.site.entry_id(digest), now)?;
         let output = decode::<S>(codec, &json, self.site.prefix)?;
         if !self.span.is_disabled() {
             self.span.record(

@@ -14,6 +14,7 @@
 //! They take the same arguments as `f`, so a key can never be rebuilt wrong.
 
 use std::fmt;
+use std::time::Instant;
 
 use crate::cache::{Cache, CurrentCache};
 use crate::call::Call;
@@ -105,6 +106,8 @@ pub struct L1Call {
     /// The function's own site (not the companion's): its generation, its copies.
     site: &'static CacheSite,
     generation: u64,
+    /// When the generation was known: the L1's copy is checked at the same instant.
+    now: Instant,
 }
 
 impl L1Call {
@@ -117,11 +120,13 @@ impl L1Call {
             return None;
         }
         let function_site = site.function_site().filter(|site| site.l1)?;
-        let generation = cache.generations().known(function_site)?;
+        let now = Instant::now();
+        let generation = cache.generations().known_at(function_site, now)?;
         Some(L1Call {
             call: Call::companion_in(cache, site, instance),
             site: function_site,
             generation,
+            now,
         })
     }
 
@@ -142,10 +147,11 @@ impl L1Call {
             call,
             site,
             generation,
+            now,
         } = self;
         let l1 = call.cache.l1()?;
         let digest = at_generation(call.args.finish().ok()?, generation);
-        let (json, remaining) = l1.get_decoded_by(site.entry_id(digest), site)?;
+        let (json, remaining) = l1.get_decoded_by(site.entry_id(digest), site, now)?;
         // A refresh due is the function's to start: its call has the arguments it needs.
         if site.refresh_due(Some(remaining)) {
             return None;

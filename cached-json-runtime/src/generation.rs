@@ -14,7 +14,7 @@
 //! A copy is only as good as the subscription that would tell of a change, so on a store that
 //! vouches for its delivery ([`Store::listen`] returns `true`: Redis) the copies are trusted
 //! for [`TRUST_FOR`] after each proof that every message published until then was heard
-//! ([`StoreEvent::Heard`]) and no longer ([`Lease`]): a subscription gone silent (black-holed,
+//! ([`StoreEvent::Heard`]) and no longer ([`Trust`]): a subscription gone silent (black-holed,
 //! refused on reconnect, Redis frozen) or a process that stalled stops trusting them within that
 //! bound, and each call reads its prefix's generation again meanwhile (one more round trip),
 //! until the proofs come again. When messages may have been missed (the subscription was lost
@@ -25,14 +25,14 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
-use crate::lease::Lease;
 use crate::site::CacheSite;
 use crate::store::{Health, Read, Store, StoreError, StoreEvent};
+use crate::trust::Trust;
 
 /// How long a generation key lives: longer than any entry written under an older generation.
 const GENERATION_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -52,7 +52,7 @@ pub(crate) struct Generations {
     listening: OnceLock<()>,
     /// Until when `known` may be used: for ever on a store private to the process; on a store
     /// that vouches for its delivery, [`TRUST_FOR`] after its last proof.
-    trusted: Lease,
+    trusted: Trust,
 }
 
 impl Default for Generations {
@@ -61,7 +61,7 @@ impl Default for Generations {
             known: ArcSwap::default(),
             epoch: AtomicU64::new(0),
             listening: OnceLock::new(),
-            trusted: Lease::forever(),
+            trusted: Trust::forever(),
         }
     }
 }
@@ -129,7 +129,13 @@ pub(crate) fn at_generation(digest: u128, generation: u64) -> u128 {
 impl Generations {
     /// The generation of `site`'s prefix, if this cache knows it and may trust what it knows.
     pub(crate) fn known(&self, site: &'static CacheSite) -> Option<u64> {
-        if !self.trusted.holds() {
+        self.known_at(site, Instant::now())
+    }
+
+    /// [`Generations::known`] at `now` (read by the caller, who uses it for the L1 too: one
+    /// clock read per call).
+    pub(crate) fn known_at(&self, site: &'static CacheSite, now: Instant) -> Option<u64> {
+        if !self.trusted.holds_at(now) {
             return None;
         }
         let address = site as *const CacheSite as usize;
@@ -392,7 +398,7 @@ mod tests {
         assert_eq!(generations.known(&USERS), None);
         store.tell(StoreEvent::Resync);
         assert_eq!(generations.resolve(&store, None, &USERS).await, Some(0));
-        store.tell(StoreEvent::Heard(std::time::Instant::now()));
+        store.tell(StoreEvent::Heard(Instant::now()));
         assert_eq!(generations.known(&USERS), Some(0));
         // Another process's invalidation whose message never arrives (a silent subscription):
         // trusted for TRUST_FOR at most, then read again.
@@ -405,11 +411,11 @@ mod tests {
         assert_eq!(generations.known(&USERS), None);
         assert_eq!(generations.resolve(&store, None, &USERS).await, Some(9));
         // Proofs again: what was read is trusted; a resync forgets it and ends the trust.
-        store.tell(StoreEvent::Heard(std::time::Instant::now()));
+        store.tell(StoreEvent::Heard(Instant::now()));
         assert_eq!(generations.known(&USERS), Some(9));
         store.tell(StoreEvent::Resync);
         assert_eq!(generations.known(&USERS), None);
-        store.tell(StoreEvent::Heard(std::time::Instant::now()));
+        store.tell(StoreEvent::Heard(Instant::now()));
         assert_eq!(generations.known(&USERS), None, "forgotten, read again");
     }
 

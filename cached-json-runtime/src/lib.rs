@@ -21,7 +21,6 @@ pub mod instance;
 mod instruments;
 pub mod key;
 mod l1;
-mod lease;
 mod lock;
 mod logging;
 pub mod mode;
@@ -32,6 +31,7 @@ mod site;
 mod stale;
 pub mod store;
 mod timer;
+mod trust;
 mod unwind;
 
 pub use builder::DEFAULT_REDIS_URL;

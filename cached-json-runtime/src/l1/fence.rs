@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::key::EntryId;
-use crate::lease::Lease;
+use crate::trust::Trust;
 
 /// How many recent key changes are remembered; a copy of a read that began before the oldest
 /// of them is refused (its key may be among those forgotten).
@@ -29,7 +29,7 @@ pub(crate) struct Fence {
     changes: Mutex<VecDeque<(u64, u64)>>,
     /// Until when the reports are known to be heard on time ([`super::TRUST_FOR`] after the
     /// store's last [`crate::store::KeyEvent::Heard`]): copies are served only until then.
-    heard: Lease,
+    heard: Trust,
 }
 
 impl Fence {
@@ -39,7 +39,7 @@ impl Fence {
             flushed_at: AtomicU64::new(0),
             armed: AtomicBool::new(false),
             changes: Mutex::new(VecDeque::new()),
-            heard: Lease::new(),
+            heard: Trust::new(),
         }
     }
 

@@ -158,24 +158,30 @@ impl L1 {
         }
     }
 
-    /// The copy of entry `id` (its JSON, and the entry's remaining life in the store), while
-    /// changes are reported and the copy is within its life.
-    pub(crate) fn get(&self, id: EntryId) -> Option<(Bytes, Duration)> {
-        self.serve(id, |_| true)
+    /// The copy of entry `id` (its JSON, and the entry's remaining life in the store) at `now`
+    /// (read by the caller just before), while changes are reported and heard on time and the
+    /// copy is within its life.
+    pub(crate) fn get_at(&self, id: EntryId, now: Instant) -> Option<(Bytes, Duration)> {
+        self.serve(id, now, |_| true)
     }
 
-    /// [`L1::get`], for a copy that `site`'s function decoded: its bytes may be served as they
-    /// are, without decoding them again.
+    /// [`L1::get_at`], for a copy that `site`'s function decoded: its bytes may be served as
+    /// they are, without decoding them again.
     pub(crate) fn get_decoded_by(
         &self,
         id: EntryId,
         site: &'static CacheSite,
+        now: Instant,
     ) -> Option<(Bytes, Duration)> {
-        self.serve(id, |copy| std::ptr::eq(copy.decoded_by, site))
+        self.serve(id, now, |copy| std::ptr::eq(copy.decoded_by, site))
     }
 
-    fn serve(&self, id: EntryId, wanted: impl FnOnce(&Copy) -> bool) -> Option<(Bytes, Duration)> {
-        let now = Instant::now();
+    fn serve(
+        &self,
+        id: EntryId,
+        now: Instant,
+        wanted: impl FnOnce(&Copy) -> bool,
+    ) -> Option<(Bytes, Duration)> {
         if !self.fence.serves_at(now) {
             return None;
         }
@@ -322,7 +328,7 @@ mod tests {
         l1.fill(k, &Bytes::from_static(b"old"), LONG, None, &SITE, stamp);
         BETWEEN.with(|between| *between.borrow_mut() = None);
         assert!(
-            l1.get(k).is_none(),
+            l1.get_at(k, Instant::now()).is_none(),
             "a copy outlived the report of its change"
         );
     }
@@ -334,15 +340,18 @@ mod tests {
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
         l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
-        assert!(l1.get(k).is_none(), "never heard on time yet");
+        assert!(
+            l1.get_at(k, Instant::now()).is_none(),
+            "never heard on time yet"
+        );
         l1.heard(KeyEvent::Heard(Instant::now()));
-        assert!(l1.get(k).is_some());
+        assert!(l1.get_at(k, Instant::now()).is_some());
         // A process that stalls past the trust serves nothing when it resumes, before any
         // task of its own has run.
         std::thread::sleep(TRUST_FOR + Duration::from_millis(10));
-        assert!(l1.get(k).is_none());
+        assert!(l1.get_at(k, Instant::now()).is_none());
         l1.heard(KeyEvent::Heard(Instant::now()));
-        assert!(l1.get(k).is_some(), "the copy is kept");
+        assert!(l1.get_at(k, Instant::now()).is_some(), "the copy is kept");
     }
 
     /// Entry `n` of prefix `p` in namespace `app`: its id and its key as the store names it.
@@ -359,18 +368,23 @@ mod tests {
         let stamp = l1.stamp().unwrap();
         l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
         l1.fill(other, &Bytes::from_static(b"2"), LONG, None, &SITE, stamp);
-        assert_eq!(&*l1.get(k).unwrap().0, b"1");
+        assert_eq!(&*l1.get_at(k, Instant::now()).unwrap().0, b"1");
         // Keys that are not entries (derived keys, other namespaces) change nothing.
         l1.heard(KeyEvent::Changed(vec![
             format!("{key}:stale"),
             other_key.replacen("app:", "other:", 1),
         ]));
-        assert!(l1.get(k).is_some() && l1.get(other).is_some());
+        assert!(
+            l1.get_at(k, Instant::now()).is_some() && l1.get_at(other, Instant::now()).is_some()
+        );
         l1.heard(KeyEvent::Changed(vec![key]));
-        assert!(l1.get(k).is_none());
-        assert!(l1.get(other).is_some(), "only the changed key goes");
+        assert!(l1.get_at(k, Instant::now()).is_none());
+        assert!(
+            l1.get_at(other, Instant::now()).is_some(),
+            "only the changed key goes"
+        );
         l1.forget(&other_key);
-        assert!(l1.get(other).is_none());
+        assert!(l1.get_at(other, Instant::now()).is_none());
     }
 
     #[test]
@@ -380,10 +394,13 @@ mod tests {
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
         l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
-        assert_eq!(&*l1.get_decoded_by(k, &SITE).unwrap().0, b"1");
+        assert_eq!(
+            &*l1.get_decoded_by(k, &SITE, Instant::now()).unwrap().0,
+            b"1"
+        );
         // Another function of the prefix decodes it first (`get`), or has no copy.
-        assert!(l1.get_decoded_by(k, &OTHER).is_none());
-        assert!(l1.get(k).is_some());
+        assert!(l1.get_decoded_by(k, &OTHER, Instant::now()).is_none());
+        assert!(l1.get_at(k, Instant::now()).is_some());
     }
 
     #[test]
@@ -393,7 +410,7 @@ mod tests {
         let stamp = l1.stamp().unwrap();
         l1.heard(KeyEvent::Changed(vec![key]));
         l1.fill(k, &Bytes::from_static(b"old"), LONG, None, &SITE, stamp);
-        assert!(l1.get(k).is_none());
+        assert!(l1.get_at(k, Instant::now()).is_none());
     }
 
     #[test]
@@ -405,13 +422,15 @@ mod tests {
         l1.fill(other, &Bytes::from_static(b"2"), LONG, None, &SITE, stamp);
         let before_pause = l1.stamp().unwrap();
         l1.heard(KeyEvent::Paused);
-        assert!(l1.get(k).is_none() && l1.get(other).is_none());
+        assert!(
+            l1.get_at(k, Instant::now()).is_none() && l1.get_at(other, Instant::now()).is_none()
+        );
         assert_eq!(l1.stamp(), None, "no read is copied while paused");
         // A late report heard while paused drops its copy.
         l1.heard(KeyEvent::Changed(vec![other_key]));
         l1.heard(KeyEvent::Resumed);
-        assert_eq!(&*l1.get(k).unwrap().0, b"1");
-        assert!(l1.get(other).is_none());
+        assert_eq!(&*l1.get_at(k, Instant::now()).unwrap().0, b"1");
+        assert!(l1.get_at(other, Instant::now()).is_none());
         // A read from before the pause is not copied: reports were late meanwhile.
         let (late, _) = entry(3);
         l1.fill(
@@ -422,7 +441,7 @@ mod tests {
             &SITE,
             before_pause,
         );
-        assert!(l1.get(late).is_none());
+        assert!(l1.get_at(late, Instant::now()).is_none());
     }
 
     #[test]
@@ -434,11 +453,11 @@ mod tests {
         let stamp = l1.stamp().unwrap();
         l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
         l1.heard(KeyEvent::Lost);
-        assert!(l1.get(k).is_none());
+        assert!(l1.get_at(k, Instant::now()).is_none());
         assert_eq!(l1.stamp(), None);
         // Tracking again: what was copied before is gone for good.
         l1.heard(KeyEvent::Tracking);
-        assert!(l1.get(k).is_none());
+        assert!(l1.get_at(k, Instant::now()).is_none());
         assert_eq!(l1.len(), 0);
     }
 
@@ -458,12 +477,12 @@ mod tests {
             stamp,
         );
         l1.fill(long, &one, LONG, Some(LONG), &SITE, stamp);
-        let (_, remaining) = l1.get(limited).unwrap();
+        let (_, remaining) = l1.get_at(limited, Instant::now()).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
         std::thread::sleep(Duration::from_millis(60));
-        assert!(l1.get(short).is_none());
-        assert!(l1.get(limited).is_none());
-        assert!(l1.get(long).is_some());
+        assert!(l1.get_at(short, Instant::now()).is_none());
+        assert!(l1.get_at(limited, Instant::now()).is_none());
+        assert!(l1.get_at(long, Instant::now()).is_some());
     }
 
     #[test]

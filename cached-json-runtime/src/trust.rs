@@ -7,7 +7,7 @@
 //! frozen Redis), and the process itself can stall (a long pause, SIGSTOP, a starved VM) with
 //! reports queued unread. So what is known is trusted for a short while after each proof that
 //! nothing was missed (an answered `PING` on that connection, sent at a known instant: every
-//! message sent before it has been heard) and no longer: a [`Lease`] holds that deadline, and a
+//! message sent before it has been heard) and no longer: a [`Trust`] holds that deadline, and a
 //! reader checks it against its own clock, so a silent connection or a stall ends the trust on
 //! time, even when no task of the process has run since.
 
@@ -15,25 +15,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Until when something may be trusted; nothing, at first.
-pub(crate) struct Lease {
+pub(crate) struct Trust {
     /// What the deadlines are counted from.
     base: Instant,
     /// The deadline, in nanoseconds since `base`: 0 is over, `u64::MAX` is forever.
     until: AtomicU64,
 }
 
-impl Lease {
-    /// A lease that holds nowhere until it is extended.
+impl Trust {
+    /// A trust that holds nowhere until it is extended.
     pub(crate) fn new() -> Self {
-        Lease {
+        Trust {
             base: Instant::now(),
             until: AtomicU64::new(0),
         }
     }
 
-    /// A lease that holds for ever (what is known cannot be missed: nobody else tells).
+    /// A trust that holds for ever (what is known cannot be missed: nobody else tells).
     pub(crate) fn forever() -> Self {
-        Lease {
+        Trust {
             base: Instant::now(),
             until: AtomicU64::new(u64::MAX),
         }
@@ -42,11 +42,6 @@ impl Lease {
     /// Whether it holds at `now`.
     pub(crate) fn holds_at(&self, now: Instant) -> bool {
         self.nanos(now) < self.until.load(Ordering::Acquire)
-    }
-
-    /// Whether it holds now.
-    pub(crate) fn holds(&self) -> bool {
-        self.holds_at(Instant::now())
     }
 
     /// Makes it hold until `deadline` at least (never shortens it: proofs may be answered out
@@ -79,17 +74,17 @@ mod tests {
 
     #[test]
     fn it_holds_until_its_deadline_and_never_shrinks_until_ended() {
-        let lease = Lease::new();
+        let trust = Trust::new();
         let now = Instant::now();
-        assert!(!lease.holds_at(now));
-        lease.extend_to(now + Duration::from_millis(100));
-        assert!(lease.holds_at(now + Duration::from_millis(99)));
-        assert!(!lease.holds_at(now + Duration::from_millis(100)));
+        assert!(!trust.holds_at(now));
+        trust.extend_to(now + Duration::from_millis(100));
+        assert!(trust.holds_at(now + Duration::from_millis(99)));
+        assert!(!trust.holds_at(now + Duration::from_millis(100)));
         // An older proof answered late does not shorten it.
-        lease.extend_to(now + Duration::from_millis(50));
-        assert!(lease.holds_at(now + Duration::from_millis(99)));
-        lease.end();
-        assert!(!lease.holds_at(now));
-        assert!(Lease::forever().holds_at(now + Duration::from_secs(1 << 30)));
+        trust.extend_to(now + Duration::from_millis(50));
+        assert!(trust.holds_at(now + Duration::from_millis(99)));
+        trust.end();
+        assert!(!trust.holds_at(now));
+        assert!(Trust::forever().holds_at(now + Duration::from_secs(1 << 30)));
     }
 }
