@@ -338,7 +338,7 @@ async fn from_the_environment(seed: &str) {
     // Alone in this child process: nothing else reads the environment.
     std::env::set_var("REDIS_URL", seed);
     std::env::set_var("CACHED_JSON_CLUSTER", "true");
-    let cache = Cache::from_env();
+    let cache = Cache::from_env().expect("a usable environment");
     let mut outcomes = Vec::new();
     for _ in 0..2 {
         for n in 100..130 {

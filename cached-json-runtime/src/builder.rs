@@ -1,7 +1,9 @@
-//! Configuring a [`Cache`]: in code with [`CacheBuilder`], or from the environment.
+//! Configuring a [`Cache`] in code: [`CacheBuilder`] (the environment's variables are
+//! [`crate::env`]'s, read only by [`CacheBuilder::from_env`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
 use crate::l1::L1;
@@ -16,15 +18,19 @@ use crate::store::{MemoryStore, NoStore, Store};
 /// ```
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 
-/// Builds a [`Cache`]. Without a store, it takes the one [`Cache::from_env`] would.
+/// Builds a [`Cache`] in code. It reads no environment variable: start from
+/// [`CacheBuilder::from_env`] to take the environment's settings and override some. Without a
+/// store, Redis at [`DEFAULT_REDIS_URL`].
 ///
 /// ```
+/// use std::time::Duration;
 /// use cached_json_runtime::Cache;
 ///
 /// // At start-up, before the first cached call:
 /// let cache = Cache::builder()
 ///     .redis_url("redis://127.0.0.1:6379/0")
 ///     .namespace("my-app")
+///     .op_timeout(Duration::from_millis(400))
 ///     .build()
 ///     .expect("a valid URL");
 /// // cache.install() makes it the process-wide cache.
@@ -35,6 +41,10 @@ pub struct CacheBuilder {
     store: Option<Chosen>,
     /// TLS settings given to the builder: over those of the Redis configuration.
     tls: RedisTls,
+    /// Timeouts given to the builder: over those of the Redis configuration.
+    op_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry_backoff: Option<(Duration, Duration)>,
     namespace: Option<String>,
     max_value_bytes: Option<usize>,
     l1_bytes: Option<u64>,
@@ -44,14 +54,38 @@ pub struct CacheBuilder {
 enum Chosen {
     Redis(RedisConfig),
     Other(Box<dyn Store>),
+    /// No caching (`CACHED_JSON_STORE=off`).
+    Off,
 }
 
 impl CacheBuilder {
-    /// Redis at `url`, with the default timeouts; for a `rediss://` URL, the TLS files of
-    /// `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY` if set. Several
-    /// URLs separated by commas, or `CACHED_JSON_CLUSTER=true`, make it a Redis Cluster.
+    /// A builder with what the environment sets, to override in code. Every variable, and
+    /// `Err` for a malformed value (naming the variable):
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `CACHED_JSON_STORE` | `redis`, `memory` (in-process) or `off` | `redis` |
+    /// | `REDIS_URL` | the Redis server (`rediss://` for TLS); several, comma-separated, for a Cluster's seeds | `redis://127.0.0.1:6379/0` |
+    /// | `CACHED_JSON_CLUSTER` | `true`: `REDIS_URL` is a Redis Cluster (one seed is enough) | `false` |
+    /// | `CACHED_JSON_TLS_CA` | a PEM file: the CA to trust instead of the system's roots | system roots |
+    /// | `CACHED_JSON_TLS_CERT`, `CACHED_JSON_TLS_KEY` | PEM files: a client certificate (chain) and its key, for mutual TLS | none |
+    /// | `CACHED_JSON_NAMESPACE` | a prefix for every key, e.g. the app's name | none |
+    /// | `CACHED_JSON_L1` | an in-process L1 of this size (`64MiB`), or `off` | off |
+    /// | `CACHED_JSON_MAX_VALUE_BYTES` | values whose JSON is longer are returned, not stored (`16MiB`) | `4MiB` |
+    /// | `CACHED_JSON_OP_TIMEOUT_MS` | longest wait for one Redis command, in ms | `250` |
+    /// | `CACHED_JSON_CONNECT_TIMEOUT_MS` | longest wait for a Redis connection, in ms | `250` |
+    /// | `CACHED_JSON_RETRY_MIN_MS`, `CACHED_JSON_RETRY_MAX_MS` | the wait between attempts to reach Redis again: from min, doubling up to max, in ms | `100`, `1000` |
+    ///
+    /// Sizes take `B`, `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`, read as powers of two); blank
+    /// variables are unset.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        crate::env::builder()
+    }
+
+    /// Redis at `url` (`rediss://` for TLS), with the default timeouts. Several URLs separated
+    /// by commas make it a Redis Cluster, with these seed nodes.
     pub fn redis_url(self, url: impl Into<String>) -> Self {
-        self.redis(redis_config_with_env(url.into()))
+        self.redis(RedisConfig::new(url))
     }
 
     /// A Redis Cluster, reached through these seed nodes (one is enough; give several, so that
@@ -62,7 +96,7 @@ impl CacheBuilder {
         S: Into<String>,
     {
         let urls: Vec<String> = seed_nodes.into_iter().map(Into::into).collect();
-        let mut config = redis_config_with_env(urls.join(","));
+        let mut config = RedisConfig::new(urls.join(","));
         config.cluster = true;
         self.redis(config)
     }
@@ -90,6 +124,26 @@ impl CacheBuilder {
         self
     }
 
+    /// Redis: the longest wait for one command (default 250 ms). Past it the call goes on
+    /// without the cache, and calls skip Redis until a background probe finds it answering.
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = Some(timeout);
+        self
+    }
+
+    /// Redis: the longest wait for a connection, handshake included (default 250 ms).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Redis: the wait between attempts to reach it again, from `min` doubling up to `max`
+    /// (default 100 ms to 1 s: the cache is back in use within about a second of Redis).
+    pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.retry_backoff = Some((min, max.max(min)));
+        self
+    }
+
     /// The in-process store, holding about `max_bytes`.
     pub fn memory(self, max_bytes: u64) -> Self {
         self.store(MemoryStore::new(max_bytes))
@@ -101,6 +155,12 @@ impl CacheBuilder {
         self
     }
 
+    /// No caching: every call runs its function.
+    pub(crate) fn off(mut self) -> Self {
+        self.store = Some(Chosen::Off);
+        self
+    }
+
     /// Starts every key with `namespace:`, so that several apps can share one Redis.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into()).filter(|n| !n.is_empty());
@@ -108,8 +168,7 @@ impl CacheBuilder {
     }
 
     /// Values whose JSON is longer than `bytes` are returned but not stored (one warning every
-    /// 10 s): one huge value must not clog the connection every key shares. Default 4 MiB, or
-    /// `CACHED_JSON_MAX_VALUE_BYTES` (e.g. `16MiB`).
+    /// 10 s): one huge value must not clog the connection every key shares. Default 4 MiB.
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = Some(bytes);
         self
@@ -119,10 +178,10 @@ impl CacheBuilder {
     /// Redis, served without a round trip: as fast as memory, and coherent across instances,
     /// since Redis reports every change of a key read (`CLIENT TRACKING`, whoever makes it) and
     /// the copy goes. A copy never outlives its entry in Redis; the L1 is flushed whenever
-    /// reports may have been missed. Default: none, or `CACHED_JSON_L1` (e.g. `64MiB`).
-    /// Functions opt out with `no_l1`, or shorten their copies' life with `l1_ttl = SECONDS`.
-    /// On a Redis Cluster, every primary reports the changes made on it. The in-process store,
-    /// which cannot report changes to other processes, gets no L1.
+    /// reports may have been missed. Default: none (0 is none too). Functions opt out with
+    /// `no_l1`, or shorten their copies' life with `l1_ttl = SECONDS`. On a Redis Cluster,
+    /// every primary reports the changes made on it. The in-process store, which cannot report
+    /// changes to other processes, gets no L1.
     pub fn l1(mut self, max_bytes: u64) -> Self {
         self.l1_bytes = Some(max_bytes);
         self
@@ -131,44 +190,70 @@ impl CacheBuilder {
     /// The cache. Fails only on a malformed Redis URL or unreadable TLS files; does no I/O.
     pub fn build(self) -> Result<Cache, ConfigError> {
         let store: Box<dyn Store> = match self.store {
-            Some(Chosen::Redis(mut config)) => {
-                config.tls = config.tls.overridden_by(&self.tls);
-                Box::new(RedisStore::new(config)?)
-            }
+            None => Box::new(RedisStore::new(overridden(
+                RedisConfig::new(DEFAULT_REDIS_URL),
+                &self.tls,
+                self.op_timeout,
+                self.connect_timeout,
+                self.retry_backoff,
+            ))?),
+            Some(Chosen::Redis(config)) => Box::new(RedisStore::new(overridden(
+                config,
+                &self.tls,
+                self.op_timeout,
+                self.connect_timeout,
+                self.retry_backoff,
+            ))?),
             Some(Chosen::Other(store)) => store,
-            None => store_from_env(&self.tls),
+            Some(Chosen::Off) => Box::new(NoStore),
         };
-        let namespace = self.namespace.or_else(namespace_from_env);
-        let l1 = l1_for(
-            &*store,
-            namespace.as_deref(),
-            self.l1_bytes.or_else(l1_from_env),
-        );
+        let namespace = self.namespace;
+        let l1 = l1_for(&*store, namespace.as_deref(), self.l1_bytes);
         Ok(Cache::from_inner(Inner {
             store,
             namespace,
             flights: Default::default(),
             generations: Default::default(),
-            max_value_bytes: self
-                .max_value_bytes
-                .unwrap_or_else(max_value_bytes_from_env),
+            max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
             l1,
         }))
     }
+}
 
-    /// [`Cache::from_env`]: never fails.
-    pub(crate) fn build_from_env(self) -> Cache {
-        let store = store_from_env(&self.tls);
-        let namespace = namespace_from_env();
-        let l1 = l1_for(&*store, namespace.as_deref(), l1_from_env());
-        Cache::from_inner(Inner {
-            store,
-            namespace,
-            flights: Default::default(),
-            generations: Default::default(),
-            max_value_bytes: max_value_bytes_from_env(),
-            l1,
-        })
+/// `config` with what the builder set over it.
+fn overridden(
+    mut config: RedisConfig,
+    tls: &RedisTls,
+    op_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry_backoff: Option<(Duration, Duration)>,
+) -> RedisConfig {
+    config.tls = config.tls.overridden_by(tls);
+    config.op_timeout = op_timeout.unwrap_or(config.op_timeout);
+    config.connect_timeout = connect_timeout.unwrap_or(config.connect_timeout);
+    if let Some((min, max)) = retry_backoff {
+        (config.retry_min, config.retry_max) = (min, max);
+    }
+    config
+}
+
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("CacheBuilder");
+        match &self.store {
+            None => out.field("store", &"redis (default URL)"),
+            Some(Chosen::Redis(config)) => out.field("store", config),
+            Some(Chosen::Other(store)) => out.field("store", &store.kind()),
+            Some(Chosen::Off) => out.field("store", &"off"),
+        };
+        out.field("tls", &self.tls)
+            .field("op_timeout", &self.op_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("namespace", &self.namespace)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .field("l1_bytes", &self.l1_bytes)
+            .finish()
     }
 }
 
@@ -192,128 +277,5 @@ fn l1_for(store: &dyn Store, namespace: Option<&str>, max_bytes: Option<u64>) ->
             "no L1: this store cannot report changes of its keys (the L1 needs Redis)"
         );
         None
-    }
-}
-
-fn l1_from_env() -> Option<u64> {
-    let value = std::env::var("CACHED_JSON_L1").ok()?;
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "off" | "false" | "no" => return None,
-        _ => {}
-    }
-    let bytes = parse_size(&value);
-    if bytes.is_none() {
-        tracing::error!(
-            value,
-            "CACHED_JSON_L1 must be a size such as 64MiB (or off): no L1"
-        );
-    }
-    bytes
-}
-
-fn max_value_bytes_from_env() -> usize {
-    let Ok(value) = std::env::var("CACHED_JSON_MAX_VALUE_BYTES") else {
-        return DEFAULT_MAX_VALUE_BYTES;
-    };
-    match parse_size(&value) {
-        Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
-        None => {
-            tracing::error!(
-                value,
-                "CACHED_JSON_MAX_VALUE_BYTES must be a size such as 4194304, 512KiB or 16MiB: \
-                 using 4MiB"
-            );
-            DEFAULT_MAX_VALUE_BYTES
-        }
-    }
-}
-
-/// A size in bytes: `4096`, `512KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB`, read as powers of
-/// two, and lowercase).
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let number: u64 = text[..digits].parse().ok()?;
-    let shift = match text[digits..].trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return None,
-    };
-    number.checked_mul(1 << shift)
-}
-
-/// The configuration for `url` with what the environment says of TLS
-/// (`CACHED_JSON_TLS_*`) and Cluster (`CACHED_JSON_CLUSTER`).
-fn redis_config_with_env(url: String) -> RedisConfig {
-    let mut config = RedisConfig::new(url);
-    config.tls = RedisTls::from_env();
-    config.cluster = match std::env::var("CACHED_JSON_CLUSTER") {
-        Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "" | "0" | "false" | "no" | "off" => false,
-            _ => {
-                tracing::error!(
-                    value,
-                    "CACHED_JSON_CLUSTER must be true or false: reading it as false"
-                );
-                false
-            }
-        },
-        Err(_) => false,
-    };
-    config
-}
-
-fn namespace_from_env() -> Option<String> {
-    std::env::var("CACHED_JSON_NAMESPACE")
-        .ok()
-        .filter(|n| !n.is_empty())
-}
-
-fn store_from_env(tls: &RedisTls) -> Box<dyn Store> {
-    let kind = std::env::var("CACHED_JSON_STORE").unwrap_or_default();
-    match kind.trim().to_ascii_lowercase().as_str() {
-        "" | "redis" => {
-            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned());
-            let mut config = redis_config_with_env(url);
-            config.tls = config.tls.overridden_by(tls);
-            match RedisStore::new(config) {
-                Ok(store) => Box::new(store),
-                Err(err) => {
-                    tracing::error!(error = %err, "REDIS_URL is not usable: caching is off");
-                    Box::new(NoStore)
-                }
-            }
-        }
-        "memory" => Box::new(MemoryStore::default()),
-        "off" | "none" => Box::new(NoStore),
-        other => {
-            tracing::error!(
-                value = other,
-                "CACHED_JSON_STORE must be redis, memory or off: caching is off"
-            );
-            Box::new(NoStore)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_with_or_without_a_unit() {
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("512KiB"), Some(512 << 10));
-        assert_eq!(parse_size(" 16mib "), Some(16 << 20));
-        assert_eq!(parse_size("1GB"), Some(1 << 30));
-        assert_eq!(parse_size("64 MiB"), Some(64 << 20));
-        assert_eq!(parse_size("lots"), None);
-        assert_eq!(parse_size("-1"), None);
-        assert_eq!(parse_size("99999999999999999999"), None);
     }
 }

@@ -10,7 +10,8 @@ pub use crate::builder::CacheBuilder;
 use crate::flight::Flights;
 use crate::generation::{Generations, Republished};
 use crate::l1::L1;
-use crate::store::{Store, StoreError};
+use crate::redis::ConfigError;
+use crate::store::{NoStore, Store, StoreError};
 
 /// A handle to a store and the namespace its keys live in. Cheap to clone.
 ///
@@ -81,18 +82,12 @@ impl Cache {
         CacheBuilder::default()
     }
 
-    /// The cache the environment describes. Never fails and does no I/O:
-    ///
-    /// | variable | meaning | default |
-    /// |---|---|---|
-    /// | `CACHED_JSON_STORE` | `redis`, `memory` (in-process) or `off` | `redis` |
-    /// | `REDIS_URL` | the Redis server | `redis://127.0.0.1:6379/0` |
-    /// | `CACHED_JSON_NAMESPACE` | a prefix for every key, e.g. the app's name | none |
-    ///
-    /// A malformed value is logged as an error and the cache is turned off (every call runs
-    /// its function), rather than failing the calls.
-    pub fn from_env() -> Self {
-        CacheBuilder::default().build_from_env()
+    /// The cache the environment describes ([`CacheBuilder::from_env`] has the table of
+    /// variables). `Err` for a malformed value, naming the variable: call it at start-up (and
+    /// [`Cache::install`] the result) to fail there rather than run with caching off. Does no
+    /// I/O.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        CacheBuilder::from_env()?.build()
     }
 
     /// Makes this the process-wide cache. Call it at start-up, before the first cached call;
@@ -103,9 +98,17 @@ impl Cache {
     }
 
     /// The process-wide cache, built from the environment ([`Cache::from_env`]) if none was
-    /// installed.
+    /// installed. If the environment is malformed, that is logged as an error and caching is
+    /// off (every call runs its function): a cached call never fails for the cache's sake.
     pub fn global() -> &'static Cache {
-        GLOBAL.get_or_init(Cache::from_env)
+        GLOBAL.get_or_init(|| {
+            Cache::from_env().unwrap_or_else(|err| {
+                tracing::error!(error = %err,
+                    "the cache's environment is not usable: caching is off (Cache::from_env() \
+                     at start-up reports this as an error)");
+                Cache::new(NoStore)
+            })
+        })
     }
 
     /// The cache annotated functions use here: the innermost [`Cache::scope`]'s, else the

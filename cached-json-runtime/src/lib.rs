@@ -14,6 +14,7 @@ mod cache;
 mod call;
 mod companion;
 pub mod detach;
+mod env;
 mod flight;
 mod generation;
 mod http;

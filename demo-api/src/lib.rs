@@ -27,7 +27,7 @@ use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
-use cached_json::{redact_url, Cache};
+use cached_json::{redact_url, Cache, CacheBuilder};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -177,29 +177,24 @@ async fn bench_state(
     ))
 }
 
-/// Redis when `REDIS_URL` is set, else the embedded in-process store: the demo works on a
-/// machine with no Redis at all.
+/// The cache the environment describes (`CACHED_JSON_*`: the L1, a Cluster, TLS, timeouts;
+/// see `CacheBuilder::from_env`), on Redis when `REDIS_URL` is set, else on the embedded
+/// in-process store: the demo works on a machine with no Redis at all.
 fn build_cache(config: &Config) -> Result<Cache, String> {
-    let cache = match &config.redis_url {
+    let from_env = CacheBuilder::from_env().map_err(|err| err.to_string())?;
+    let builder = match &config.redis_url {
         Some(url) => {
-            let cache = Cache::builder()
-                .redis_url(url)
-                .build()
-                .map_err(|err| err.to_string())?;
             tracing::info!(url = %redact_url(url), "cache store: redis");
-            cache
+            from_env
         }
         None => {
             tracing::info!(
                 "cache store: memory (in-process; set REDIS_URL to share the cache through Redis)"
             );
-            Cache::builder()
-                .memory(64 * 1024 * 1024)
-                .build()
-                .map_err(|e| e.to_string())?
+            from_env.memory(64 * 1024 * 1024)
         }
     };
-    Ok(cache)
+    builder.build().map_err(|err| err.to_string())
 }
 
 fn query_config() -> web::QueryConfig {

@@ -299,10 +299,12 @@ mod tests {
         l1
     }
 
+    /// What a test makes happen inside [`L1::fill`].
+    type Hook = Box<dyn Fn(&L1)>;
+
     std::thread_local! {
         /// What [`L1::fill`] does between its admission check and its insert, in a test.
-        static BETWEEN: std::cell::RefCell<Option<Box<dyn Fn(&L1)>>> =
-            const { std::cell::RefCell::new(None) };
+        static BETWEEN: std::cell::RefCell<Option<Hook>> = const { std::cell::RefCell::new(None) };
     }
 
     pub(super) fn between_check_and_insert(l1: &L1) {

@@ -28,8 +28,7 @@ pub struct RedisConfig {
     /// with); [`Debug`](std::fmt::Debug), logs and errors show it redacted.
     pub url: String,
     /// Talk to a Redis Cluster (also implied by several URLs). Default `false`
-    /// ([`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url) and the environment read
-    /// `CACHED_JSON_CLUSTER`).
+    /// ([`CacheBuilder::from_env`](crate::CacheBuilder::from_env) reads `CACHED_JSON_CLUSTER`).
     pub cluster: bool,
     /// Longest wait for one command. Default 250 ms.
     pub op_timeout: Duration,
@@ -43,8 +42,8 @@ pub struct RedisConfig {
     /// use within about a second of Redis returning.
     pub retry_max: Duration,
     /// For `rediss://` URLs: a private CA, a client certificate. Default: the system's roots,
-    /// no client certificate ([`CacheBuilder::redis_url`](crate::CacheBuilder::redis_url) and
-    /// the environment read `CACHED_JSON_TLS_*`).
+    /// no client certificate ([`CacheBuilder::from_env`](crate::CacheBuilder::from_env) reads
+    /// `CACHED_JSON_TLS_*`).
     pub tls: RedisTls,
 }
 

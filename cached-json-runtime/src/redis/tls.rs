@@ -37,8 +37,13 @@ pub struct RedisTls {
 impl RedisTls {
     /// From `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY`.
     pub fn from_env() -> Self {
+        RedisTls::from_env_with(&|name| std::env::var(name).ok())
+    }
+
+    /// [`RedisTls::from_env`], reading variables through `var`.
+    pub(crate) fn from_env_with(var: &dyn Fn(&str) -> Option<String>) -> Self {
         let path = |name: &str| {
-            std::env::var_os(name)
+            var(name)
                 .filter(|value| !value.is_empty())
                 .map(PathBuf::from)
         };

@@ -1,0 +1,205 @@
+//! The environment: every variable a cache reads, in one place, each parsed strictly. Only
+//! [`CacheBuilder::from_env`] (and so [`Cache::from_env`](crate::Cache::from_env) and the
+//! process-wide cache built when none is installed) reads them; [`Cache::builder`](crate::Cache::builder)
+//! reads none. A malformed value is an error naming the variable, never a silent default.
+
+use std::time::Duration;
+
+use crate::builder::CacheBuilder;
+use crate::redis::{ConfigError, RedisConfig, RedisTls};
+use crate::store::MemoryStore;
+use crate::DEFAULT_REDIS_URL;
+
+/// The builder the environment describes.
+pub(crate) fn builder() -> Result<CacheBuilder, ConfigError> {
+    builder_from(|name| std::env::var(name).ok())
+}
+
+/// [`builder`], reading variables through `var` (tests give their own).
+fn builder_from(var: impl Fn(&str) -> Option<String>) -> Result<CacheBuilder, ConfigError> {
+    // Set and not blank.
+    let set = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+    let mut builder = CacheBuilder::default();
+    match set("CACHED_JSON_STORE")
+        .map(|kind| kind.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("redis") => {
+            let url = set("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+            let mut config = RedisConfig::new(url.trim());
+            if let Some(value) = set("CACHED_JSON_CLUSTER") {
+                config.cluster = boolean("CACHED_JSON_CLUSTER", &value)?;
+            }
+            config.tls = RedisTls::from_env_with(&set);
+            builder = builder.redis(config);
+        }
+        Some("memory") => builder = builder.store(MemoryStore::default()),
+        Some("off" | "none") => builder = builder.off(),
+        Some(other) => {
+            return Err(ConfigError(format!(
+                "CACHED_JSON_STORE={other:?}: must be redis, memory or off"
+            )))
+        }
+    }
+    if let Some(namespace) = set("CACHED_JSON_NAMESPACE") {
+        builder = builder.namespace(namespace.trim());
+    }
+    if let Some(value) = set("CACHED_JSON_L1") {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "0" | "off" | "false" | "no" => {}
+            _ => {
+                let bytes = parse_size(&value).ok_or_else(|| {
+                    ConfigError(format!(
+                        "CACHED_JSON_L1={value:?}: must be a size such as 64MiB, or off"
+                    ))
+                })?;
+                builder = builder.l1(bytes);
+            }
+        }
+    }
+    if let Some(value) = set("CACHED_JSON_MAX_VALUE_BYTES") {
+        let bytes = parse_size(&value).ok_or_else(|| {
+            ConfigError(format!(
+                "CACHED_JSON_MAX_VALUE_BYTES={value:?}: must be a size such as 4194304, 512KiB \
+                 or 16MiB"
+            ))
+        })?;
+        builder = builder.max_value_bytes(usize::try_from(bytes).unwrap_or(usize::MAX));
+    }
+    if let Some(value) = set("CACHED_JSON_OP_TIMEOUT_MS") {
+        builder = builder.op_timeout(millis("CACHED_JSON_OP_TIMEOUT_MS", &value)?);
+    }
+    if let Some(value) = set("CACHED_JSON_CONNECT_TIMEOUT_MS") {
+        builder = builder.connect_timeout(millis("CACHED_JSON_CONNECT_TIMEOUT_MS", &value)?);
+    }
+    let retry_min = set("CACHED_JSON_RETRY_MIN_MS")
+        .map(|value| millis("CACHED_JSON_RETRY_MIN_MS", &value))
+        .transpose()?;
+    let retry_max = set("CACHED_JSON_RETRY_MAX_MS")
+        .map(|value| millis("CACHED_JSON_RETRY_MAX_MS", &value))
+        .transpose()?;
+    if retry_min.is_some() || retry_max.is_some() {
+        let defaults = RedisConfig::new("");
+        let min = retry_min.unwrap_or(defaults.retry_min);
+        let max = retry_max.unwrap_or(defaults.retry_max);
+        if min > max {
+            return Err(ConfigError(format!(
+                "CACHED_JSON_RETRY_MIN_MS ({} ms) is above CACHED_JSON_RETRY_MAX_MS ({} ms)",
+                min.as_millis(),
+                max.as_millis()
+            )));
+        }
+        builder = builder.retry_backoff(min, max);
+    }
+    Ok(builder)
+}
+
+fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{name}={value:?}: must be true or false"
+        ))),
+    }
+}
+
+fn millis(name: &str, value: &str) -> Result<Duration, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(ConfigError(format!(
+            "{name}={value:?}: must be a whole number of milliseconds above 0, such as 250"
+        ))),
+    }
+}
+
+/// A size in bytes: `4096`, `512KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB`, read as powers of
+/// two, and lowercase).
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let shift = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return None,
+    };
+    number.checked_mul(1 << shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<CacheBuilder, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        builder_from(move |name| {
+            vars.iter()
+                .find(|(var, _)| var == name)
+                .map(|(_, value)| value.clone())
+        })
+    }
+
+    #[test]
+    fn sizes_read_with_or_without_a_unit() {
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("512KiB"), Some(512 << 10));
+        assert_eq!(parse_size(" 16mib "), Some(16 << 20));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        assert_eq!(parse_size("64 MiB"), Some(64 << 20));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn every_variable_is_read_and_a_malformed_one_is_an_error_naming_it() {
+        let builder = from(&[
+            ("REDIS_URL", "redis://cache.internal:6380/2"),
+            ("CACHED_JSON_CLUSTER", "yes"),
+            ("CACHED_JSON_NAMESPACE", "shop"),
+            ("CACHED_JSON_L1", "64MiB"),
+            ("CACHED_JSON_MAX_VALUE_BYTES", "1MiB"),
+            ("CACHED_JSON_OP_TIMEOUT_MS", "400"),
+            ("CACHED_JSON_CONNECT_TIMEOUT_MS", "900"),
+            ("CACHED_JSON_RETRY_MIN_MS", "50"),
+            ("CACHED_JSON_RETRY_MAX_MS", "2000"),
+        ])
+        .unwrap();
+        let described = format!("{builder:?}");
+        for part in [
+            "cache.internal:6380/2",
+            "cluster: true",
+            "Some(\"shop\")",
+            "Some(67108864)",
+            "Some(1048576)",
+            "op_timeout: Some(400ms)",
+            "connect_timeout: Some(900ms)",
+            "retry_backoff: Some((50ms, 2s))",
+        ] {
+            assert!(described.contains(part), "{part} in {described}");
+        }
+        for (name, value) in [
+            ("CACHED_JSON_STORE", "dynamo"),
+            ("CACHED_JSON_CLUSTER", "maybe"),
+            ("CACHED_JSON_L1", "lots"),
+            ("CACHED_JSON_MAX_VALUE_BYTES", "-1"),
+            ("CACHED_JSON_OP_TIMEOUT_MS", "0"),
+            ("CACHED_JSON_CONNECT_TIMEOUT_MS", "1s"),
+            ("CACHED_JSON_RETRY_MIN_MS", "5000"),
+        ] {
+            let err = from(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
+        // Off and blank are not errors.
+        assert!(from(&[("CACHED_JSON_L1", "off"), ("CACHED_JSON_NAMESPACE", "")]).is_ok());
+        assert!(from(&[("CACHED_JSON_STORE", "memory")]).is_ok());
+    }
+}
