@@ -348,3 +348,41 @@ async fn a_second_process_reads_what_the_first_wrote() {
         format!("CHILD HIT {}", serde_json::to_string(&written).unwrap())
     );
 }
+
+#[cached_json("nested-inner", ttl = 60)]
+async fn nested_inner(n: u32) -> u32 {
+    n
+}
+
+/// Its value is longer than the test cache's `max_value_bytes`: returned, never stored.
+#[cached_json("nested-outer", ttl = 60)]
+async fn nested_outer(n: u32) -> String {
+    let inner = nested_inner(n).await;
+    format!("{}{inner}", "x".repeat(100))
+}
+
+#[tokio::test]
+async fn an_outer_call_that_stores_nothing_never_answers_with_a_nested_calls_entry() {
+    // An HTTP layer sends the observed entry's bytes as the answer: a nested call's entry
+    // would be another function's JSON, under the outer function's name.
+    let cache = Cache::builder()
+        .memory(1 << 20)
+        .max_value_bytes(64)
+        .build()
+        .unwrap();
+    cache
+        .scope(async {
+            assert_eq!(nested_inner(7).await, 7);
+            let (value, entry) = cached_json::observe_entry(nested_outer(7)).await;
+            assert_eq!(value.len(), 101);
+            assert_eq!(
+                entry, None,
+                "the outer call stored nothing: it has no entry"
+            );
+            // Stored, an outer call's own entry is the one observed.
+            let (value, entry) = cached_json::observe_entry(nested_inner(8)).await;
+            assert_eq!(value, 8);
+            assert_eq!(&entry.unwrap().json[..], b"8");
+        })
+        .await;
+}

@@ -137,6 +137,7 @@ impl Aside {
         codec: S::Codec,
         function: F,
     ) -> S::Output {
+        let _scope = http::enter();
         let Some((digest, usable, now)) = self.digest().await else {
             // Boxed, as the miss path is: inline, the function's future would be held twice.
             let output = Box::pin(instruments::timed(self.site, function)).await;
@@ -202,6 +203,7 @@ impl Aside {
         G: FnOnce() -> F,
         F: Future<Output = S::Output> + Send + 'static,
     {
+        let _scope = http::enter();
         let Some((digest, usable, now)) = self.digest().await else {
             let output = Box::pin(instruments::timed(self.site, start())).await;
             return self.finish(CacheOutcome::Bypass, output);

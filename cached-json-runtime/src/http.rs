@@ -79,12 +79,51 @@ impl Entry {
 }
 
 tokio::task_local! {
-    static ENTRY: RefCell<Option<Entry>>;
+    static ENTRY: RefCell<Observed>;
+}
+
+/// What an observed task's cached calls recorded.
+#[derive(Default)]
+struct Observed {
+    /// How many cached calls are under way, each inside the one before (nested).
+    depth: u32,
+    /// The depth of the call that recorded `entry`.
+    recorded_at: u32,
+    /// The last entry recorded.
+    entry: Option<Entry>,
+}
+
+/// A cached call under way in an observed task: when it ends (however: finished, cancelled,
+/// panicking), an entry recorded by a call nested in it is dropped. The call's answer is its
+/// own: a call that stored nothing (bypassed, a value over the size limit, a refused write, an
+/// `Err`) has no entry, and must not be answered with the JSON of a call its body made.
+pub(crate) struct CallScope(());
+
+/// Marks the start of a cached call, if the task is observed.
+pub(crate) fn enter() -> Option<CallScope> {
+    ENTRY
+        .try_with(|observed| observed.borrow_mut().depth += 1)
+        .ok()
+        .map(|()| CallScope(()))
+}
+
+impl Drop for CallScope {
+    fn drop(&mut self) {
+        let _ = ENTRY.try_with(|observed| {
+            let mut observed = observed.borrow_mut();
+            let depth = observed.depth;
+            if observed.entry.is_some() && observed.recorded_at > depth {
+                observed.entry = None;
+            }
+            observed.depth = depth.saturating_sub(1);
+        });
+    }
 }
 
 /// Runs `future` and returns its output with the entry of the last cached call that finished
-/// inside it (for nested calls, the outermost), or `None` if none did or it has no entry
-/// (bypassed: the store was not usable). A call observed this way reads its entry's remaining
+/// inside it (for nested calls, the outermost: a call nested in one that has no entry of its
+/// own is not reported), or `None` if none did or it has no entry (bypassed: the store was not
+/// usable; its value was not stored). A call observed this way reads its entry's remaining
 /// life with its value (one round trip).
 ///
 /// ```
@@ -97,7 +136,7 @@ tokio::task_local! {
 /// ```
 pub fn observe_entry<F: Future>(future: F) -> impl Future<Output = (F::Output, Option<Entry>)> {
     ENTRY.scope(
-        RefCell::new(None),
+        RefCell::new(Observed::default()),
         WithEntry {
             future,
             map: |output, entry, _| (output, entry),
@@ -111,7 +150,9 @@ pub fn observe_http<F: Future, T>(
     future: F,
     map: fn(F::Output, Option<Entry>, Option<CacheOutcome>) -> T,
 ) -> impl Future<Output = T> {
-    crate::outcome::scoped(ENTRY.scope(RefCell::new(None), WithEntry { future, map }))
+    crate::outcome::scoped(
+        ENTRY.scope(RefCell::new(Observed::default()), WithEntry { future, map }),
+    )
 }
 
 pin_project_lite::pin_project! {
@@ -130,7 +171,7 @@ impl<F: Future, T> Future for WithEntry<F, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.project();
         let output = std::task::ready!(this.future.poll(cx));
-        let entry = ENTRY.with(|entry| entry.borrow_mut().take());
+        let entry = ENTRY.with(|observed| observed.borrow_mut().entry.take());
         Poll::Ready((this.map)(output, entry, crate::outcome::current()))
     }
 }
@@ -142,7 +183,11 @@ pub(crate) fn wanted() -> bool {
 }
 
 pub(crate) fn record(entry: Entry) {
-    let _ = ENTRY.try_with(|cell| *cell.borrow_mut() = Some(entry));
+    let _ = ENTRY.try_with(|observed| {
+        let mut observed = observed.borrow_mut();
+        observed.recorded_at = observed.depth;
+        observed.entry = Some(entry);
+    });
 }
 
 #[cfg(test)]
@@ -158,8 +203,10 @@ mod tests {
         };
         let inner_size = std::mem::size_of_val(&inner);
         let both = crate::observe(observe_entry(inner));
+        // What the wrappers add is their own state (the outcome, the entry: about 140 bytes),
+        // not a second copy of the future.
         assert!(
-            std::mem::size_of_val(&both) <= inner_size + 128,
+            std::mem::size_of_val(&both) <= inner_size + 160,
             "{} bytes around a {inner_size}-byte future",
             std::mem::size_of_val(&both)
         );

@@ -184,6 +184,18 @@ impl RedisServer {
                 "no",
                 "--dir",
                 &std::env::temp_dir().to_string_lossy(),
+                // A file nobody else has: redis-server loads an existing one at start, and a
+                // `dump.rdb` left in the temporary folder (by a `SAVE` or `DEBUG RELOAD`
+                // anywhere) would fill every test's server with its keys.
+                "--dbfilename",
+                &format!(
+                    "cached-json-test-{}-{}-{}.rdb",
+                    std::process::id(),
+                    self.port,
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |elapsed| elapsed.as_nanos())
+                ),
             ])
             .args(&self.extra_args)
             .stdin(Stdio::null())
