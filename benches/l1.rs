@@ -10,7 +10,7 @@
 //!   connection.
 //!
 //! Then the same hit for an HTTP handler that sends the JSON on (no value wanted): the L1
-//! companion `local_info_l1` (the copy's bytes as stored) next to a hand-written quick_cache
+//! companion `local_info_json` answering from the L1 (the copy's bytes as stored) next to a hand-written quick_cache
 //! `get` of the bytes alone.
 //!
 //! Then what an L1 copy costs in memory: the growth of the process's resident memory while
@@ -129,8 +129,8 @@ fn main() {
     let l1_companion: Call = Arc::new(move || {
         let cache = companion.clone();
         Box::pin(async move {
-            let entry = cache.scope(async { local_info_l1("Recife") }).await;
-            black_box(entry.expect("the L1's copy"));
+            let entry = cache.scope(local_info_json("Recife")).await;
+            black_box(entry.expect("the L1's copy").into_json());
         })
     });
     paired(
@@ -139,7 +139,7 @@ fn main() {
         false,
         &[
             ("hand-written, memory bytes", hand_written_bytes),
-            ("cached-json, L1 companion", l1_companion),
+            ("cached-json, L1 (f_json)", l1_companion),
         ],
     );
 

@@ -1,42 +1,43 @@
 //! HTTP caching for actix-web handlers over cached functions (cargo feature `actix`).
 //!
-//! A handler wraps its cached call in [`observe`] and answers with [`HttpCache::with`]: the
-//! response then carries `X-Cache` (what the cache did), a strong `ETag` of the stored bytes,
+//! A handler answers with what the function's JSON companion `f_json` returns: an
+//! [`Entry`](crate::Entry) is an actix-web `Responder`, so one line makes the route. The
+//! response carries `X-Cache` (what the cache did), a strong `ETag` of the stored bytes,
 //! `Cache-Control: max-age` set to the entry's remaining life (never more than its TTL), `Age`
 //! on hits, and answers a matching `If-None-Match` with `304 Not Modified` and no body. The body
-//! is the stored JSON itself, byte for byte what the `ETag` names. A request's own
-//! `Cache-Control` (`no-cache`, `no-store`) is ignored: it must never let a client make the
-//! server skip or refresh its cache.
+//! is the stored JSON itself, byte for byte what the `ETag` names, never decoded and encoded
+//! again. A request's own `Cache-Control` (`no-cache`, `no-store`) is ignored: it must never let
+//! a client make the server skip or refresh its cache.
 //!
 //! ```no_run
-//! use actix_web::{get, web, Responder};
-//! use cached_json::cached_json;
+//! use actix_web::{get, web, HttpResponse, Responder};
+//! use cached_json::{cached_json, Entry};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize)]
 //! struct Place { name: String }
 //!
 //! #[cached_json("places", ttl = 3600)]
-//! async fn place(name: &str) -> Place {
-//!     Place { name: name.to_owned() }
+//! async fn place(name: &str) -> Option<Place> {
+//!     Some(Place { name: name.to_owned() })
 //! }
 //!
 //! #[get("/places/{name}")]
-//! async fn get_place(name: web::Path<String>) -> impl Responder {
-//!     let (value, http) = cached_json::actix::observe(place(&name)).await;
-//!     http.with(value)
+//! async fn get_place(name: web::Path<String>) -> Result<Entry, actix_web::Error> {
+//!     place_json(&name).await.ok_or_else(|| actix_web::error::ErrorNotFound("unknown place"))
 //! }
 //! ```
+//!
+//! [`observe`] and [`HttpCache::with`] do the same for a handler that needs the value itself.
 
 use std::future::Future;
 
 use actix_web::body::BoxBody;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use cached_json_runtime::{observe_http, CacheOutcome, Entry};
 use serde::Serialize;
 
-/// The `X-Cache` header: `HIT`, `MISS`, `BYPASS`, `STALE` or `COALESCED`.
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+pub use cached_json_runtime::actix::X_CACHE;
 
 /// What a cached call did, for its HTTP answer.
 #[derive(Debug, Clone, Default)]
@@ -54,33 +55,11 @@ pub fn observe<F: Future>(future: F) -> impl Future<Output = (F::Output, HttpCac
     })
 }
 
-/// The answer to send for an entry (what an `f_l1` companion returned): its stored JSON.
-///
-/// ```no_run
-/// # use actix_web::{get, web, Responder, Either};
-/// # use cached_json::cached_json;
-/// # use cached_json::actix::{observe, HttpCache};
-/// # #[derive(serde::Serialize, serde::Deserialize)]
-/// # struct Place { name: String }
-/// #[cached_json("places", ttl = 3600)]
-/// async fn place(name: &str) -> Place {
-///     Place { name: name.to_owned() }
-/// }
-///
-/// #[get("/places/{name}")]
-/// async fn get_place(name: web::Path<String>) -> impl Responder {
-///     // The L1's copy as it is, when it can answer at once: nothing decoded or encoded.
-///     if let Some(entry) = place_l1(&name) {
-///         return Either::Left(HttpCache::from(entry).with(()));
-///     }
-///     let (value, http) = observe(place(&name)).await;
-///     Either::Right(http.with(value))
-/// }
-/// ```
+/// The answer to send for an entry (what an `f_json` companion returned).
 impl From<Entry> for HttpCache {
     fn from(entry: Entry) -> Self {
         HttpCache {
-            outcome: Some(entry.outcome),
+            outcome: Some(entry.outcome()),
             entry: Some(entry),
         }
     }
@@ -111,31 +90,7 @@ impl<T: Serialize> Responder for HttpCached<T> {
 
     fn respond_to(self, request: &HttpRequest) -> HttpResponse {
         let mut response = match self.cache.entry {
-            Some(entry) => {
-                let etag = entry.etag_bytes();
-                let (max_age, age) = (entry.max_age(), entry.age());
-                let not_modified = request
-                    .headers()
-                    .get(header::IF_NONE_MATCH)
-                    .and_then(|value| value.to_str().ok())
-                    .is_some_and(|value| entry.not_modified(value));
-                let mut response = if not_modified {
-                    HttpResponse::NotModified().finish()
-                } else {
-                    // The stored bytes themselves: `json` is shared, not copied.
-                    HttpResponse::Ok()
-                        .content_type(HeaderValue::from_static("application/json"))
-                        .body(entry.json)
-                };
-                let headers = response.headers_mut();
-                // Header values written without `format!`: this runs on every hit.
-                headers.insert(header::ETAG, header_value(&etag));
-                headers.insert(header::CACHE_CONTROL, max_age_value(max_age.as_secs()));
-                if let Some(age) = age {
-                    headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
-                }
-                response
-            }
+            Some(entry) => cached_json_runtime::actix::respond(entry, request),
             // Not from the cache (bypassed, or no cached call): the value, with no promise.
             None => match serde_json::to_vec(&self.value) {
                 Ok(json) => HttpResponse::Ok()
@@ -151,37 +106,5 @@ impl<T: Serialize> Responder for HttpCached<T> {
                 .insert(X_CACHE, HeaderValue::from_static(outcome.as_str()));
         }
         response
-    }
-}
-
-/// A header value of visible ASCII built here (an ETag, `max-age=N`).
-fn header_value(bytes: &[u8]) -> HeaderValue {
-    HeaderValue::from_bytes(bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// `max-age=<seconds>`, built on the stack.
-fn max_age_value(seconds: u64) -> HeaderValue {
-    const PREFIX: &[u8] = b"max-age=";
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(seconds).as_bytes();
-    // The prefix and u64::MAX's 20 digits.
-    let mut value = [0u8; PREFIX.len() + 20];
-    value[..PREFIX.len()].copy_from_slice(PREFIX);
-    value[PREFIX.len()..PREFIX.len() + digits.len()].copy_from_slice(digits);
-    header_value(&value[..PREFIX.len() + digits.len()])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::max_age_value;
-
-    #[test]
-    fn max_age_is_the_seconds_in_decimal() {
-        assert_eq!(max_age_value(0), "max-age=0");
-        assert_eq!(max_age_value(86_400), "max-age=86400");
-        assert_eq!(
-            max_age_value(u64::MAX),
-            format!("max-age={}", u64::MAX).as_str()
-        );
     }
 }

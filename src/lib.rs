@@ -149,8 +149,8 @@ pub mod __private {
     pub use cached_json_runtime::key::Key;
     pub use cached_json_runtime::key::KeyBuilder;
     pub use cached_json_runtime::store::StoreError;
-    pub use cached_json_runtime::{detach, mode};
+    pub use cached_json_runtime::{detach, json, mode};
     pub use cached_json_runtime::{
-        invalidate_all, CacheSite, Call, Codec, Entry, KeyArg, KeyError, L1Call,
+        invalidate_all, observe_http, CacheSite, Call, Codec, Entry, KeyArg, KeyError,
     };
 }

@@ -382,7 +382,7 @@ async fn an_outer_call_that_stores_nothing_never_answers_with_a_nested_calls_ent
             // Stored, an outer call's own entry is the one observed.
             let (value, entry) = cached_json::observe_entry(nested_inner(8)).await;
             assert_eq!(value, 8);
-            assert_eq!(&entry.unwrap().json[..], b"8");
+            assert_eq!(&entry.unwrap().json()[..], b"8");
         })
         .await;
 }

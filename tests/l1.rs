@@ -278,91 +278,133 @@ async fn a_change_on_one_instance_leaves_every_other_l1_at_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_l1_companion_answers_as_stored_only_when_the_call_would_answer_from_the_l1() {
-    let server = RedisServer::start();
-    let cache = with_l1(&server);
-    let l1 = |call: fn() -> Option<cached_json::Entry>| cache.scope(async move { call() });
-    // Before the function has run in this process: nothing (its generation is not known).
-    assert_eq!(l1(|| plain_l1(5)).await, None);
-    assert_eq!(until_l1(&cache, || plain(5)).await, 10);
-    let entry = l1(|| plain_l1(5)).await.expect("the copy");
-    assert_eq!(&entry.json[..], b"10");
-    assert_eq!(entry.outcome, CacheOutcome::HitL1);
-    assert_eq!(entry.ttl, Duration::from_secs(60));
-    let remaining = entry.remaining.unwrap();
-    assert!(remaining <= Duration::from_secs(60) && remaining > Duration::from_secs(50));
-    // Other arguments: no copy.
-    assert_eq!(l1(|| plain_l1(6)).await, None);
-    // No L1 where the function's calls would not use it.
-    for _ in 0..3 {
-        assert_eq!(cache.scope(opted_out(5)).await, 15);
-    }
-    assert_eq!(l1(|| opted_out_l1(5)).await, None);
-    let memory = Cache::builder().memory(1 << 20).build().unwrap();
-    assert_eq!(memory.scope(plain(5)).await, 10);
-    assert_eq!(memory.scope(async { plain_l1(5) }).await, None);
-
-    // Changed in Redis: gone from the companion as from the call.
-    let key = cache.scope(plain_key(5)).await.unwrap();
-    let _: u32 = server.connection().del(key.as_str()).unwrap();
-    let started = Instant::now();
-    while l1(|| plain_l1(5)).await.is_some() {
-        assert!(started.elapsed() < Duration::from_secs(2), "still a copy");
-        tokio::task::yield_now().await;
-    }
-
-    // A refresh due is the call's to start: the companion steps aside, the call refreshes.
-    assert_eq!(until_l1(&cache, || refreshed_ahead(1)).await, 7);
-    assert!(l1(|| refreshed_ahead_l1(1)).await.is_some());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(l1(|| refreshed_ahead_l1(1)).await, None);
+/// What Redis holds under `key`.
+fn stored(server: &RedisServer, key: &cached_json::key::Key) -> Vec<u8> {
+    server.connection().get(key.as_str()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_l1_companion_never_answers_with_a_copy_another_function_decoded() {
-    // Two functions whose calls share a key (one prefix, one path: methods of one name; then
-    // two made by one macro call, one line too): the copy one of them made must not be sent,
-    // undecoded, as the other's answer.
+async fn the_json_companion_answers_with_the_stored_bytes_on_miss_hit_and_hit_l1() {
     let server = RedisServer::start();
     let cache = with_l1(&server);
-    assert_eq!(until_l1(&cache, || Celsius::of(3)).await, 3);
-    let copy = cache
-        .scope(async { Celsius::of_l1(3) })
-        .await
-        .expect("its own copy");
-    assert_eq!(&copy.json[..], b"3");
-    assert_eq!(cache.scope(async { Label::of_l1(3) }).await, None);
-    // The other function's call decodes the entry, fails (a number is no String), computes its
-    // own and overwrites it: from then on the copy is the other's.
-    assert_eq!(until_l1(&cache, || Label::of(3)).await, "#3");
-    let copy = cache
-        .scope(async { Label::of_l1(3) })
-        .await
-        .expect("its own copy");
-    assert_eq!(&copy.json[..], br##""#3""##);
-    assert_eq!(cache.scope(async { Celsius::of_l1(3) }).await, None);
+    let key = cache.scope(plain_key(5)).await.unwrap();
+    // A miss: the bytes it stored.
+    let entry = cache.scope(plain_json(5)).await;
+    assert_eq!(entry.outcome(), CacheOutcome::Miss);
+    assert_eq!(&entry.json()[..], &stored(&server, &key)[..]);
+    assert_eq!(&entry.json()[..], b"10");
+    assert!(entry.is_cached());
+    // A hit through Redis, then from the L1 (the copy its own call decoded): the same bytes.
+    let entry = cache.scope(plain_json(5)).await;
+    assert!(
+        matches!(entry.outcome(), CacheOutcome::Hit | CacheOutcome::HitL1),
+        "{entry:?}"
+    );
+    assert_eq!(&entry.json()[..], b"10");
+    let entry = until_l1(&cache, || plain_json(5)).await;
+    assert_eq!(&entry.json()[..], &stored(&server, &key)[..]);
+    assert_eq!(entry.etag().len(), 18, "a strong ETag of the bytes");
+    let max_age = entry.max_age();
+    assert!(max_age <= Duration::from_secs(60) && max_age > Duration::from_secs(50));
+    // The function and its companion share entries and copies.
+    assert_eq!(until_l1(&cache, || plain(5)).await, 10);
+    // Other arguments: their own entry.
+    assert_eq!(&cache.scope(plain_json(6)).await.json()[..], b"12");
+    // No L1 where the function's calls would not use it.
+    for _ in 0..3 {
+        let entry = cache.scope(opted_out_json(5)).await;
+        assert_ne!(entry.outcome(), CacheOutcome::HitL1);
+        assert_eq!(&entry.json()[..], b"15");
+    }
+    let memory = Cache::builder().memory(1 << 20).build().unwrap();
+    assert_eq!(
+        memory.scope(plain_json(5)).await.outcome(),
+        CacheOutcome::Miss
+    );
+    assert_eq!(
+        memory.scope(plain_json(5)).await.outcome(),
+        CacheOutcome::Hit
+    );
+    // Changed in Redis: gone from the companion as from the call.
+    let _: u32 = server.connection().del(key.as_str()).unwrap();
+    let started = Instant::now();
+    loop {
+        let entry = cache.scope(plain_json(5)).await;
+        if entry.outcome() == CacheOutcome::Miss {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "still a copy");
+        tokio::task::yield_now().await;
+    }
+    // Redis down: the value's JSON made now, promising nothing.
+    let down = Cache::builder()
+        .redis_url("redis://127.0.0.1:1/0")
+        .build()
+        .unwrap();
+    let entry = down.scope(plain_json(5)).await;
+    assert_eq!(entry.outcome(), CacheOutcome::Bypass);
+    assert_eq!(&entry.json()[..], b"10");
+    assert!(!entry.is_cached());
+    assert_eq!(entry.max_age(), Duration::ZERO);
+
+    // A refresh due is the call's to start: the L1's copy steps aside, the call answers and
+    // refreshes the entry (its life starts again).
+    assert_eq!(until_l1(&cache, || refreshed_ahead(1)).await, 7);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let entry = cache.scope(refreshed_ahead_json(1)).await;
+    assert!(entry.max_age() < Duration::from_secs(1), "{entry:?}");
+    let started = Instant::now();
+    while cache.scope(refreshed_ahead_json(1)).await.max_age() < Duration::from_secs(1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_companion_never_answers_with_another_functions_bytes() {
+    // Two functions whose calls share a key (one prefix, one path: methods of one name; then
+    // two made by one macro call, one line too): what one of them stored or copied must not be
+    // sent as the other's answer.
+    let server = RedisServer::start();
+    let cache = with_l1(&server);
+    let copy = until_l1(&cache, || Celsius::of_json(3)).await;
+    assert_eq!(&copy.json()[..], b"3");
+    // The other function reads the entry through its own type, fails (a number is no String),
+    // computes its own and overwrites it: its answer is its own JSON.
+    let label = cache.scope(Label::of_json(3)).await;
+    assert_eq!(&label.json()[..], br##""#3""##);
+    assert_eq!(label.outcome(), CacheOutcome::Miss);
+    let label = until_l1(&cache, || Label::of_json(3)).await;
+    assert_eq!(&label.json()[..], br##""#3""##);
+    let celsius = cache.scope(Celsius::of_json(3)).await;
+    assert_eq!(&celsius.json()[..], b"3");
+    assert_eq!(celsius.outcome(), CacheOutcome::Miss);
 
     // The same, for two functions made by one macro call.
-    assert_eq!(until_l1(&cache, || Meters::made(4)).await, 4);
-    assert!(cache.scope(async { Meters::made_l1(4) }).await.is_some());
-    assert_eq!(cache.scope(async { Named::made_l1(4) }).await, None);
-    assert_eq!(until_l1(&cache, || Named::made(4)).await, "#4");
-    let copy = cache
-        .scope(async { Named::made_l1(4) })
-        .await
-        .expect("its own copy");
-    assert_eq!(&copy.json[..], br##""#4""##);
-    assert_eq!(cache.scope(async { Meters::made_l1(4) }).await, None);
+    assert_eq!(
+        &until_l1(&cache, || Meters::made_json(4)).await.json()[..],
+        b"4"
+    );
+    assert_eq!(
+        &cache.scope(Named::made_json(4)).await.json()[..],
+        br##""#4""##
+    );
+    assert_eq!(&cache.scope(Meters::made_json(4)).await.json()[..], b"4");
 
     // One generic function's instantiations: one site, keys of their own.
-    assert_eq!(until_l1(&cache, || Repo::<u8>::get(1)).await, "u8#1");
-    let copy = cache
-        .scope(async { Repo::<u8>::get_l1(1) })
-        .await
-        .expect("its copy");
-    assert_eq!(&copy.json[..], br#""u8#1""#);
-    assert_eq!(cache.scope(async { Repo::<u16>::get_l1(1) }).await, None);
+    let copy = until_l1(&cache, || Repo::<u8>::get_json(1)).await;
+    assert_eq!(&copy.json()[..], br#""u8#1""#);
+    let other = cache.scope(Repo::<u16>::get_json(1)).await;
+    assert_eq!(&other.json()[..], br#""u16#1""#);
+    // The functions themselves agree with their companions.
+    assert_eq!(cache.scope(Celsius::of(3)).await, 3);
+    assert_eq!(cache.scope(Label::of(3)).await, "#3");
+    assert_eq!(cache.scope(Meters::made(4)).await, 4);
+    assert_eq!(cache.scope(Named::made(4)).await, "#4");
+    assert_eq!(cache.scope(Repo::<u8>::get(1)).await, "u8#1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,11 @@
 //! The generated code, as pure quoting of a checked [`Model`].
 //!
 //! For a cached function `f` it is the function itself (a static `CacheSite`, one `Call::arg`
-//! per key argument, the original body run through the `Mode` of its return type), its
-//! refresh twin `f_refresh` (the same, made a refresh), and the companions `f_key`,
-//! `f_invalidate`, `f_l1` and `f_invalidate_all`, which take the same key arguments so that a
-//! key can never be rebuilt wrong. Every item is named through `<crate>::__private`, and the generated
+//! per key argument, the original body run through the `Mode` of its return type), its twins
+//! `f_refresh` (the same, made a refresh) and `f_json` (the same, answering with the JSON the
+//! cache holds, in the shape of `f`'s output), and the companions `f_key`, `f_invalidate` and
+//! `f_invalidate_all`, which take the same key arguments so that a key can never be rebuilt
+//! wrong. Every item is named through `<crate>::__private`, and the generated
 //! locals use mixed-site hygiene, so that a user's argument named `call` or `key` cannot clash
 //! with them. Spans point at what the user wrote: a key argument that is not `Serialize` is
 //! reported at the argument, a value that does not deserialize at the return type.
@@ -20,10 +21,12 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     let site = site_definition(model, function.sig.ident.span());
     let cached = cached_function(model, &function, &site, Twin::Function);
     let refresh = cached_function(model, &function, &site, Twin::Refresh);
+    let json = cached_function(model, &function, &site, Twin::Json);
     let companions = companions(model, &function, &site);
     quote! {
         #cached
         #refresh
+        #json
         #companions
     }
 }
@@ -106,13 +109,77 @@ fn next_expansion() -> u32 {
     EXPANSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Which of the two cached functions is generated.
+/// Which of the three cached functions is generated.
 #[derive(Clone, Copy, PartialEq)]
 enum Twin {
     /// The function as the user wrote it, cached.
     Function,
     /// `f_refresh`: the same call, made a refresh.
     Refresh,
+    /// `f_json`: the same call, answering with the JSON the cache holds.
+    Json,
+}
+
+/// The shape of `f_json`'s output, read from `f`'s return type as written (or `returns = ..`).
+enum JsonShape {
+    /// `Result<Entry, E>`, with `E`.
+    Result(TokenStream),
+    /// `Option<Entry>`.
+    Option,
+    /// `Entry`.
+    Value,
+}
+
+impl JsonShape {
+    fn of(model: &Model, private: &TokenStream) -> Self {
+        let output = &model.output;
+        match (&model.mode, spelled(output)) {
+            (Mode::Result, _) => {
+                JsonShape::Result(quote!(<#output as #private::mode::IsResult>::Err))
+            }
+            (Mode::Option, _) => JsonShape::Option,
+            // `Result<T, E>`, and `io::Result<T>`-like aliases named `Result`.
+            (Mode::FromType, Spelled::Result) => {
+                JsonShape::Result(quote!(<#output as #private::mode::IsResult>::Err))
+            }
+            // With `cache_none` (or `returns = value`), an `Option` is stored whole, `None` as
+            // `null`: its answer is still `None`.
+            (Mode::FromType | Mode::Value, Spelled::Option) => JsonShape::Option,
+            _ => JsonShape::Value,
+        }
+    }
+}
+
+/// What a return type is, as written.
+enum Spelled {
+    Result,
+    Option,
+    Other,
+}
+
+fn spelled(ty: &syn::Type) -> Spelled {
+    let syn::Type::Path(path) = ty else {
+        return Spelled::Other;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return Spelled::Other;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return Spelled::Other;
+    };
+    let types: Vec<&syn::Type> = args
+        .args
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    match (last.ident.to_string().as_str(), types.len()) {
+        ("Result", 1 | 2) => Spelled::Result,
+        ("Option", 1) => Spelled::Option,
+        _ => Spelled::Other,
+    }
 }
 
 /// The cached function (or its refresh twin): the user's signature and body, the body run
@@ -205,6 +272,40 @@ fn cached_function(
         }
     };
     let refreshing = (twin == Twin::Refresh).then(|| quote!(.refreshing()));
+    let json_shape = JsonShape::of(model, &private);
+    // `f_json`: the L1's copy as it is when it can answer at once, else the call, observed:
+    // its output and its entry mapped to the answer's shape.
+    let (answer_from_l1, run_body) = match twin {
+        Twin::Json => {
+            let entry = Ident::new("__cached_json_entry", Span::mixed_site());
+            let (from_l1, map) = match &json_shape {
+                JsonShape::Result(_) => (
+                    quote!(::core::result::Result::Ok(#entry)),
+                    quote!(#private::json::result),
+                ),
+                JsonShape::Option => (
+                    quote!(#private::json::from_l1_option(#entry)),
+                    quote!(#private::json::option),
+                ),
+                // Through the mode the compiler picked: a `Result` or an `Option` behind an
+                // alias is mapped as what it is.
+                JsonShape::Value => (quote!(#entry), quote!(#chosen.json_value())),
+            };
+            let map_fn = Ident::new("__cached_json_map", Span::mixed_site());
+            (
+                quote! {
+                    if let ::core::option::Option::Some(#entry) = #call.json_from_l1() {
+                        return #from_l1;
+                    }
+                },
+                quote!({
+                    let #map_fn = #map;
+                    #private::observe_http(#run_body, #map_fn)
+                }),
+            )
+        }
+        _ => (quote!(), run_body),
+    };
     let run = quote_spanned! {*output_span=>
         // In a block: the call (and its key buffer) is gone before the await, so that it
         // takes no room in the function's future.
@@ -217,6 +318,7 @@ fn cached_function(
             let mut #call =
                 #private::Call::new(&#site_static, #private::instance_of(&|| ()))#refreshing;
             #(#arg_calls)*
+            #answer_from_l1
             let #chosen = #mode_of;
             // Whether an `Err` can be handed to the calls that wait for this one.
             let #errors = (&&#chosen.errors()).sharing();
@@ -229,10 +331,9 @@ fn cached_function(
     function
         .brace_token
         .surround(&mut generated_body, |tokens| {
-            let twin = (twin == Twin::Refresh).then(|| quote!(.for_refresh_twin()));
             tokens.extend(quote! {
                 #(#inner_attrs)*
-                static #site_static: #private::CacheSite = #site #twin;
+                static #site_static: #private::CacheSite = #site;
                 #run
             })
         });
@@ -252,6 +353,27 @@ fn cached_function(
             let cfgs = cfg_attributes(&function.outer_attrs);
             quote!(#(#cfgs)* #[doc = #doc] #[allow(dead_code)])
         }
+        Twin::Json => {
+            sig.ident = format_ident!("{}_json", sig.ident);
+            let entry = quote!(#private::Entry);
+            let json_output = match &json_shape {
+                JsonShape::Result(error) => quote!(::core::result::Result<#entry, #error>),
+                JsonShape::Option => quote!(::core::option::Option<#entry>),
+                JsonShape::Value => entry,
+            };
+            let arrow = match &sig.output {
+                syn::ReturnType::Type(arrow, _) => *arrow,
+                syn::ReturnType::Default => Default::default(),
+            };
+            sig.output = syn::ReturnType::Type(arrow, Box::new(syn::Type::Verbatim(json_output)));
+            let doc = format!(
+                "`{function_name}`'s call, answering with the JSON the cache holds for it (an \
+                 `Entry`: the stored bytes, what the call did, the entry's life), in the shape of \
+                 its output; send it on as it is (generated by `#[cached_json]`)."
+            );
+            let cfgs = cfg_attributes(&function.outer_attrs);
+            quote!(#(#cfgs)* #[doc = #doc] #[allow(dead_code)])
+        }
     };
     quote! {
         #attrs
@@ -259,7 +381,7 @@ fn cached_function(
     }
 }
 
-/// `f_key`, `f_invalidate`, `f_l1` and `f_invalidate_all`.
+/// `f_key`, `f_invalidate` and `f_invalidate_all`.
 fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> TokenStream {
     let Model {
         krate,
@@ -291,12 +413,10 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
             .collect()
     };
     let arg_calls = arg_calls_on(quote!(#companion));
-    let l1_arg_calls = arg_calls_on(quote!(#companion.call_mut()));
     let cfgs = cfg_attributes(&function.outer_attrs);
     let key_fn = format_ident!("{}_key", name);
     let invalidate_fn = format_ident!("{}_invalidate", name);
     let invalidate_all_fn = format_ident!("{}_invalidate_all", name);
-    let l1_fn = format_ident!("{}_l1", name);
     let key_doc = format!(
         "The cache key of a call of `{function_name}` with these arguments, in the current \
          cache (generated by `#[cached_json]`)."
@@ -309,11 +429,6 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
     let invalidate_all_doc = format!(
         "Invalidates every cached value of `{function_name}`, in O(1), for every process \
          sharing the current cache's store (generated by `#[cached_json]`)."
-    );
-    let l1_doc = format!(
-        "The L1's copy of the cached value of a call of `{function_name}` with these \
-         arguments, its JSON as stored, when the call would answer from it right now; `None` \
-         otherwise, and the call does the rest (generated by `#[cached_json]`)."
     );
     let prepare = quote! {
         static #site_static: #private::CacheSite = #site;
@@ -340,20 +455,6 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         {
             #prepare
             #companion.invalidate().await
-        }
-
-        #(#cfgs)*
-        #[doc = #l1_doc]
-        #[allow(dead_code)]
-        #vis fn #l1_fn #generics (#params)
-            -> ::core::option::Option<#private::Entry> #where_clause
-        {
-            static #site_static: #private::CacheSite = #site;
-            // `None` at once when the L1 cannot answer: the arguments are not even hashed.
-            let mut #companion =
-                #private::L1Call::new(&#site_static, #private::instance_of(&|| ()))?;
-            #(#l1_arg_calls)*
-            #companion.entry()
         }
 
         #(#cfgs)*

@@ -406,12 +406,7 @@ impl Aside {
 
     /// Records the entry behind this call's answer, for [`crate::observe_entry`].
     fn observed(&self, outcome: CacheOutcome, json: Bytes, remaining: Option<Duration>) {
-        http::record(Entry {
-            outcome,
-            json,
-            ttl: self.site.ttl,
-            remaining,
-        });
+        http::record(Entry::new(outcome, json, self.site.ttl, remaining));
     }
 
     fn finish<T>(&self, outcome: CacheOutcome, output: T) -> T {

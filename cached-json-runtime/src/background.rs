@@ -109,12 +109,12 @@ impl<S: Shape> Computation<S> {
             Ran::Stale(bytes, output) => {
                 let landing = Landing::Stale(bytes.as_slice().into());
                 if observed {
-                    http::record(Entry {
-                        outcome: CacheOutcome::Stale,
-                        json: bytes.into(),
-                        ttl: site.ttl,
-                        remaining: None,
-                    });
+                    http::record(Entry::new(
+                        CacheOutcome::Stale,
+                        bytes.into(),
+                        site.ttl,
+                        None,
+                    ));
                 }
                 (Done::Answer(CacheOutcome::Stale, output), landing)
             }
@@ -145,12 +145,12 @@ impl<S: Shape> Computation<S> {
                         }
                         stale::write(store, &key, site, &bytes, ttl).await;
                         if observed && written.is_ok() {
-                            http::record(Entry {
-                                outcome: CacheOutcome::Miss,
-                                json: bytes.into(),
-                                ttl: site.ttl,
-                                remaining: Some(ttl),
-                            });
+                            http::record(Entry::new(
+                                CacheOutcome::Miss,
+                                bytes.into(),
+                                site.ttl,
+                                Some(ttl),
+                            ));
                         }
                     }
                 }

@@ -8,17 +8,22 @@
 //! lives in the runtime, where it is tested.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::aside::Aside;
 use crate::cache::{Cache, CurrentCache};
+use crate::generation::at_generation;
+use crate::http::Entry;
 use crate::instance;
-use crate::key::KeyBuilder;
+use crate::instruments;
+use crate::key::{KeyBuilder, Unencodable};
 use crate::logging::LogLimiter;
+use crate::outcome::{record, CacheOutcome};
 use crate::shape::{Codec, ErrorShare, OptionShape, PlainShape, ResultShape};
 use crate::site::CacheSite;
+use crate::store::Health;
 
 /// A value that can be part of a cache key: anything `Serialize`.
 ///
@@ -37,6 +42,9 @@ pub struct Call {
     pub(crate) cache: CurrentCache,
     pub(crate) site: &'static CacheSite,
     pub(crate) args: KeyBuilder,
+    /// The arguments' digest, when already finished (by [`Call::json_from_l1`]): the call that
+    /// follows does not hash them again.
+    pub(crate) finished: Option<Result<u128, Unencodable>>,
     pub(crate) refresh: bool,
 }
 
@@ -51,8 +59,41 @@ impl Call {
             cache: Cache::current_ref(),
             site,
             args: KeyBuilder::seeded(instance::seed(instance)),
+            finished: None,
             refresh: false,
         }
+    }
+
+    /// For the JSON companion (`f_json`): the L1's copy of the call's entry, as stored (outcome
+    /// `HitL1`), when the call would answer from it right now and this function's own calls
+    /// decoded that copy (so its bytes are this function's JSON); else `None`, and the call
+    /// goes on as usual. Nothing is decoded, nothing waits, nothing is asked of the store; the
+    /// key arguments are hashed only when an L1 may answer. Counted in the metrics as the
+    /// call's hit would be; no span is made for it.
+    pub fn json_from_l1(&mut self) -> Option<Entry> {
+        let cache = &self.cache;
+        if !self.site.l1 || self.refresh || !cache.has_l1() || cache.store().health() != Health::Up
+        {
+            return None;
+        }
+        let args = std::mem::take(&mut self.args);
+        let digest = *self.finished.insert(args.finish()).as_ref().ok()?;
+        let now = Instant::now();
+        let generation = cache.generations().known_at(self.site, now)?;
+        let id = self.site.entry_id(at_generation(digest, generation));
+        let (json, remaining) = cache.l1()?.get_decoded_by(id, self.site, now)?;
+        // A refresh due is the call's to start.
+        if self.site.refresh_due(Some(remaining)) {
+            return None;
+        }
+        instruments::call(self.site, CacheOutcome::HitL1);
+        record(CacheOutcome::HitL1);
+        Some(Entry::new(
+            CacheOutcome::HitL1,
+            json,
+            self.site.ttl,
+            Some(remaining),
+        ))
     }
 
     /// Makes this call a refresh (`<fn>_refresh`): the function runs and its value is stored,
@@ -184,7 +225,11 @@ impl Call {
     /// Finishes the key now, so that the arguments' canonical buffer (256 bytes inline) is not
     /// carried in the call's future. A call whose arguments have no key runs uncached.
     fn into_aside(self, uncached: bool) -> Aside {
-        let digest = match self.args.finish() {
+        let finished = match self.finished {
+            Some(finished) => finished,
+            None => self.args.finish(),
+        };
+        let digest = match finished {
             Ok(digest) if !uncached => Some(digest),
             Ok(_) => None,
             Err(unencodable) => {

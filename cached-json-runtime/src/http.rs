@@ -17,21 +17,87 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::outcome::CacheOutcome;
 
-/// The entry behind a cached call's answer.
+/// The entry behind a cached call's answer: the JSON the cache holds (or, when the cache could
+/// not be used, the value's JSON made now), what the call did, and the entry's life, for HTTP
+/// caching. What a `f_json` companion returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// What the call did.
-    pub outcome: CacheOutcome,
-    /// The answer's JSON as the cache holds it: the response body to send, byte for byte what
-    /// the `ETag` is computed over. Shared with the L1's copy, not copied.
-    pub json: Bytes,
-    /// The entry's TTL as configured (the attribute's `ttl`).
-    pub ttl: Duration,
-    /// How long it has left, when known (`None`: it was just written, or is a stale copy).
-    pub remaining: Option<Duration>,
+    outcome: CacheOutcome,
+    json: Bytes,
+    ttl: Duration,
+    remaining: Option<Duration>,
+    /// Whether `json` is the cache's (else: the value encoded now, the cache not used).
+    cached: bool,
 }
 
 impl Entry {
+    /// An entry the cache holds: `json` as stored, with the entry's TTL and, when known, its
+    /// remaining life.
+    pub(crate) fn new(
+        outcome: CacheOutcome,
+        json: Bytes,
+        ttl: Duration,
+        remaining: Option<Duration>,
+    ) -> Self {
+        Entry {
+            outcome,
+            json,
+            ttl,
+            remaining,
+            cached: true,
+        }
+    }
+
+    /// The answer of a call that did not use the cache (`outcome`, `BYPASS` if none): `value`'s
+    /// JSON, made now; empty if it does not serialize (an HTTP layer answers 500).
+    pub(crate) fn uncached<T: serde::Serialize>(value: &T, outcome: Option<CacheOutcome>) -> Self {
+        Entry {
+            outcome: outcome.unwrap_or(CacheOutcome::Bypass),
+            json: serde_json::to_vec(value)
+                .map(Bytes::from)
+                .unwrap_or_default(),
+            ttl: Duration::ZERO,
+            remaining: None,
+            cached: false,
+        }
+    }
+
+    /// An answer with no JSON (an HTTP answer is a 500): what `f_json` gives for an `Err` or a
+    /// `None` it cannot return as such.
+    pub(crate) fn unanswered(outcome: Option<CacheOutcome>) -> Self {
+        Entry {
+            outcome: outcome.unwrap_or(CacheOutcome::Bypass),
+            json: Bytes::new(),
+            ttl: Duration::ZERO,
+            remaining: None,
+            cached: false,
+        }
+    }
+
+    /// What the call did (`X-Cache`).
+    pub fn outcome(&self) -> CacheOutcome {
+        self.outcome
+    }
+
+    /// The answer's JSON: as the cache holds it, byte for byte what [`Entry::etag`] is computed
+    /// over (shared with the L1's copy, not copied); or, when the cache was not used, the
+    /// value's JSON made now (empty if it did not serialize).
+    pub fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// [`Entry::json`], owned.
+    pub fn into_json(self) -> Bytes {
+        self.json
+    }
+
+    /// Whether the JSON is the cache's: `false` when the call did not use the cache (it was
+    /// bypassed, or its value was not stored); HTTP answers then promise nothing
+    /// (`Cache-Control: no-cache`, no `ETag`).
+    pub fn is_cached(&self) -> bool {
+        self.cached
+    }
+
     /// A strong `ETag` of the stored bytes: `"` + 16 hex digits of their xxh3-64 + `"`.
     pub fn etag(&self) -> String {
         let etag = self.etag_bytes();
@@ -50,10 +116,12 @@ impl Entry {
     }
 
     /// How long a client may reuse the answer: the entry's remaining life, never more than its
-    /// TTL; 0 for a stale answer (it is already past its life).
+    /// TTL; 0 for a stale answer (it is already past its life) and for one the cache did not
+    /// hold.
     pub fn max_age(&self) -> Duration {
         match self.outcome {
             CacheOutcome::Stale => Duration::ZERO,
+            _ if !self.cached => Duration::ZERO,
             _ => self.remaining.unwrap_or(self.ttl).min(self.ttl),
         }
     }
@@ -215,12 +283,12 @@ mod tests {
     use super::*;
 
     fn entry(outcome: CacheOutcome, remaining: Option<u64>) -> Entry {
-        Entry {
+        Entry::new(
             outcome,
-            json: Bytes::from_static(br#"{"a":1}"#),
-            ttl: Duration::from_secs(60),
-            remaining: remaining.map(Duration::from_secs),
-        }
+            Bytes::from_static(br#"{"a":1}"#),
+            Duration::from_secs(60),
+            remaining.map(Duration::from_secs),
+        )
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "actix")]
+pub mod actix;
 mod aside;
 mod background;
 mod builder;
@@ -20,6 +22,7 @@ mod generation;
 mod http;
 pub mod instance;
 mod instruments;
+pub mod json;
 pub mod key;
 mod l1;
 mod lock;
@@ -38,7 +41,7 @@ mod unwind;
 pub use builder::DEFAULT_REDIS_URL;
 pub use cache::{Cache, CacheBuilder};
 pub use call::{Call, KeyArg};
-pub use companion::{invalidate_all, KeyError, L1Call};
+pub use companion::{invalidate_all, KeyError};
 pub use http::{observe_entry, observe_http, Entry};
 pub use instruments::describe_metrics;
 pub use logging::redact_url;

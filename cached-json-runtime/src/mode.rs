@@ -169,6 +169,9 @@ pub fn forced_value<R>() -> ValueMode<R> {
     }
 }
 
+/// How `f_json` maps an output of type `O` and what its call recorded to its answer.
+pub type JsonMap<O> = fn(O, Option<crate::Entry>, Option<crate::CacheOutcome>) -> crate::Entry;
+
 /// Runs the body through [`Call::result`].
 pub struct ResultMode<T, E>(PhantomData<fn() -> (T, E)>);
 
@@ -176,6 +179,15 @@ impl<T, E> ResultMode<T, E> {
     /// What decides whether `E` is shared.
     pub fn errors(&self) -> ErrorProbe<E> {
         ErrorProbe(PhantomData)
+    }
+
+    /// For `f_json` behind a type alias the attribute could not read as a `Result`: the `Ok`
+    /// value's entry; an `Err` is an entry with no JSON (see [`crate::json::unanswered`]).
+    pub fn json_value(&self) -> JsonMap<Result<T, E>>
+    where
+        T: serde::Serialize,
+    {
+        crate::json::result_as_value::<T, E>
     }
 
     /// The cached call.
@@ -217,6 +229,15 @@ impl<T> OptionMode<T> {
     /// No error to share.
     pub fn errors(&self) -> ErrorProbe<Infallible> {
         ErrorProbe(PhantomData)
+    }
+
+    /// For `f_json` behind a type alias the attribute could not read as an `Option`: the `Some`
+    /// value's entry; `None` is an entry with no JSON (see [`crate::json::unanswered`]).
+    pub fn json_value(&self) -> JsonMap<Option<T>>
+    where
+        T: serde::Serialize,
+    {
+        crate::json::option_as_value::<T>
     }
 
     /// The cached call.
@@ -261,6 +282,14 @@ impl<R> ValueMode<R> {
     /// No error to share.
     pub fn errors(&self) -> ErrorProbe<Infallible> {
         ErrorProbe(PhantomData)
+    }
+
+    /// For `f_json`: the value's entry.
+    pub fn json_value(&self) -> JsonMap<R>
+    where
+        R: serde::Serialize,
+    {
+        crate::json::value::<R>
     }
 
     /// The cached call.

@@ -1,6 +1,6 @@
 //! The fixed part of one annotated function's caching: its [`CacheSite`], built in a `static`
 //! by the attribute, and the registry of the sites called so far: it warns when two functions
-//! share a prefix, and lets a companion find its function's site ([`CacheSite::function_site`]).
+//! share a prefix.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -25,10 +25,6 @@ pub struct CacheSite {
     pub(crate) expansion: u32,
     /// Whether this site was checked against the others (see [`CacheSite::register`]).
     registered: AtomicBool,
-    /// The site of a refresh twin (`f_refresh`), not of the function itself.
-    refresh_twin: bool,
-    /// For a companion's site: the function's own, once found ([`CacheSite::function_site`]).
-    function_site: OnceLock<&'static CacheSite>,
     pub(crate) ttl: Duration,
     pub(crate) version: Option<u32>,
     pub(crate) lock: bool,
@@ -76,8 +72,6 @@ impl CacheSite {
             location: "",
             expansion: 0,
             registered: AtomicBool::new(false),
-            refresh_twin: false,
-            function_site: OnceLock::new(),
             ttl: Duration::from_secs(ttl_secs),
             version,
             lock: false,
@@ -106,12 +100,6 @@ impl CacheSite {
     pub const fn defined_at(mut self, location: &'static str, expansion: u32) -> Self {
         self.location = location;
         self.expansion = expansion;
-        self
-    }
-
-    /// Marks the site of a refresh twin (`f_refresh`): it is no companion's function site.
-    pub const fn for_refresh_twin(mut self) -> Self {
-        self.refresh_twin = true;
         self
     }
 
@@ -212,7 +200,7 @@ impl CacheSite {
         if self.registered.swap(true, Ordering::Relaxed) {
             return;
         }
-        // A function and its refresh twin share their prefix by design.
+        // A function and its twins share their prefix by design.
         if let Some(other) = sites.iter().find(|other| {
             other.prefix == self.prefix
                 && other.version == self.version
@@ -229,27 +217,10 @@ impl CacheSite {
         sites.push(self);
     }
 
-    /// For a companion's site: the site of its function (same function, prefix and version,
-    /// not the refresh twin), once the function has been called in this process; `None`
-    /// before. What the function's calls learned lives there: its prefix's generation (known
-    /// by site), the copies it made in the L1, its recent duration.
-    pub(crate) fn function_site(&'static self) -> Option<&'static CacheSite> {
-        if let Some(site) = self.function_site.get() {
-            return Some(site);
-        }
-        let site = *registered_sites().iter().find(|site| {
-            !site.refresh_twin
-                && site.same_function(self)
-                && site.prefix == self.prefix
-                && site.version == self.version
-        })?;
-        Some(self.function_site.get_or_init(|| site))
-    }
-
     /// Whether `other` is a site of the same annotated function (the function's own, its
-    /// refresh twin's, a companion's): generated from one attribute, they share the function's
-    /// path, where it is defined and the expansion.
-    fn same_function(&self, other: &CacheSite) -> bool {
+    /// twins' `f_refresh` and `f_json`, a companion's): generated from one attribute, they
+    /// share the function's path, where it is defined and the expansion.
+    pub(crate) fn same_function(&self, other: &CacheSite) -> bool {
         self.function == other.function
             && self.location == other.location
             && self.expansion == other.expansion

@@ -1,19 +1,13 @@
-//! The API's route handlers. The four cached routes call `#[cached_json]` functions
-//! ([`crate::cached`]) and answer with HTTP caching (`cached_json::actix`): `X-Cache` says what
-//! the cache actually did, a strong `ETag` of the stored JSON lets clients revalidate (`304`),
-//! `Cache-Control: max-age` is the entry's remaining life and `Age` its age on hits. Each first
-//! asks the function's L1 companion (`f_l1`): a copy it can answer with at once is sent as
-//! stored, without decoding it into a value only to encode it again.
+//! The API's route handlers. The four cached routes answer with what their `#[cached_json]`
+//! function's JSON companion (`f_json`, [`crate::cached`]) returns: an `Entry`, the JSON the
+//! cache holds, sent as it is with HTTP caching (`cached_json::actix`): `X-Cache` says what the
+//! cache actually did, a strong `ETag` of the stored JSON lets clients revalidate (`304`),
+//! `Cache-Control: max-age` is the entry's remaining life and `Age` its age on hits.
 
-use actix_web::http::header::HeaderValue;
-use actix_web::{get, post, web, HttpRequest, HttpResponse, Responder, ResponseError};
-use cached_json::actix::{observe, HttpCache, X_CACHE};
-use serde::Serialize;
+use actix_web::{get, post, web, HttpResponse};
+use cached_json::Entry;
 
-use crate::cached::{
-    forecast_info, forecast_info_l1, local_info, local_info_l1, top_soon, top_soon_l1, top_viewed,
-    top_viewed_l1,
-};
+use crate::cached::{forecast_info_json, local_info_json, top_soon_json, top_viewed_json};
 use crate::error::{ApiError, ErrorBody};
 use crate::events::{Event, NewEvent};
 use crate::geocoder::LocalInfo;
@@ -22,32 +16,6 @@ use crate::query::{
 };
 use crate::state::AppState;
 use crate::weather::Forecast;
-
-/// A cached route's answer: the value with its HTTP caching headers, or the error (with
-/// `X-Cache` still, so that a 404 shows the cache was asked).
-fn answer<T: Serialize>(
-    request: &HttpRequest,
-    http: HttpCache,
-    result: Result<T, ApiError>,
-) -> HttpResponse {
-    match result {
-        Ok(value) => http.with(value).respond_to(request),
-        Err(err) => {
-            let mut response = err.error_response();
-            if let Some(outcome) = http.outcome() {
-                response
-                    .headers_mut()
-                    .insert(X_CACHE, HeaderValue::from_static(outcome.as_str()));
-            }
-            response
-        }
-    }
-}
-
-/// The answer from an entry of the L1 (`HIT-L1`): its stored JSON, as it is.
-fn from_l1(request: &HttpRequest, entry: cached_json::Entry) -> HttpResponse {
-    HttpCache::from(entry).with(()).respond_to(request)
-}
 
 /// Geocode a Brazilian city (cached 24 h under `local-info`).
 #[utoipa::path(
@@ -67,17 +35,12 @@ fn from_l1(request: &HttpRequest, entry: cached_json::Entry) -> HttpResponse {
 )]
 #[get("/api/v1/local_info")]
 pub async fn get_local_info(
-    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LocationQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Entry, ApiError> {
     let key = location_key(&query)?;
-    if let Some(entry) = local_info_l1(&key) {
-        return Ok(from_l1(&request, entry));
-    }
-    let (place, http) = observe(local_info(&state.geocoder, &key)).await;
-    let result = place.ok_or_else(|| unknown_place(&query));
-    Ok(answer(&request, http, result))
+    let place = local_info_json(&state.geocoder, &key).await;
+    place.ok_or_else(|| unknown_place(&query))
 }
 
 /// Three-day forecast for a Brazilian city (cached 30 min under `forecast`).
@@ -98,17 +61,12 @@ pub async fn get_local_info(
 )]
 #[get("/api/v1/forecast_info")]
 pub async fn get_forecast_info(
-    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LocationQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Entry, ApiError> {
     let key = location_key(&query)?;
-    if let Some(entry) = forecast_info_l1(&key) {
-        return Ok(from_l1(&request, entry));
-    }
-    let (forecast, http) = observe(forecast_info(&state, &key)).await;
-    let result = forecast.ok_or_else(|| unknown_place(&query));
-    Ok(answer(&request, http, result))
+    let forecast = forecast_info_json(&state, &key).await;
+    forecast.ok_or_else(|| unknown_place(&query))
 }
 
 fn unknown_place(query: &LocationQuery) -> ApiError {
@@ -133,16 +91,11 @@ fn unknown_place(query: &LocationQuery) -> ApiError {
 )]
 #[get("/api/v1/eventos/top/soon")]
 pub async fn get_top_soon(
-    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LimitQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Entry, ApiError> {
     let limit = bounded("limit", query.limit.as_deref(), 10, 1, 100)?;
-    if let Some(entry) = top_soon_l1(limit) {
-        return Ok(from_l1(&request, entry));
-    }
-    let (events, http) = observe(top_soon(&state.events, limit)).await;
-    Ok(answer(&request, http, events))
+    top_soon_json(&state.events, limit).await
 }
 
 /// The most viewed events (cached 30 s under `top-viewed`).
@@ -162,16 +115,11 @@ pub async fn get_top_soon(
 )]
 #[get("/api/v1/eventos/top/most-viewed")]
 pub async fn get_top_viewed(
-    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<LimitQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Entry, ApiError> {
     let limit = bounded("limit", query.limit.as_deref(), 10, 1, 100)?;
-    if let Some(entry) = top_viewed_l1(limit) {
-        return Ok(from_l1(&request, entry));
-    }
-    let (events, http) = observe(top_viewed(&state.events, limit)).await;
-    Ok(answer(&request, http, events))
+    top_viewed_json(&state.events, limit).await
 }
 
 /// A page of events (never cached: every page and city would be another key).

@@ -857,7 +857,7 @@ async fn nested_observers_each_see_the_calls_inside_them() {
     assert_eq!((value, outcome), (9, Some(CacheOutcome::Hit)));
     let entry = entry.expect("the inner observer's entry");
     assert_eq!(
-        (entry.outcome, &entry.json[..]),
+        (entry.outcome(), &entry.json()[..]),
         (CacheOutcome::Hit, &b"9"[..])
     );
     // ...and the entry, when it wants entries and the inner observer does not.
@@ -865,7 +865,7 @@ async fn nested_observers_each_see_the_calls_inside_them() {
     assert_eq!((value, outcome), (1, Some(CacheOutcome::Miss)));
     let entry = entry.expect("the outer observer's entry");
     assert_eq!(
-        (entry.outcome, &entry.json[..]),
+        (entry.outcome(), &entry.json()[..]),
         (CacheOutcome::Miss, &b"1"[..])
     );
     // Outside any observer, nothing is kept.

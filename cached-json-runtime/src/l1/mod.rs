@@ -165,15 +165,19 @@ impl L1 {
         self.serve(id, now, |_| true)
     }
 
-    /// [`L1::get_at`], for a copy that `site`'s function decoded: its bytes may be served as
-    /// they are, without decoding them again.
+    /// [`L1::get_at`], for a copy that `site`'s function (or one of its twins) decoded: its
+    /// bytes may be served as they are, without decoding them again.
     pub(crate) fn get_decoded_by(
         &self,
         id: EntryId,
         site: &'static CacheSite,
         now: Instant,
     ) -> Option<(Bytes, Duration)> {
-        self.serve(id, now, |copy| std::ptr::eq(copy.decoded_by, site))
+        // Its own copy, or one its function's other sites (`f`, `f_refresh`, `f_json`: one
+        // attribute, one type) decoded.
+        self.serve(id, now, |copy| {
+            std::ptr::eq(copy.decoded_by, site) || copy.decoded_by.same_function(site)
+        })
     }
 
     fn serve(
@@ -391,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_copy_is_served_undecoded_only_to_the_function_that_decoded_it() {
-        static OTHER: CacheSite = CacheSite::new("p", 60, None);
+        static OTHER: CacheSite = CacheSite::new("p", 60, None).with_function("other");
         let l1 = tracking();
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();

@@ -1,9 +1,10 @@
 // The companions of a cached function, typed by its own key arguments: the key of a call, its
-// invalidation, a refresh, invalidating every entry, and the L1's copy; for free functions, methods (where
-// `self` is never in the key), generic impls and trait methods.
+// invalidation, a refresh, invalidating every entry, and the call answering with its stored JSON
+// (`f_json`, in the shape of the output); for free functions, methods (where `self` is never in
+// the key), generic impls and trait methods.
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json::{cached_json, observe, Cache, CacheOutcome, Entry};
 
 static RUNS: AtomicU32 = AtomicU32::new(0);
 
@@ -59,24 +60,29 @@ fn main() {
         user_name_invalidate_all().await.unwrap();
         assert_eq!(observe(user_name(&Pool, 7, "br")).await.1, Some(CacheOutcome::Miss));
         assert_ne!(user_name_key(7, "br").await.unwrap(), key);
-        // No L1 on the in-process store: the L1 companion has nothing to answer with.
-        assert_eq!(user_name_l1(7, "br"), None);
+        // The JSON companion: the same call, answering with the stored JSON, `Option` as `f`.
+        let entry: Option<Entry> = user_name_json(&Pool, 7, "br").await;
+        let entry = entry.expect("Some");
+        assert_eq!(&entry.json()[..], br#""user 7 in br""#);
+        assert_eq!(entry.outcome(), CacheOutcome::Hit);
 
         let weather = Weather;
         assert_eq!(weather.forecast("Natal", 2).await, Ok(vec![25.0, 25.0]));
         assert!(Weather::forecast_invalidate("Natal", 2).await.unwrap());
         assert_eq!(weather.forecast_refresh("Natal", 3).await.unwrap().len(), 3);
         Weather::forecast_invalidate_all().await.unwrap();
-        assert_eq!(Weather::forecast_l1("Natal", 3), None);
+        let entry: Result<Entry, String> = weather.forecast_json("Natal", 3).await;
+        assert_eq!(&entry.unwrap().json()[..], b"[25.0,25.0,25.0]");
 
         let repo = Repo::<u8>(Default::default());
         assert_eq!(repo.get(1).await, "u8#1");
         assert!(Repo::<u8>::get_invalidate(1).await.unwrap());
         assert!(!Repo::<u16>::get_invalidate(1).await.unwrap(), "another instantiation's key");
-        assert_eq!(Repo::<u8>::get_l1(1), None);
+        let entry: Entry = repo.get_json(1).await;
+        assert_eq!(&entry.json()[..], br#""u8#1""#);
 
         assert_eq!(weather.named(4).await, "name 4");
         assert!(<Weather as Named>::named_invalidate(4).await.unwrap());
-        assert_eq!(<Weather as Named>::named_l1(4), None);
+        assert_eq!(&weather.named_json(4).await.json()[..], br#""name 4""#);
     }));
 }
