@@ -54,6 +54,9 @@ cargo test --workspace --locked
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
 cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir target
 
+# The copyable example runs (on the in-process store: no Redis needed).
+CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain
+
 # The benchmarks in quick mode: they must build and run; their figures come from full runs
 # (BENCHMARKS.md, RESILIENCE.md).
 cargo test --locked --benches
