@@ -21,14 +21,7 @@ use crate::weather::Forecast;
 #[utoipa::path(
     get, path = "/api/v1/local_info", tag = "places", params(LocationQuery),
     responses(
-        (status = 200, body = LocalInfo, description = "The place",
-            headers(
-                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
-                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
-                ("cache-control" = String, description = "max-age: the entry's remaining life"),
-                ("age" = String, description = "On hits: seconds the entry has been cached"),
-            )),
-        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
+        (status = 200, body = LocalInfo, description = "The place"),
         (status = 400, body = ErrorBody, description = "Missing, empty or over-long location_name"),
         (status = 404, body = ErrorBody, description = "Unknown place (not cached)"),
     )
@@ -47,14 +40,7 @@ pub async fn get_local_info(
 #[utoipa::path(
     get, path = "/api/v1/forecast_info", tag = "places", params(LocationQuery),
     responses(
-        (status = 200, body = Forecast, description = "The forecast",
-            headers(
-                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
-                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
-                ("cache-control" = String, description = "max-age: the entry's remaining life"),
-                ("age" = String, description = "On hits: seconds the entry has been cached"),
-            )),
-        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
+        (status = 200, body = Forecast, description = "The forecast"),
         (status = 400, body = ErrorBody, description = "Missing, empty or over-long location_name"),
         (status = 404, body = ErrorBody, description = "Unknown place (not cached)"),
     )
@@ -78,14 +64,7 @@ fn unknown_place(query: &LocationQuery) -> ApiError {
 #[utoipa::path(
     get, path = "/api/v1/eventos/top/soon", tag = "events", params(LimitQuery),
     responses(
-        (status = 200, body = Vec<Event>, description = "Soonest first",
-            headers(
-                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
-                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
-                ("cache-control" = String, description = "max-age: the entry's remaining life"),
-                ("age" = String, description = "On hits: seconds the entry has been cached"),
-            )),
-        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
+        (status = 200, body = Vec<Event>, description = "Soonest first"),
         (status = 400, body = ErrorBody, description = "limit is not an integer from 1 to 100"),
     )
 )]
@@ -102,14 +81,7 @@ pub async fn get_top_soon(
 #[utoipa::path(
     get, path = "/api/v1/eventos/top/most-viewed", tag = "events", params(LimitQuery),
     responses(
-        (status = 200, body = Vec<Event>, description = "Most viewed first",
-            headers(
-                ("x-cache" = String, description = "HIT, HIT-L1, MISS, BYPASS, STALE or COALESCED"),
-                ("etag" = String, description = "Strong ETag of the stored JSON (304 on If-None-Match)"),
-                ("cache-control" = String, description = "max-age: the entry's remaining life"),
-                ("age" = String, description = "On hits: seconds the entry has been cached"),
-            )),
-        (status = 304, description = "Not modified: the If-None-Match ETag is the current one"),
+        (status = 200, body = Vec<Event>, description = "Most viewed first"),
         (status = 400, body = ErrorBody, description = "limit is not an integer from 1 to 100"),
     )
 )]

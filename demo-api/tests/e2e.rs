@@ -586,6 +586,23 @@ async fn the_openapi_document_and_the_docs_page_are_served_offline() {
         );
     }
     assert!(paths["/api/v1/eventos"]["post"].is_object());
+    // The cached routes' HTTP caching, described once for the four.
+    for path in [
+        "/api/v1/local_info",
+        "/api/v1/forecast_info",
+        "/api/v1/eventos/top/soon",
+        "/api/v1/eventos/top/most-viewed",
+    ] {
+        let responses = &paths[path]["get"]["responses"];
+        for header in ["x-cache", "etag", "cache-control", "age"] {
+            assert!(
+                responses["200"]["headers"][header].is_object(),
+                "{path}: no {header} header"
+            );
+        }
+        assert!(responses["304"].is_object(), "{path}: no 304");
+        assert!(responses["200"]["content"]["application/json"].is_object());
+    }
 
     // /docs redirects to the Swagger UI, whose assets come from the binary, not a CDN.
     let http = reqwest::Client::builder()
