@@ -54,6 +54,11 @@ cargo test --workspace --locked
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
 cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir target
 
+# The axum integration (feature `axum`): its example app over real HTTP, its docs, its lints.
+cargo test --locked --features axum --test axum
+cargo test --locked --features axum --doc -p cached-json
+cargo clippy --locked --features axum -p cached-json --all-targets -- -D warnings
+
 # The copyable example runs (on the in-process store: no Redis needed).
 CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain
 

@@ -132,6 +132,37 @@ pub use cached_json_runtime::{
 #[cfg(feature = "actix")]
 pub mod actix;
 
+/// HTTP caching for axum handlers (cargo feature `axum`, axum 0.8): an [`Entry`] is an
+/// `IntoResponse` (the stored JSON with `X-Cache`, a strong `ETag`, `Cache-Control: max-age`,
+/// `Age`), and [`axum::not_modified`] (a middleware) answers a matching `If-None-Match` with
+/// `304`. One line per route, one layer per router (`examples/axum.rs` is a complete app):
+///
+/// ```no_run
+/// use axum::{extract::Path, http::StatusCode, routing::get, Router};
+/// use cached_json::{cached_json, Entry};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Place { name: String }
+///
+/// #[cached_json("places", ttl = 3600)]
+/// async fn place(name: &str) -> Option<Place> {
+///     Some(Place { name: name.to_owned() })
+/// }
+///
+/// async fn get_place(Path(name): Path<String>) -> Result<Entry, StatusCode> {
+///     place_json(&name).await.ok_or(StatusCode::NOT_FOUND)
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/places/{name}", get(get_place))
+///     .layer(axum::middleware::from_fn(cached_json::axum::not_modified));
+/// # drop(app);
+/// ```
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use cached_json_runtime::axum::{not_modified, X_CACHE};
+}
+
 /// The storage seam: the [`Store`](store::Store) trait, its answers, and the two stores that
 /// come with the crate (Redis and in-process).
 pub mod store {

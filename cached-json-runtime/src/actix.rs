@@ -39,7 +39,7 @@ pub fn respond(entry: Entry, request: &HttpRequest) -> HttpResponse {
         }
     } else {
         let etag = entry.etag_bytes();
-        let (max_age, age) = (entry.max_age(), entry.age());
+        let (entry_max_age, age) = (entry.max_age_header(), entry.age());
         let not_modified = request
             .headers()
             .get(header::IF_NONE_MATCH)
@@ -56,7 +56,10 @@ pub fn respond(entry: Entry, request: &HttpRequest) -> HttpResponse {
         let headers = response.headers_mut();
         // Header values written without `format!`: this runs on every hit.
         headers.insert(header::ETAG, header_value(&etag));
-        headers.insert(header::CACHE_CONTROL, max_age_value(max_age.as_secs()));
+        headers.insert(
+            header::CACHE_CONTROL,
+            header_value(entry_max_age.as_bytes()),
+        );
         if let Some(age) = age {
             headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         }
@@ -71,31 +74,4 @@ pub fn respond(entry: Entry, request: &HttpRequest) -> HttpResponse {
 /// A header value of visible ASCII built here (an ETag, `max-age=N`).
 fn header_value(bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_bytes(bytes).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// `max-age=<seconds>`, built on the stack.
-fn max_age_value(seconds: u64) -> HeaderValue {
-    const PREFIX: &[u8] = b"max-age=";
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(seconds).as_bytes();
-    // The prefix and u64::MAX's 20 digits.
-    let mut value = [0u8; PREFIX.len() + 20];
-    value[..PREFIX.len()].copy_from_slice(PREFIX);
-    value[PREFIX.len()..PREFIX.len() + digits.len()].copy_from_slice(digits);
-    header_value(&value[..PREFIX.len() + digits.len()])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::max_age_value;
-
-    #[test]
-    fn max_age_is_the_seconds_in_decimal() {
-        assert_eq!(max_age_value(0), "max-age=0");
-        assert_eq!(max_age_value(86_400), "max-age=86400");
-        assert_eq!(
-            max_age_value(u64::MAX),
-            format!("max-age={}", u64::MAX).as_str()
-        );
-    }
 }

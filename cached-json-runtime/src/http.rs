@@ -140,10 +140,51 @@ impl Entry {
     /// then `304 Not Modified`, without a body. Weak comparison, as RFC 9110 asks of it.
     pub fn not_modified(&self, if_none_match: &str) -> bool {
         let etag = self.etag_bytes();
-        if_none_match.split(',').map(str::trim).any(|candidate| {
-            candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes() == etag
-        })
+        etag_matches_bytes(&etag, if_none_match)
     }
+
+    /// `Cache-Control: max-age=<seconds>` of the answer ([`Entry::max_age`]), on the stack.
+    #[allow(dead_code)] // Used by the HTTP integrations behind features.
+    pub(crate) fn max_age_header(&self) -> MaxAgeHeader {
+        const PREFIX: &[u8] = b"max-age=";
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.max_age().as_secs()).as_bytes();
+        let mut bytes = [0u8; 28];
+        bytes[..PREFIX.len()].copy_from_slice(PREFIX);
+        bytes[PREFIX.len()..PREFIX.len() + digits.len()].copy_from_slice(digits);
+        MaxAgeHeader {
+            bytes,
+            len: PREFIX.len() + digits.len(),
+        }
+    }
+}
+
+/// `max-age=<seconds>`: the prefix and at most u64::MAX's 20 digits.
+pub(crate) struct MaxAgeHeader {
+    bytes: [u8; 28],
+    len: usize,
+}
+
+impl MaxAgeHeader {
+    #[allow(dead_code)] // Used by the HTTP integrations behind features.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Whether `if_none_match` (a list, or `*`) names `etag`; weak comparison.
+#[allow(dead_code)] // Used by the HTTP integrations behind features.
+pub(crate) fn etag_matches(etag: &str, if_none_match: &str) -> bool {
+    etag_matches_bytes(
+        etag.strip_prefix("W/").unwrap_or(etag).as_bytes(),
+        if_none_match,
+    )
+}
+
+fn etag_matches_bytes(etag: &[u8], if_none_match: &str) -> bool {
+    if_none_match.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate).as_bytes() == etag
+    })
 }
 
 tokio::task_local! {
@@ -311,6 +352,17 @@ mod tests {
             Some(Duration::from_secs(40))
         );
         assert_eq!(entry(CacheOutcome::Miss, Some(60)).age(), None);
+    }
+
+    #[test]
+    fn max_age_is_the_seconds_in_decimal() {
+        let header = |remaining| entry(CacheOutcome::Hit, Some(remaining)).max_age_header();
+        assert_eq!(header(0).as_bytes(), b"max-age=0");
+        assert_eq!(header(20).as_bytes(), b"max-age=20");
+        // Never more than the TTL (60 s here).
+        assert_eq!(header(86_400).as_bytes(), b"max-age=60");
+        assert!(etag_matches("W/\"a\"", "\"a\""));
+        assert!(!etag_matches("\"a\"", "\"b\", \"c\""));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 #[cfg(feature = "actix")]
 pub mod actix;
 mod aside;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod background;
 mod builder;
 mod cache;
