@@ -8,9 +8,9 @@
 //! ```
 
 use axum::extract::Query;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use cached_json::{cached_json, CacheBuilder, Entry};
 use serde::{Deserialize, Serialize};
 
@@ -44,10 +44,11 @@ pub struct LocationQuery {
 }
 
 /// A JSON error, as the demo answers them.
-type ApiError = (StatusCode, Json<serde_json::Value>);
+type ApiError = (StatusCode, [(header::HeaderName, &'static str); 1], String);
 
 fn error(status: StatusCode, message: String) -> ApiError {
-    (status, Json(serde_json::json!({ "error": message })))
+    let body = serde_json::json!({ "error": message }).to_string();
+    (status, [(header::CONTENT_TYPE, "application/json")], body)
 }
 
 pub async fn get_local_info(Query(query): Query<LocationQuery>) -> Result<Entry, ApiError> {
