@@ -124,8 +124,9 @@ enum Twin {
 enum JsonShape {
     /// `Result<Entry, E>`, with `E`.
     Result(TokenStream),
-    /// `Option<Entry>`.
-    Option,
+    /// `Option<Entry>`; `true` when the whole `Option` is stored (`cache_none`, `returns =
+    /// value`): a stored `null` is then `None`, and only then.
+    Option(bool),
     /// `Entry`.
     Value,
 }
@@ -137,14 +138,15 @@ impl JsonShape {
             (Mode::Result, _) => {
                 JsonShape::Result(quote!(<#output as #private::mode::IsResult>::Err))
             }
-            (Mode::Option, _) => JsonShape::Option,
+            (Mode::Option, _) => JsonShape::Option(false),
             // `Result<T, E>`, and `io::Result<T>`-like aliases named `Result`.
             (Mode::FromType, Spelled::Result) => {
                 JsonShape::Result(quote!(<#output as #private::mode::IsResult>::Err))
             }
             // With `cache_none` (or `returns = value`), an `Option` is stored whole, `None` as
             // `null`: its answer is still `None`.
-            (Mode::FromType | Mode::Value, Spelled::Option) => JsonShape::Option,
+            (Mode::FromType, Spelled::Option) => JsonShape::Option(false),
+            (Mode::Value, Spelled::Option) => JsonShape::Option(true),
             _ => JsonShape::Value,
         }
     }
@@ -283,8 +285,14 @@ fn cached_function(
                     quote!(::core::result::Result::Ok(#entry)),
                     quote!(#private::json::result),
                 ),
-                JsonShape::Option => (
+                // Only a whole `Option` stored has `None` as `null`: for the others `null` is
+                // `Some`'s own JSON (`Some(())`, `Some(Value::Null)`).
+                JsonShape::Option(true) => (
                     quote!(#private::json::from_l1_option(#entry)),
+                    quote!(#private::json::option),
+                ),
+                JsonShape::Option(false) => (
+                    quote!(::core::option::Option::Some(#entry)),
                     quote!(#private::json::option),
                 ),
                 // Through the mode the compiler picked: a `Result` or an `Option` behind an
@@ -358,7 +366,7 @@ fn cached_function(
             let entry = quote!(#private::Entry);
             let json_output = match &json_shape {
                 JsonShape::Result(error) => quote!(::core::result::Result<#entry, #error>),
-                JsonShape::Option => quote!(::core::option::Option<#entry>),
+                JsonShape::Option(_) => quote!(::core::option::Option<#entry>),
                 JsonShape::Value => entry,
             };
             let arrow = match &sig.output {

@@ -383,7 +383,7 @@ impl Aside {
                 LockWait::Acquired(held) => lease = Some(held),
                 LockWait::ValueAppeared(bytes, output) => {
                     if let Some(lead) = lead {
-                        lead.land(Landing::Value(bytes.as_slice().into()));
+                        lead.land(Landing::Value(bytes.as_slice().into(), true));
                     }
                     if http::wanted() {
                         self.observed(CacheOutcome::Hit, bytes.into(), None);

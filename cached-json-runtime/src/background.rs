@@ -120,7 +120,7 @@ impl<S: Shape> Computation<S> {
             }
             Ran::Fresh(output) => {
                 let followers = lead.as_ref().is_some_and(Lead::has_followers);
-                let (bytes, landing) = written::<S>(codec, &key, &output, reachable, followers);
+                let (bytes, mut landing) = written::<S>(codec, &key, &output, reachable, followers);
                 if let Some(bytes) = bytes.filter(|_| reachable) {
                     if bytes.len() > cache.max_value_bytes() {
                         // One huge value must not clog the connection every key shares.
@@ -144,6 +144,9 @@ impl<S: Shape> Computation<S> {
                             l1.forget(key.as_str());
                         }
                         stale::write(store, &key, site, &bytes, ttl).await;
+                        if let (Landing::Value(_, stored), true) = (&mut landing, written.is_ok()) {
+                            *stored = true;
+                        }
                         if observed && written.is_ok() {
                             http::record(Entry::new(
                                 CacheOutcome::Miss,
@@ -191,7 +194,8 @@ fn written<S: Shape>(
     let stored = S::stored(output).filter(|_| reachable || followers);
     match stored.map(|value| S::encode(codec, value)) {
         Some(Ok(bytes)) => {
-            let landing = Landing::Value(bytes.as_slice().into());
+            // Not stored until the write says so (below).
+            let landing = Landing::Value(bytes.as_slice().into(), false);
             (Some(bytes), landing)
         }
         Some(Err(err)) => {

@@ -77,7 +77,13 @@ impl CacheBuilder {
     /// | `CACHED_JSON_RETRY_MIN_MS`, `CACHED_JSON_RETRY_MAX_MS` | the wait between attempts to reach Redis again: from min, doubling up to max, in ms | `100`, `1000` |
     ///
     /// Sizes take `B`, `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`, read as powers of two); blank
-    /// variables are unset.
+    /// variables are unset; a value that is not UTF-8 is an error too.
+    ///
+    /// What code says over it: a store given in code (`.redis_url(..)`, `.redis(..)`,
+    /// `.memory(..)`, `.store(..)`) replaces the environment's store with all its settings (URL,
+    /// Cluster, TLS files, timeouts); every other setter overrides the one setting it names
+    /// (`.op_timeout(..)` over `CACHED_JSON_OP_TIMEOUT_MS`, `.tls_ca(..)` over
+    /// `CACHED_JSON_TLS_CA`, `.namespace(..)`...).
     pub fn from_env() -> Result<Self, ConfigError> {
         crate::env::builder()
     }

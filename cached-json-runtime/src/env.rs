@@ -10,8 +10,30 @@ use crate::redis::{ConfigError, RedisConfig, RedisTls};
 use crate::store::MemoryStore;
 use crate::DEFAULT_REDIS_URL;
 
+/// Every variable read.
+const VARIABLES: [&str; 13] = [
+    "CACHED_JSON_STORE",
+    "REDIS_URL",
+    "CACHED_JSON_CLUSTER",
+    "CACHED_JSON_TLS_CA",
+    "CACHED_JSON_TLS_CERT",
+    "CACHED_JSON_TLS_KEY",
+    "CACHED_JSON_NAMESPACE",
+    "CACHED_JSON_L1",
+    "CACHED_JSON_MAX_VALUE_BYTES",
+    "CACHED_JSON_OP_TIMEOUT_MS",
+    "CACHED_JSON_CONNECT_TIMEOUT_MS",
+    "CACHED_JSON_RETRY_MIN_MS",
+    "CACHED_JSON_RETRY_MAX_MS",
+];
+
 /// The builder the environment describes.
 pub(crate) fn builder() -> Result<CacheBuilder, ConfigError> {
+    for name in VARIABLES {
+        if let Err(std::env::VarError::NotUnicode(_)) = std::env::var(name) {
+            return Err(ConfigError(format!("{name} is not valid UTF-8")));
+        }
+    }
     builder_from(|name| std::env::var(name).ok())
 }
 
@@ -31,6 +53,17 @@ fn builder_from(var: impl Fn(&str) -> Option<String>) -> Result<CacheBuilder, Co
                 config.cluster = boolean("CACHED_JSON_CLUSTER", &value)?;
             }
             config.tls = RedisTls::from_env_with(&set);
+            // The store's own settings: a store given in code (`.redis(..)`, `.redis_url(..)`)
+            // replaces them all; the builder's setters (`.op_timeout(..)`) override them.
+            if let Some(value) = set("CACHED_JSON_OP_TIMEOUT_MS") {
+                config.op_timeout = millis("CACHED_JSON_OP_TIMEOUT_MS", &value)?;
+            }
+            if let Some(value) = set("CACHED_JSON_CONNECT_TIMEOUT_MS") {
+                config.connect_timeout = millis("CACHED_JSON_CONNECT_TIMEOUT_MS", &value)?;
+            }
+            if let Some((min, max)) = retry_backoff(&set)? {
+                (config.retry_min, config.retry_max) = (min, max);
+            }
             builder = builder.redis(config);
         }
         Some("memory") => builder = builder.store(MemoryStore::default()),
@@ -66,32 +99,43 @@ fn builder_from(var: impl Fn(&str) -> Option<String>) -> Result<CacheBuilder, Co
         })?;
         builder = builder.max_value_bytes(usize::try_from(bytes).unwrap_or(usize::MAX));
     }
-    if let Some(value) = set("CACHED_JSON_OP_TIMEOUT_MS") {
-        builder = builder.op_timeout(millis("CACHED_JSON_OP_TIMEOUT_MS", &value)?);
+    // Checked whatever the store: a malformed value is an error even where it is not used.
+    for name in [
+        "CACHED_JSON_OP_TIMEOUT_MS",
+        "CACHED_JSON_CONNECT_TIMEOUT_MS",
+    ] {
+        if let Some(value) = set(name) {
+            millis(name, &value)?;
+        }
     }
-    if let Some(value) = set("CACHED_JSON_CONNECT_TIMEOUT_MS") {
-        builder = builder.connect_timeout(millis("CACHED_JSON_CONNECT_TIMEOUT_MS", &value)?);
-    }
+    retry_backoff(&set)?;
+    Ok(builder)
+}
+
+/// `CACHED_JSON_RETRY_MIN_MS` and `CACHED_JSON_RETRY_MAX_MS`, if either is set.
+fn retry_backoff(
+    set: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(Duration, Duration)>, ConfigError> {
     let retry_min = set("CACHED_JSON_RETRY_MIN_MS")
         .map(|value| millis("CACHED_JSON_RETRY_MIN_MS", &value))
         .transpose()?;
     let retry_max = set("CACHED_JSON_RETRY_MAX_MS")
         .map(|value| millis("CACHED_JSON_RETRY_MAX_MS", &value))
         .transpose()?;
-    if retry_min.is_some() || retry_max.is_some() {
-        let defaults = RedisConfig::new("");
-        let min = retry_min.unwrap_or(defaults.retry_min);
-        let max = retry_max.unwrap_or(defaults.retry_max);
-        if min > max {
-            return Err(ConfigError(format!(
-                "CACHED_JSON_RETRY_MIN_MS ({} ms) is above CACHED_JSON_RETRY_MAX_MS ({} ms)",
-                min.as_millis(),
-                max.as_millis()
-            )));
-        }
-        builder = builder.retry_backoff(min, max);
+    if retry_min.is_none() && retry_max.is_none() {
+        return Ok(None);
     }
-    Ok(builder)
+    let defaults = RedisConfig::new("");
+    let min = retry_min.unwrap_or(defaults.retry_min);
+    let max = retry_max.unwrap_or(defaults.retry_max);
+    if min > max {
+        return Err(ConfigError(format!(
+            "CACHED_JSON_RETRY_MIN_MS ({} ms) is above CACHED_JSON_RETRY_MAX_MS ({} ms)",
+            min.as_millis(),
+            max.as_millis()
+        )));
+    }
+    Ok(Some((min, max)))
 }
 
 fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
@@ -180,9 +224,10 @@ mod tests {
             "Some(\"shop\")",
             "Some(67108864)",
             "Some(1048576)",
-            "op_timeout: Some(400ms)",
-            "connect_timeout: Some(900ms)",
-            "retry_backoff: Some((50ms, 2s))",
+            "op_timeout: 400ms",
+            "connect_timeout: 900ms",
+            "retry_min: 50ms",
+            "retry_max: 2s",
         ] {
             assert!(described.contains(part), "{part} in {described}");
         }

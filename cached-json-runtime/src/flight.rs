@@ -34,8 +34,9 @@ use crate::shape::SharedError;
 /// What a leader's call ended with, as its followers see it.
 #[derive(Clone)]
 pub(crate) enum Landing {
-    /// The value, as stored JSON.
-    Value(Arc<[u8]>),
+    /// The value's JSON, and whether the store holds it (written, or read there): only then may
+    /// a follower's HTTP answer promise it (`ETag`, `max-age`).
+    Value(Arc<[u8]>, bool),
     /// `None` from an `Option` function: the answer, and nothing to store.
     Absent,
     /// The function failed and the last good value (the `stale` option) answered: theirs too.
@@ -312,11 +313,11 @@ mod tests {
             Joined::Leader(_)
         ));
         assert!(matches!(flights.join((1, 7), Lane(1)), Joined::Leader(_)));
-        lead.land(Landing::Value(Arc::from(&b"1"[..])));
+        lead.land(Landing::Value(Arc::from(&b"1"[..]), true));
         let landed = flights
             .follow((1, 7), Lane::FIRST, &mut follower, WAIT)
             .await;
-        assert!(matches!(landed, Followed::Landed(Landing::Value(v)) if &*v == b"1"));
+        assert!(matches!(landed, Followed::Landed(Landing::Value(v, true)) if &*v == b"1"));
         assert_eq!(flights.len(), 0);
     }
 

@@ -167,13 +167,17 @@ impl Generations {
             Read::Miss => 0,
             Read::Unreachable => return None,
         };
-        // An invalidation heard meanwhile may be newer than what was read: record nothing,
-        // the next call reads again.
-        if self.epoch.load(Ordering::Acquire) == epoch {
-            self.update(|known| {
+        // An invalidation heard meanwhile may be newer than what was read: record nothing, the
+        // next call reads again. Checked inside the swap: a message heard between a check made
+        // before it and the insert would otherwise be overwritten by the older value read (its
+        // `set` swaps the map, so this swap retries and sees the new epoch).
+        self.known.rcu(|known| {
+            let mut known = HashMap::clone(known);
+            if self.epoch.load(Ordering::Acquire) == epoch {
                 known.insert(site as *const CacheSite as usize, (site.prefix, generation));
-            });
-        }
+            }
+            known
+        });
         Some(generation)
     }
 
@@ -188,6 +192,9 @@ impl Generations {
     ) -> Result<Bumped, StoreError> {
         let generation = fastrand::u64(1..);
         let key = generation_key(namespace, prefix);
+        // A read of the generation under way in this process may return the old one: it must
+        // not be recorded (its own message may never come, if the publication fails).
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         store
             .set(&key, generation.to_string().as_bytes(), GENERATION_TTL)
             .await?;

@@ -59,9 +59,9 @@ impl Aside {
                 Followed::TookOver(lead) => return Coalesced::Lead(lead),
                 Followed::Waiting => continue,
             };
-            let (outcome, bytes) = match landing {
-                Landing::Value(bytes) => (CacheOutcome::Coalesced, bytes),
-                Landing::Stale(bytes) => (CacheOutcome::Stale, bytes),
+            let (outcome, bytes, stored) = match landing {
+                Landing::Value(bytes, stored) => (CacheOutcome::Coalesced, bytes, stored),
+                Landing::Stale(bytes) => (CacheOutcome::Stale, bytes, true),
                 Landing::Absent => {
                     return match S::absent() {
                         Some(output) => Coalesced::Answered(CacheOutcome::Coalesced, output),
@@ -86,7 +86,9 @@ impl Aside {
             };
             return match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => {
-                    if http::wanted() {
+                    // A value the leader could not store has no entry: the answer promises
+                    // nothing (an HTTP layer sends the value with `no-cache`).
+                    if stored && http::wanted() {
                         self.observed(outcome, bytes::Bytes::copy_from_slice(&bytes), None);
                     }
                     Coalesced::Answered(outcome, output)

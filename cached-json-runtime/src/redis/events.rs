@@ -131,9 +131,11 @@ async fn hear(
                 }
                 // Replies and messages come in order on the connection: every message
                 // published before the `PING` is queued here already. Heard first.
-                while let Poll::Ready(next) = std::future::poll_fn(|cx| {
+                // Unconstrained: Tokio's budget would make a long queue answer "not ready"
+                // before it is empty.
+                while let Poll::Ready(next) = tokio::task::unconstrained(std::future::poll_fn(|cx| {
                     Poll::Ready(Pin::new(&mut messages).poll_next(cx))
-                })
+                }))
                 .await
                 {
                     match next {

@@ -239,11 +239,11 @@ async fn watch(
                     Checked::Fine => {
                         // Only `PING`s sent after the pause began prove that nothing queued
                         // meanwhile is unheard.
+                        // (The beats, not this, say the reports are heard on time: this task
+                        // may have stalled since the answers came, reports unread behind them.)
                         if pinged_all && paused_since.is_some_and(|since| started >= since) {
                             paused_since = None;
                             listener(KeyEvent::Resumed);
-                            last_beat = Instant::now();
-                            listener(KeyEvent::Heard(last_beat));
                         }
                     }
                     Checked::Lost => return Ended::Lost,

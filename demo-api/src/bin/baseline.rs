@@ -51,7 +51,12 @@ async fn local_info(
 const TTL_SECS: u64 = 86_400;
 
 /// The answer for stored `json` with `remaining` seconds of life.
-fn answer(request: &HttpRequest, json: Vec<u8>, remaining: u64, x_cache: &'static str) -> HttpResponse {
+fn answer(
+    request: &HttpRequest,
+    json: Vec<u8>,
+    remaining: u64,
+    x_cache: &'static str,
+) -> HttpResponse {
     let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&json));
     let not_modified = request
         .headers()
@@ -65,7 +70,10 @@ fn answer(request: &HttpRequest, json: Vec<u8>, remaining: u64, x_cache: &'stati
     };
     response
         .insert_header((header::ETAG, etag))
-        .insert_header((header::CACHE_CONTROL, format!("max-age={}", remaining.min(TTL_SECS))))
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("max-age={}", remaining.min(TTL_SECS)),
+        ))
         .insert_header(("x-cache", x_cache));
     if x_cache == "HIT" {
         response.insert_header((header::AGE, TTL_SECS.saturating_sub(remaining)));
