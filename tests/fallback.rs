@@ -298,3 +298,32 @@ async fn a_runtime_refused_its_own_connection_uses_the_shared_one_and_retries_sl
         "the runtime retried its own connection {rejected} times"
     );
 }
+
+#[cached_json("refused-write", ttl = 60)]
+async fn slow_refused(id: u32) -> u32 {
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_redis_refused_to_store_is_no_callers_cached_entry() {
+    // Every write refused (-OOM), reads fine: the leader's value is answered to the callers that
+    // waited for it, but none of their answers may promise it is cached (no ETag, no max-age).
+    let server = RedisServer::start_with(&["--maxmemory", "1", "--maxmemory-policy", "noeviction"]);
+    let cache = server.cache();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let cache = cache.clone();
+        calls.spawn(async move { cache.scope(slow_refused_json(5)).await });
+    }
+    let mut coalesced = 0;
+    while let Some(done) = calls.join_next().await {
+        let entry = done.unwrap();
+        coalesced += usize::from(entry.outcome() == CacheOutcome::Coalesced);
+        assert_eq!(&entry.json()[..], b"5");
+        assert!(!entry.is_cached(), "{entry:?}");
+        assert_eq!(entry.max_age(), Duration::ZERO);
+    }
+    assert!(coalesced > 0, "the callers shared one run");
+    assert!(server.keys("*").is_empty());
+}

@@ -57,6 +57,12 @@ async fn short_entry(id: u32) -> u32 {
     id * 5
 }
 
+/// `Some(())` is stored as `null`: it is no `None`.
+#[cached_json("l1-some-unit", ttl = 60)]
+async fn some_unit(id: u32) -> Option<()> {
+    (id > 0).then_some(())
+}
+
 #[cached_json("l1-refreshed-ahead", ttl = 2, refresh_ahead = 0.5)]
 async fn refreshed_ahead(id: u32) -> u32 {
     id * 7
@@ -310,6 +316,10 @@ async fn the_json_companion_answers_with_the_stored_bytes_on_miss_hit_and_hit_l1
     assert_eq!(until_l1(&cache, || plain(5)).await, 10);
     // Other arguments: their own entry.
     assert_eq!(&cache.scope(plain_json(6)).await.json()[..], b"12");
+    // An `Option` whose `Some` is stored as `null` answers `Some` from the L1 too.
+    let unit = until_l1(&cache, || some_unit_json(1)).await;
+    assert_eq!(&unit.expect("Some(()) from the L1").json()[..], b"null");
+    assert_eq!(cache.scope(some_unit(1)).await, Some(()));
     // No L1 where the function's calls would not use it.
     for _ in 0..3 {
         let entry = cache.scope(opted_out_json(5)).await;
