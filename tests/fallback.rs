@@ -325,5 +325,7 @@ async fn a_value_redis_refused_to_store_is_no_callers_cached_entry() {
         assert_eq!(entry.max_age(), Duration::ZERO);
     }
     assert!(coalesced > 0, "the callers shared one run");
+    // The function itself answers all the same.
+    assert_eq!(cache.scope(slow_refused(6)).await, 6);
     assert!(server.keys("*").is_empty());
 }
