@@ -20,15 +20,6 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PROFILE=${PROFILE:-release}
 
-if ! command -v wrk >/dev/null 2>&1; then
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "wrk not found: installing Debian's wrk package"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-  else
-    echo "wrk is missing: install it (Debian: sudo apt-get install wrk)" >&2
-    exit 1
-  fi
-fi
 
 if [[ $PROFILE == release ]]; then
   cargo build --quiet --release -p demo-api
@@ -37,6 +28,7 @@ else
 fi
 
 source scripts/lib/demo.sh
+need_wrk
 start_redis
 start_demo "$PROFILE" DEMO_BENCH_ROUTES=1
 base="http://127.0.0.1:$demo_port"

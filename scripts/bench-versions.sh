@@ -18,15 +18,6 @@ DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-7}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-if ! command -v wrk >/dev/null 2>&1; then
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "wrk not found: installing Debian's wrk package"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-  else
-    echo "wrk is missing: install it (Debian: sudo apt-get install wrk)" >&2
-    exit 1
-  fi
-fi
 
 sha=$(git rev-parse --short "$REV")
 old=target/versions/demo-api-$sha
@@ -41,6 +32,7 @@ fi
 cargo build --quiet --release -p demo-api
 
 source scripts/lib/demo.sh
+need_wrk
 start_redis
 declare -A url
 for build in old new; do

@@ -1,5 +1,5 @@
 //! A least-privilege ACL user: the cache works with exactly the rule the README documents, and
-//! needs nothing more. The rule is read from README.md, so that the documentation and this
+//! needs nothing more. The rule is read from docs/production-redis.md, so that the documentation and this
 //! test cannot drift apart; Redis's `ACL LOG` tells whether any command or key was refused.
 
 use std::time::Duration;

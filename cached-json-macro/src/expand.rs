@@ -100,7 +100,7 @@ fn site_definition(model: &Model, name_span: Span) -> TokenStream {
 }
 
 /// A number for each expansion of the attribute in this compilation (one crate): with the
-/// function's path and `line!()`, what tells a function's sites (its own, its refresh twin's,
+/// function's path and `line!()`, what tells a function's sites (its own, its twins',
 /// its companions') from another function's, even two made by one `macro_rules!` call, where
 /// `line!()` names the call for both.
 fn next_expansion() -> u32 {
@@ -409,18 +409,15 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         quote!(#ident: #ty)
     });
     let params = quote!(#(#params),*);
-    // One `Call::arg` per key argument, on `receiver` (the companion's `Call`).
-    let arg_calls_on = |receiver: TokenStream| -> Vec<TokenStream> {
-        model
-            .sorted_key_args()
-            .iter()
-            .map(|arg| {
-                let (name, ident) = (&arg.name, &arg.ident);
-                quote_spanned!(ident.span()=> #receiver.arg(#name, &#ident);)
-            })
-            .collect()
-    };
-    let arg_calls = arg_calls_on(quote!(#companion));
+    // One `Call::arg` per key argument, on the companion's `Call`.
+    let arg_calls: Vec<TokenStream> = model
+        .sorted_key_args()
+        .iter()
+        .map(|arg| {
+            let (name, ident) = (&arg.name, &arg.ident);
+            quote_spanned!(ident.span()=> #companion.arg(#name, &#ident);)
+        })
+        .collect();
     let cfgs = cfg_attributes(&function.outer_attrs);
     let key_fn = format_ident!("{}_key", name);
     let invalidate_fn = format_ident!("{}_invalidate", name);

@@ -1,6 +1,6 @@
 //! demo-api: FastTrackAPI's cached endpoints on actix-web, cached with `#[cached_json]`.
 //!
-//! Start it with `cargo run -p demo-api`; see the README for a walk-through.
+//! Start it with `cargo run -p demo-api`; see demo-api/README.md for a walk-through.
 
 pub mod admin;
 pub mod bench_routes;

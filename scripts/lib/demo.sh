@@ -4,6 +4,18 @@
 # Sets: work (the folder), redis_port, demo_port, redis_start (the command that starts the
 # redis-server again, for scripts that kill it).
 
+# need_wrk: wrk, installed from Debian's package when missing and we are root.
+need_wrk() {
+  command -v wrk >/dev/null 2>&1 && return
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "wrk not found: installing Debian's wrk package"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "wrk is missing: install it (Debian: sudo apt-get install wrk)" >&2
+    exit 1
+  fi
+}
+
 free_port() {
   local port
   while :; do

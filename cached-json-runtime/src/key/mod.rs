@@ -425,7 +425,7 @@ mod tests {
         ]
     }
 
-    /// Byte for byte what the README's Python recipe gives, for strings (escapes, Unicode),
+    /// Byte for byte what docs/keys.md's Python recipe gives, for strings (escapes, Unicode),
     /// integers of any width, booleans, null, arrays and nested maps.
     #[test]
     fn keys_match_the_python_recipe_byte_for_byte() {
