@@ -48,6 +48,17 @@ fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The published crates' docs build without a warning (broken links included), and the facade's
+# public API is the one in public-api.txt (a change to it is a reviewed diff).
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
+  -p cached-json -p cached-json-runtime -p cached-json-macro --features actix,axum
+scripts/public-api.sh
+# README's complete example is examples/tokio_plain.rs (after its opening comment), which runs
+# below: the README cannot drift from code that compiles.
+diff -u <(awk '/^```rust$/ { inside = 1; next } inside && /^```$/ { exit } inside' README.md) \
+  <(grep -v '^//!' examples/tokio_plain.rs | sed '/./,$!d') \
+  || { echo "README.md's example differs from examples/tokio_plain.rs" >&2; exit 1; }
 cargo test --workspace --locked
 # Users' crates outside the workspace: one depending on the facade alone, one on the facade
 # renamed and re-exported (`crate = "..."`).
@@ -57,6 +68,8 @@ cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir
 # The axum integration (feature `axum`): its example app over real HTTP, its docs, its lints.
 cargo test --locked --features axum --test axum
 cargo test --locked --features axum --doc -p cached-json
+# Each feature's doc tests compile with that feature alone.
+cargo test --locked --features actix --doc -p cached-json
 cargo clippy --locked --features axum -p cached-json --all-targets -- -D warnings
 
 # The copyable example runs (on the in-process store: no Redis needed).

@@ -1,4 +1,5 @@
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 //! Cache-aside for any `async fn`, over Redis, with one attribute.
 //!
@@ -18,6 +19,28 @@
 //! let info = local_info("Recife").await.unwrap(); // hit: from the cache
 //! # });
 //! ```
+//!
+//! # The reference
+//!
+//! - [`cached_json`](macro@cached_json): the attribute, its options, and the companions it
+//!   generates next to each function (`f_key`, `f_invalidate`, `f_invalidate_all`,
+//!   `f_refresh`, `f_json`), whose errors are a [`CacheError`].
+//! - [`Cache`] and [`CacheBuilder`]: which store, which settings. With no set-up the first
+//!   cached call builds the cache from the environment; [`CacheBuilder::from_env`] lists every
+//!   variable and the values it accepts. [`RedisConfig`]: a Redis store's settings.
+//! - [`Entry`]: what `f_json` answers, the stored JSON with what HTTP caching needs; with the
+//!   `actix` or `axum` feature it is a response ([`actix`], [`axum`]).
+//! - [`observe`] and [`CacheOutcome`]: what the cache did for a call.
+//! - [`store`]: the storage seam, to put another backend behind the cache; [`key`]: how keys
+//!   are made.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tls` | on | `rediss://` URLs, a private CA, client certificates (rustls) |
+//! | `actix` | off | an [`Entry`] is an actix-web `Responder` ([`actix`]) |
+//! | `axum` | off | an [`Entry`] is an axum 0.8 `IntoResponse`, and [`axum::not_modified`] answers `304`s |
 
 /// Makes an `async fn` cache-aside: key from its arguments, `GET`; on a hit the stored value,
 /// on a miss the body's value, stored as JSON with the TTL.
@@ -84,10 +107,14 @@
 /// }
 /// ```
 ///
-/// Each cached function comes with companions taking its key arguments only, so that a key is
-/// never rebuilt by hand: `<fn>_key`, `<fn>_invalidate` (its entry and stale copy),
-/// `<fn>_refresh` (runs the body now and stores the value) and `<fn>_invalidate_all` (every
-/// entry, in O(1), on every instance sharing the Redis):
+/// Each cached function comes with companions, so that a key is never rebuilt by hand. Taking
+/// its key arguments only: `<fn>_key` (the call's [`Key`](key::Key)), `<fn>_invalidate` (its
+/// entry and stale copy) and `<fn>_invalidate_all` (every entry, in O(1), on every instance
+/// sharing the Redis), whose errors are a [`CacheError`]. Taking all its arguments:
+/// `<fn>_refresh` (runs the body now and stores the value) and `<fn>_json` (the call itself,
+/// answering the JSON the cache holds as an [`Entry`], in the shape of the output:
+/// `Result<Entry, E>`, `Option<Entry>` or `Entry`; see [`actix`] and [`axum`]). For methods
+/// they are associated functions of the type.
 ///
 /// ```
 /// use cached_json::{cached_json, observe, Cache, CacheOutcome};
@@ -125,11 +152,12 @@
 /// ```
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
-    describe_metrics, observe, observe_entry, redact_url, Cache, CacheBuilder, CacheOutcome,
-    ConfigError, Entry, KeyError, RedisConfig, RedisTls, DEFAULT_REDIS_URL,
+    describe_metrics, observe, Cache, CacheBuilder, CacheError, CacheOutcome, ConfigError, Entry,
+    RedisConfig, DEFAULT_REDIS_URL,
 };
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
 
 /// HTTP caching for axum handlers (cargo feature `axum`, axum 0.8): an [`Entry`] is an
@@ -159,6 +187,7 @@ pub mod actix;
 /// # drop(app);
 /// ```
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum {
     pub use cached_json_runtime::axum::{not_modified, X_CACHE};
 }
@@ -171,17 +200,10 @@ pub mod store {
 
 /// Cache keys: the [`Key`](key::Key) type and the canonical JSON its hash is computed over.
 pub mod key {
-    pub use cached_json_runtime::key::{canonical_json, Key};
+    pub use cached_json_runtime::key::{canonical_json, Key, Unencodable};
 }
 
+// What generated code names, and nothing else: not public API (see the runtime's
+// `__private`).
 #[doc(hidden)]
-pub mod __private {
-    pub use cached_json_runtime::instance::instance_of;
-    pub use cached_json_runtime::key::Key;
-    pub use cached_json_runtime::key::KeyBuilder;
-    pub use cached_json_runtime::store::StoreError;
-    pub use cached_json_runtime::{detach, json, mode};
-    pub use cached_json_runtime::{
-        invalidate_all, observe_http, CacheSite, Call, Codec, Entry, KeyArg, KeyError,
-    };
-}
+pub use cached_json_runtime::__private;

@@ -25,9 +25,8 @@ async fn hung_outer(id: u32) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_redis_costs_a_request_one_command_timeout_through_nested_calls() {
     let mut server = RedisServer::start();
-    let mut config = RedisConfig::new(server.url());
     // Long enough that one timeout and two are far apart whatever the machine's load.
-    config.op_timeout = Duration::from_millis(1000);
+    let config = RedisConfig::new(server.url()).op_timeout(Duration::from_millis(1000));
     let cache = Cache::builder().redis(config).build().unwrap();
     assert_eq!(
         cache.scope(observe(hung_outer(0))).await.1,

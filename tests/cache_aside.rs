@@ -373,16 +373,22 @@ async fn an_outer_call_that_stores_nothing_never_answers_with_a_nested_calls_ent
     cache
         .scope(async {
             assert_eq!(nested_inner(7).await, 7);
-            let (value, entry) = cached_json::observe_entry(nested_outer(7)).await;
-            assert_eq!(value.len(), 101);
-            assert_eq!(
-                entry, None,
+            assert_eq!(nested_outer(7).await.len(), 101, "over max_value_bytes");
+            let entry = nested_outer_json(7).await;
+            assert!(
+                !entry.is_cached(),
                 "the outer call stored nothing: it has no entry"
             );
-            // Stored, an outer call's own entry is the one observed.
-            let (value, entry) = cached_json::observe_entry(nested_inner(8)).await;
-            assert_eq!(value, 8);
-            assert_eq!(&entry.unwrap().json()[..], b"8");
+            let own = serde_json::to_vec(&format!("{}7", "x".repeat(100))).unwrap();
+            assert_eq!(
+                entry.json()[..],
+                own[..],
+                "the outer call's own value, made now"
+            );
+            // Stored, an outer call's own entry is the one answered.
+            let entry = nested_inner_json(8).await;
+            assert!(entry.is_cached());
+            assert_eq!(&entry.json()[..], b"8");
         })
         .await;
 }

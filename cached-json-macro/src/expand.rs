@@ -446,7 +446,7 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         #[doc = #key_doc]
         #[allow(dead_code)]
         #vis async fn #key_fn #generics (#params)
-            -> ::core::result::Result<#private::Key, #private::KeyError> #where_clause
+            -> ::core::result::Result<#private::Key, #private::CacheError> #where_clause
         {
             #prepare
             #companion.key().await
@@ -456,7 +456,7 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         #[doc = #invalidate_doc]
         #[allow(dead_code)]
         #vis async fn #invalidate_fn #generics (#params)
-            -> ::core::result::Result<bool, #private::KeyError> #where_clause
+            -> ::core::result::Result<bool, #private::CacheError> #where_clause
         {
             #prepare
             #companion.invalidate().await
@@ -466,7 +466,7 @@ fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> Toke
         #[doc = #invalidate_all_doc]
         #[allow(dead_code)]
         #vis async fn #invalidate_all_fn()
-            -> ::core::result::Result<(), #private::StoreError>
+            -> ::core::result::Result<(), #private::CacheError>
         {
             static #site_static: #private::CacheSite = #site;
             #private::invalidate_all(&#site_static).await

@@ -1,10 +1,10 @@
 //! The `#[cached_json]` attribute. Use it through the [`cached-json`](https://docs.rs/cached-json)
 //! crate, which documents it and re-exports it with the runtime its expansion calls.
 //!
-//! The expansion runs in three steps, each in its own module: [`attr`] parses the attribute's
-//! options and [`item`] the function, leniently (its body stays unparsed tokens); [`valid`]
+//! The expansion runs in three steps, each in its own module: `attr` parses the attribute's
+//! options and `item` the function, leniently (its body stays unparsed tokens); `valid`
 //! checks both together and builds the small model of what to generate, reporting every error
-//! at once; [`expand`] turns the model into code, pure quoting. On any error the function is
+//! at once; `expand` turns the model into code, pure quoting. On any error the function is
 //! emitted unchanged next to the errors, so that its callers do not add errors of their own.
 
 mod attr;

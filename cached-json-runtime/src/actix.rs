@@ -25,7 +25,7 @@ impl Responder for Entry {
 }
 
 /// The answer for `entry` to `request`.
-pub fn respond(entry: Entry, request: &HttpRequest) -> HttpResponse {
+pub(crate) fn respond(entry: Entry, request: &HttpRequest) -> HttpResponse {
     let outcome = entry.outcome();
     let mut response = if !entry.is_cached() {
         if entry.json().is_empty() {

@@ -404,7 +404,7 @@ impl Aside {
         }
     }
 
-    /// Records the entry behind this call's answer, for [`crate::observe_entry`].
+    /// Records the entry behind this call's answer, for [`crate::http::observe_http`].
     fn observed(&self, outcome: CacheOutcome, json: Bytes, remaining: Option<Duration>) {
         http::record(Entry::new(outcome, json, self.site.ttl, remaining));
     }

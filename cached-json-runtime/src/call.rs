@@ -1,7 +1,7 @@
 //! What the `#[cached_json]` attribute generates calls to: a [`Call`] gathers one call's key
 //! arguments, then runs the function's body through the cache-aside path ([`crate::aside`]).
 //!
-//! The generated code is a static [`CacheSite`](crate::CacheSite), a [`Call::new`] naming the
+//! The generated code is a static [`CacheSite`](crate::site::CacheSite), a [`Call::new`] naming the
 //! instantiation it runs in ([`crate::instance`]), one [`Call::arg`] per key argument, and the
 //! body run through the [`Mode`](crate::mode::Mode) of its return type (or, with `returns =
 //! ...`, straight through [`Call::value`], [`Call::result`] or [`Call::option`]): the logic

@@ -6,7 +6,7 @@
 //! - `f_invalidate_all()`: invalidates every entry of `f`'s prefix, in O(1), for every process
 //!   sharing the store ([`crate::generation`]);
 //! - `f_refresh(arguments)`: runs `f` now and stores its value, whatever the store holds (the
-//!   function's own call, made a refresh: [`Call::refreshing`](crate::Call::refreshing));
+//!   function's own call, made a refresh: [`Call::refreshing`](crate::call::Call::refreshing));
 //! - `f_json(arguments)`: `f`'s call, answering with the JSON the cache holds (an [`Entry`](crate::Entry))
 //!   in the shape of `f`'s output ([`crate::json`]).
 //!
@@ -22,33 +22,35 @@ use crate::key::{Key, KeyBuilder, Unencodable};
 use crate::site::CacheSite;
 use crate::store::StoreError;
 
-/// Why a companion could not name or invalidate a call's entry.
+/// Why a companion (`f_key`, `f_invalidate`, `f_invalidate_all`) could not name or invalidate
+/// entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyError {
+#[non_exhaustive]
+pub enum CacheError {
     /// An argument has no canonical form: such calls have no key (they run uncached).
     NoKey(Unencodable),
     /// The store failed, or could not tell the prefix's generation.
     Store(StoreError),
 }
 
-impl fmt::Display for KeyError {
+impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyError::NoKey(unencodable) => write!(
+            CacheError::NoKey(unencodable) => write!(
                 f,
                 "argument `{}` has no canonical form ({}): the call has no key",
                 unencodable.argument, unencodable.reason
             ),
-            KeyError::Store(err) => write!(f, "{err}"),
+            CacheError::Store(err) => write!(f, "{err}"),
         }
     }
 }
 
-impl std::error::Error for KeyError {}
+impl std::error::Error for CacheError {}
 
-impl From<StoreError> for KeyError {
+impl From<StoreError> for CacheError {
     fn from(err: StoreError) -> Self {
-        KeyError::Store(err)
+        CacheError::Store(err)
     }
 }
 
@@ -71,8 +73,8 @@ impl Call {
     }
 
     /// The key of the call, in the current cache.
-    pub async fn key(self) -> Result<Key, KeyError> {
-        let digest = self.args.finish().map_err(KeyError::NoKey)?;
+    pub async fn key(self) -> Result<Key, CacheError> {
+        let digest = self.args.finish().map_err(CacheError::NoKey)?;
         let namespace = self.cache.namespace();
         let generation = self
             .cache
@@ -84,7 +86,7 @@ impl Call {
     }
 
     /// Deletes the call's entry and its stale copy; whether the entry existed.
-    pub async fn invalidate(self) -> Result<bool, KeyError> {
+    pub async fn invalidate(self) -> Result<bool, CacheError> {
         let cache = self.cache.clone();
         let key = self.key().await?;
         // (Through the cache: this process's L1 copy goes at once, the others' when Redis
@@ -96,6 +98,6 @@ impl Call {
 }
 
 /// Invalidates every entry of `site`'s prefix in the current cache.
-pub async fn invalidate_all(site: &'static CacheSite) -> Result<(), StoreError> {
-    Cache::current_ref().invalidate_prefix(site.prefix).await
+pub async fn invalidate_all(site: &'static CacheSite) -> Result<(), CacheError> {
+    Ok(Cache::current_ref().invalidate_prefix(site.prefix).await?)
 }

@@ -1,4 +1,4 @@
-//! The cache entry behind a call's answer, for HTTP caching: [`observe_entry`] runs a future and
+//! The cache entry behind a call's answer, for HTTP caching: [`observe_http`] runs a future and
 //! reports the entry of the last cached call in it, with what an HTTP layer needs to let
 //! clients and CDNs share the work: a strong `ETag` from the stored bytes, the `max-age` the
 //! entry has left (never more than its TTL), its `Age` on hits, and `If-None-Match` matching.
@@ -105,7 +105,7 @@ impl Entry {
     }
 
     /// [`Entry::etag`] without an allocation, for a header value.
-    pub fn etag_bytes(&self) -> [u8; 18] {
+    pub(crate) fn etag_bytes(&self) -> [u8; 18] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let hash = xxh3_64(&self.json);
         let mut etag = [b'"'; 18];
@@ -229,59 +229,63 @@ impl Drop for CallScope {
     }
 }
 
-/// Runs `future` and returns its output with the entry of the last cached call that finished
+/// Runs `future` and maps its output with the entry of the last cached call that finished
 /// inside it (for nested calls, the outermost: a call nested in one that has no entry of its
-/// own is not reported), or `None` if none did or it has no entry (bypassed: the store was not
-/// usable; its value was not stored). A call observed this way reads its entry's remaining
-/// life with its value (one round trip).
-///
-/// ```
-/// use cached_json_runtime::{observe_entry, Cache, CacheOutcome};
-///
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// let (value, entry) = observe_entry(async { 42 }).await;
-/// assert_eq!((value, entry), (42, None));
-/// # });
-/// ```
-pub fn observe_entry<F: Future>(future: F) -> impl Future<Output = (F::Output, Option<Entry>)> {
-    ENTRY.scope(
-        RefCell::new(Observed::default()),
-        WithEntry {
-            future,
-            map: |output, entry, _| (output, entry),
-        },
-    )
-}
-
-/// [`observe_entry`] and [`crate::observe`] in one, mapped by `map`: what an HTTP layer wants.
-#[doc(hidden)]
+/// own is not reported; `None` if none did or it has no entry) and what the cache did
+/// ([`crate::observe`]; an observer around this one sees that outcome too). What `f_json`
+/// companions are made of.
 pub fn observe_http<F: Future, T>(
     future: F,
     map: fn(F::Output, Option<Entry>, Option<CacheOutcome>) -> T,
 ) -> impl Future<Output = T> {
-    crate::outcome::scoped(
-        ENTRY.scope(RefCell::new(Observed::default()), WithEntry { future, map }),
-    )
+    let observed = crate::outcome::scoped(
+        ENTRY.scope(RefCell::new(Observed::default()), WithEntry { future }),
+    );
+    Mapped { observed, map }
 }
 
 pin_project_lite::pin_project! {
-    /// `future`, then the entry (and outcome) its cached calls recorded, mapped. Written by
-    /// hand for the reason `outcome.rs`'s `WithOutcome` is.
-    struct WithEntry<F: Future, T> {
+    /// `future`, then the entry and the outcome its cached calls recorded. Written by hand for
+    /// the reason `outcome.rs`'s `WithOutcome` is.
+    struct WithEntry<F> {
         #[pin]
         future: F,
-        map: fn(F::Output, Option<Entry>, Option<CacheOutcome>) -> T,
     }
 }
 
-impl<F: Future, T> Future for WithEntry<F, T> {
+impl<F: Future> Future for WithEntry<F> {
+    type Output = (F::Output, Option<Entry>, Option<CacheOutcome>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let output = std::task::ready!(self.project().future.poll(cx));
+        let entry = ENTRY.with(|observed| observed.borrow_mut().entry.take());
+        Poll::Ready((output, entry, crate::outcome::current()))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Out of the observed scopes: the outcome reported to an observer around (as a cached
+    /// call finishing there would have), then the output mapped.
+    struct Mapped<O, F, T> {
+        #[pin]
+        observed: O,
+        map: fn(F, Option<Entry>, Option<CacheOutcome>) -> T,
+    }
+}
+
+impl<O, F, T> Future for Mapped<O, F, T>
+where
+    O: Future<Output = (F, Option<Entry>, Option<CacheOutcome>)>,
+{
     type Output = T;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = self.project();
-        let output = std::task::ready!(this.future.poll(cx));
-        let entry = ENTRY.with(|observed| observed.borrow_mut().entry.take());
-        Poll::Ready((this.map)(output, entry, crate::outcome::current()))
+        let (output, entry, outcome) = std::task::ready!(this.observed.poll(cx));
+        if let Some(outcome) = outcome {
+            crate::outcome::record(outcome);
+        }
+        Poll::Ready((this.map)(output, entry, outcome))
     }
 }
 
@@ -311,7 +315,7 @@ mod tests {
             buffer.len()
         };
         let inner_size = std::mem::size_of_val(&inner);
-        let both = crate::observe(observe_entry(inner));
+        let both = observe_http(inner, |output, entry, outcome| (output, entry, outcome));
         // What the wrappers add is their own state (the outcome, the entry: about 140 bytes),
         // not a second copy of the future.
         assert!(

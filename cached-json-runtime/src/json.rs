@@ -9,7 +9,7 @@
 //! key (the observed call's own, [`crate::http`]), and what is read is checked to be this
 //! function's JSON by decoding it as the function's type, as `f` does; only an L1 copy that
 //! this function's own calls decoded is handed over without decoding again
-//! ([`Call::json_from_l1`](crate::Call::json_from_l1)). So an `f_json` hit through Redis costs
+//! ([`Call::json_from_l1`](crate::call::Call::json_from_l1)). So an `f_json` hit through Redis costs
 //! what `f`'s does (the read and one decode) minus the encode an HTTP layer would make of the
 //! value, and an L1 hit costs a lookup. When the cache was not used (bypassed, the value not
 //! stored), the entry is the value's JSON made now ([`Entry::is_cached`] is `false`).

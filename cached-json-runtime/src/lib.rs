@@ -5,31 +5,34 @@
 //! Use it through the `cached-json` crate; this crate is its engine room. ARCHITECTURE.md at
 //! the repository's root follows one call through the modules.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
 mod aside;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod background;
 mod builder;
 mod cache;
 mod call;
 mod companion;
-pub mod detach;
+mod detach;
 mod env;
 mod flight;
 mod generation;
 mod http;
-pub mod instance;
+mod instance;
 mod instruments;
-pub mod json;
+mod json;
 pub mod key;
 mod l1;
 mod lock;
 mod logging;
-pub mod mode;
+mod mode;
 mod outcome;
 mod redis;
 mod shape;
@@ -42,12 +45,33 @@ mod unwind;
 
 pub use builder::DEFAULT_REDIS_URL;
 pub use cache::{Cache, CacheBuilder};
-pub use call::{Call, KeyArg};
-pub use companion::{invalidate_all, KeyError};
-pub use http::{observe_entry, observe_http, Entry};
+pub use companion::CacheError;
+pub use http::Entry;
 pub use instruments::describe_metrics;
-pub use logging::redact_url;
 pub use outcome::{observe, CacheOutcome};
-pub use redis::{ConfigError, RedisConfig, RedisTls};
-pub use shape::{CacheValue, Codec, ErrorShare};
-pub use site::CacheSite;
+pub use redis::{ConfigError, RedisConfig};
+
+/// What the code `#[cached_json]` generates calls, and nothing else does: not public API.
+///
+/// Generated code names every item through `<crate>::__private` (as serde's and tracing's do),
+/// so these may change in any release; a user never writes these paths.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::{Call, KeyArg};
+    pub use crate::companion::invalidate_all;
+    pub mod detach {
+        pub use crate::detach::*;
+    }
+    pub use crate::http::observe_http;
+    pub use crate::instance::instance_of;
+    pub mod json {
+        pub use crate::json::*;
+    }
+    pub use crate::key::{Key, KeyBuilder};
+    pub mod mode {
+        pub use crate::mode::*;
+    }
+    pub use crate::shape::{CacheValue, Codec, ErrorShare};
+    pub use crate::site::CacheSite;
+    pub use crate::{CacheError, Entry};
+}

@@ -56,22 +56,8 @@ impl LogLimiter {
 /// A password may contain `/`, `?`, `#` or `@`, which makes the URL unparsable as such: the
 /// user info is taken to end at the *last* `@`, so that too much is hidden, never too little.
 ///
-/// ```
-/// use cached_json_runtime::redact_url;
-/// assert_eq!(redact_url("redis://app:s3cret@cache:6379/0"), "redis://app:***@cache:6379/0");
-/// assert_eq!(redact_url("redis://:s3cret@cache"), "redis://:***@cache");
-/// assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
-/// assert_eq!(redact_url("rediss://u:pa/ss@w#rd@host:6380/1"), "rediss://u:***@host:6380/1");
-/// assert_eq!(
-///     redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
-///     "redis+unix:///run/redis.sock?db=1&pass=***"
-/// );
-/// assert_eq!(
-///     redact_url("redis://:pw@node-a:7000,redis://:pw@node-b:7001"),
-///     "redis://:***@node-a:7000,redis://:***@node-b:7001"
-/// );
-/// ```
-pub fn redact_url(url: &str) -> String {
+/// (Examples: [`RedisConfig::redacted_url`](crate::RedisConfig::redacted_url).)
+pub(crate) fn redact_url(url: &str) -> String {
     // Several URLs (a Cluster's seed nodes): each on its own. A URL starts after a comma
     // followed by a scheme, so a comma inside a password does not split it.
     let starts: Vec<usize> = url

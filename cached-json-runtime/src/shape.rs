@@ -62,7 +62,7 @@ pub(crate) type SharedError = Arc<dyn Any + Send + Sync>;
 
 /// Whether an error type's values can be handed to the callers waiting on a failed call, as
 /// Go's singleflight hands every waiter the leader's `err`: yes for `E: Clone + Send + Sync +
-/// 'static` (each gets a clone), no otherwise. Built by [`crate::mode`] where `E` is concrete.
+/// 'static` (each gets a clone), no otherwise. Built by `mode` where `E` is concrete.
 pub struct ErrorShare<E> {
     copy: Option<ErrorCopy<E>>,
 }

@@ -25,16 +25,18 @@ pub struct Config {
     pub admin_token: Option<String>,
 }
 
+/// `url` as it may be logged or shown: every credential replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    cached_json::RedisConfig::new(url).redacted_url()
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Credentials never reach a log: the URL redacted, the token only said to be set.
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field(
-                "redis_url",
-                &self.redis_url.as_deref().map(cached_json::redact_url),
-            )
+            .field("redis_url", &self.redis_url.as_deref().map(redacted))
             .field("database_url", &self.database_url)
             .field("origin_latency", &self.origin_latency)
             .field("seed_events", &self.seed_events)

@@ -1,8 +1,8 @@
 //! `GET /health`: the cache store and whether it is usable, the database, and how many calls
 //! reached the origins.
 
+use crate::config::redacted;
 use actix_web::{get, web, HttpResponse};
-use cached_json::redact_url;
 use cached_json::store::Health as StoreHealth;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -61,7 +61,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         cache: CacheHealth {
             store: store.kind().to_owned(),
             available: store.health() == StoreHealth::Up,
-            url: state.redis_url.as_deref().map(redact_url),
+            url: state.redis_url.as_deref().map(redacted),
             l1: state.cache.has_l1(),
         },
         database: if database_ok { "ok" } else { "unavailable" }.to_owned(),

@@ -27,7 +27,7 @@ use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
-use cached_json::{redact_url, Cache, CacheBuilder};
+use cached_json::{Cache, CacheBuilder};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -184,7 +184,7 @@ fn build_cache(config: &Config) -> Result<Cache, String> {
     let from_env = CacheBuilder::from_env().map_err(|err| err.to_string())?;
     let builder = match &config.redis_url {
         Some(url) => {
-            tracing::info!(url = %redact_url(url), "cache store: redis");
+            tracing::info!(url = %config::redacted(url), "cache store: redis");
             from_env
         }
         None => {

@@ -185,7 +185,7 @@ where
         .scope(observe(async {
             let mut call = Call::new(site, "");
             call.arg("id", &id);
-            call.value(crate::Codec::JSON, function).await
+            call.value(crate::shape::Codec::JSON, function).await
         }))
         .await;
     (output, outcome.expect("a cached call ran"))
@@ -202,9 +202,11 @@ async fn call_result(
         .scope(observe(async {
             let mut call = Call::new(site, "");
             call.arg("id", &id);
-            call.result(crate::Codec::JSON, crate::ErrorShare::CLONED, async {
-                output
-            })
+            call.result(
+                crate::shape::Codec::JSON,
+                crate::shape::ErrorShare::CLONED,
+                async { output },
+            )
             .await
         }))
         .await;
@@ -475,7 +477,7 @@ async fn a_call_whose_argument_has_no_key_runs_uncached() {
             .scope(observe(async {
                 let mut call = Call::new(&PLAIN, "");
                 call.arg("filter", &tuple_keys);
-                call.value(crate::Codec::JSON, async { 5u32 }).await
+                call.value(crate::shape::Codec::JSON, async { 5u32 }).await
             }))
             .await;
         assert_eq!((value, outcome), (5, Some(CacheOutcome::Bypass)));
@@ -495,7 +497,7 @@ async fn instantiations_of_a_generic_site_have_their_own_keys() {
             .scope(observe(async {
                 let mut call = Call::new(&PLAIN, instance);
                 call.arg("id", &1u32);
-                call.value(crate::Codec::JSON, async { value }).await
+                call.value(crate::shape::Codec::JSON, async { value }).await
             }))
             .await;
         assert_eq!((got, outcome), (value, Some(CacheOutcome::Miss)));
@@ -529,7 +531,7 @@ struct Opaque(u32);
 /// returns the outputs and outcomes, and the most runs that overlapped.
 async fn concurrent_failures<E, F, Fut>(
     calls: usize,
-    errors: crate::ErrorShare<E>,
+    errors: crate::shape::ErrorShare<E>,
     function: F,
 ) -> (Vec<(Result<u32, E>, CacheOutcome)>, usize)
 where
@@ -549,7 +551,7 @@ where
                     .scope(observe(async {
                         let mut call = Call::new(&FAILING, "");
                         call.arg("id", &1u32);
-                        call.result(crate::Codec::JSON, errors, async {
+                        call.result(crate::shape::Codec::JSON, errors, async {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                             most.fetch_max(now, Ordering::SeqCst);
                             let output = function().await;
@@ -574,7 +576,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_error_that_can_be_copied_is_every_followers_answer() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let (results, _) = concurrent_failures(20, crate::ErrorShare::CLONED, || async {
+    let (results, _) = concurrent_failures(20, crate::shape::ErrorShare::CLONED, || async {
         RUNS.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(50)).await;
         Err::<u32, String>("origin down".into())
@@ -596,7 +598,7 @@ async fn followers_of_an_error_that_cannot_be_copied_run_in_doubling_waves() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let started = std::time::Instant::now();
     let (results, most_at_once) =
-        concurrent_failures(20, crate::ErrorShare::NOT_SHARED, || async {
+        concurrent_failures(20, crate::shape::ErrorShare::NOT_SHARED, || async {
             RUNS.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(50)).await;
             Err::<u32, Opaque>(Opaque(7))
@@ -617,7 +619,7 @@ async fn followers_of_an_error_that_cannot_be_copied_run_in_doubling_waves() {
 async fn a_recovering_origin_answers_the_waves_left_waiting() {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     // Fails once, then works: the second wave's value is every remaining caller's.
-    let (results, _) = concurrent_failures(20, crate::ErrorShare::NOT_SHARED, || async {
+    let (results, _) = concurrent_failures(20, crate::shape::ErrorShare::NOT_SHARED, || async {
         let run = RUNS.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(50)).await;
         if run == 0 {
@@ -650,7 +652,7 @@ async fn followers_of_a_panicking_leader_panic_at_once_with_its_message() {
                     .scope(async {
                         let mut call = Call::new(&PANICKING, "");
                         call.arg("id", &1u32);
-                        call.value(crate::Codec::JSON, async {
+                        call.value(crate::shape::Codec::JSON, async {
                             RUNS.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(100)).await;
                             panic!("origin exploded");
@@ -693,7 +695,7 @@ async fn followers_of_a_leader_that_never_finishes_compute_after_the_wait() {
                 .scope(observe(async move {
                     let mut call = Call::new(&IMPATIENT, "");
                     call.arg("id", &1u32);
-                    call.value(crate::Codec::JSON, async move {
+                    call.value(crate::shape::Codec::JSON, async move {
                         if hang {
                             std::future::pending::<()>().await;
                         }
@@ -843,14 +845,18 @@ async fn after_an_invalidation_every_key_of_the_prefix_changes() {
 
 #[tokio::test]
 async fn nested_observers_each_see_the_calls_inside_them() {
-    use crate::http::observe_entry;
+    fn observe_entry<F: std::future::Future>(
+        future: F,
+    ) -> impl std::future::Future<Output = (F::Output, Option<crate::Entry>)> {
+        crate::http::observe_http(future, |output, entry, _| (output, entry))
+    }
 
     let store = Scripted::new(Health::Up).answer(&key("plain", 90), Read::Value(b"9".to_vec()));
     let cache = Cache::new(store.clone());
     let plain = |id: u32| async move {
         let mut call = Call::new(&PLAIN, "");
         call.arg("id", &id);
-        call.value(crate::Codec::JSON, async { 1u32 }).await
+        call.value(crate::shape::Codec::JSON, async { 1u32 }).await
     };
     // The outer observer sees the outcome of the call inside the inner one...
     let ((value, entry), outcome) = cache.scope(observe(observe_entry(plain(90)))).await;

@@ -101,10 +101,20 @@ impl KeyBuilder {
 /// A key argument whose value has no canonical form: the call cannot have a key of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unencodable {
+    pub(crate) argument: &'static str,
+    pub(crate) reason: String,
+}
+
+impl Unencodable {
     /// The argument's name.
-    pub argument: &'static str,
+    pub fn argument(&self) -> &'static str {
+        self.argument
+    }
+
     /// Why, e.g. "a map key must be a string, a number, a boolean or a unit enum variant".
-    pub reason: String,
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
 }
 
 /// The canonical JSON being built: on the stack up to 256 bytes (typical arguments), on the

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::RedisTls;
 
-/// How a [`RedisStore`](crate::store::RedisStore) connects and how long it may wait.
+/// How a [`RedisStore`](crate::store::RedisStore) connects and how long it may wait:
+/// [`RedisConfig::new`] and setters (what [`CacheBuilder`](crate::CacheBuilder)'s Redis
+/// setters and [`CacheBuilder::from_env`](crate::CacheBuilder::from_env) set too).
 ///
 /// The defaults bound every call: no cached call waits on Redis longer than `op_timeout` for
 /// its read (and as long again for its write), and once one command has timed out, calls skip
@@ -16,35 +18,22 @@ use super::RedisTls;
 /// use cached_json_runtime::{Cache, RedisConfig};
 ///
 /// // A Redis in another zone: more room per command, the rest as is. Builds without I/O.
-/// let mut config = RedisConfig::new("redis://cache.internal:6379/0");
-/// config.op_timeout = Duration::from_millis(400);
+/// let config = RedisConfig::new("redis://cache.internal:6379/0").op_timeout(Duration::from_millis(400));
 /// let cache = Cache::builder().redis(config).namespace("shop").build().unwrap();
 /// assert_eq!(cache.store().kind(), "redis");
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS); for a Cluster, one or
-    /// more seed nodes separated by commas. Kept as given (the password included, to connect
-    /// with); [`Debug`](std::fmt::Debug), logs and errors show it redacted.
-    pub url: String,
-    /// Talk to a Redis Cluster (also implied by several URLs). Default `false`
-    /// ([`CacheBuilder::from_env`](crate::CacheBuilder::from_env) reads `CACHED_JSON_CLUSTER`).
-    pub cluster: bool,
-    /// Longest wait for one command. Default 250 ms.
-    pub op_timeout: Duration,
-    /// Longest wait for a connection, handshake included. Default 250 ms. (A Cluster's
-    /// connection attempt, to every seed and then for the slot map, may take two `op_timeout`s
-    /// more.)
-    pub connect_timeout: Duration,
-    /// First delay between reconnection attempts. Default 100 ms.
-    pub retry_min: Duration,
-    /// Longest delay between reconnection attempts. Default 1 s, so that the cache is back in
-    /// use within about a second of Redis returning.
-    pub retry_max: Duration,
-    /// For `rediss://` URLs: a private CA, a client certificate. Default: the system's roots,
-    /// no client certificate ([`CacheBuilder::from_env`](crate::CacheBuilder::from_env) reads
-    /// `CACHED_JSON_TLS_*`).
-    pub tls: RedisTls,
+    /// Kept as given (the password included, to connect with); `Debug`, logs and errors show
+    /// it redacted.
+    pub(crate) url: String,
+    pub(crate) cluster: bool,
+    pub(crate) op_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) retry_min: Duration,
+    pub(crate) retry_max: Duration,
+    pub(crate) tls: RedisTls,
 }
 
 /// The waits between attempts to reach Redis again: `retry_min`, doubling up to `retry_max`.
@@ -75,7 +64,8 @@ impl RedisConfig {
         }
     }
 
-    /// The defaults, for `url`.
+    /// The defaults, for `url`: `redis://[user:password@]host[:port][/db]` (`rediss://` for
+    /// TLS); for a Cluster, one or more seed nodes separated by commas.
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
@@ -86,6 +76,87 @@ impl RedisConfig {
             retry_max: Duration::from_secs(1),
             tls: RedisTls::default(),
         }
+    }
+}
+
+impl RedisConfig {
+    /// Talk to a Redis Cluster (also implied by several URLs). Default: no
+    /// (`CACHED_JSON_CLUSTER`).
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The longest wait for one command (default 250 ms). Past it the call goes on without
+    /// the cache, and calls skip Redis until a background probe finds it answering
+    /// (`CACHED_JSON_OP_TIMEOUT_MS`).
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// The longest wait for a connection, handshake included (default 250 ms). A Cluster's
+    /// connection attempt, to every seed and then for the slot map, may take two
+    /// `op_timeout`s more (`CACHED_JSON_CONNECT_TIMEOUT_MS`).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The wait between attempts to reach Redis again, from `min` doubling up to `max`
+    /// (default 100 ms to 1 s, so that the cache is back in use within about a second of
+    /// Redis returning; `CACHED_JSON_RETRY_MIN_MS`, `CACHED_JSON_RETRY_MAX_MS`).
+    pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.retry_min = min;
+        self.retry_max = max.max(min);
+        self
+    }
+
+    /// For `rediss://` URLs: trust the CA in this PEM file instead of the system's roots
+    /// (`CACHED_JSON_TLS_CA`).
+    pub fn tls_ca(mut self, pem_file: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca = Some(pem_file.into());
+        self
+    }
+
+    /// For `rediss://` URLs: show this client certificate (PEM, a chain) and its key (PKCS#8,
+    /// PKCS#1 or SEC1): mutual TLS (`CACHED_JSON_TLS_CERT`, `CACHED_JSON_TLS_KEY`).
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem_file: impl Into<std::path::PathBuf>,
+        key_pem_file: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_cert = Some(cert_pem_file.into());
+        self.tls.client_key = Some(key_pem_file.into());
+        self
+    }
+
+    /// The URL as it may be logged or shown (what `Debug`, logs and errors show): any
+    /// credential replaced by `***`, the password of the user info (and a user info with no
+    /// `:`, which people do write their password in) and credential query parameters (`pass`,
+    /// `password`, `auth`, `token`...). A password may contain `/`, `?`, `#` or `@`, which
+    /// makes the URL unparsable as such: the user info is taken to end at the *last* `@`, so
+    /// that too much is hidden, never too little.
+    ///
+    /// ```
+    /// use cached_json_runtime::RedisConfig;
+    ///
+    /// let redact_url = |url: &str| RedisConfig::new(url).redacted_url();
+    /// assert_eq!(redact_url("redis://app:s3cret@cache:6379/0"), "redis://app:***@cache:6379/0");
+    /// assert_eq!(redact_url("redis://:s3cret@cache"), "redis://:***@cache");
+    /// assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    /// assert_eq!(redact_url("rediss://u:pa/ss@w#rd@host:6380/1"), "rediss://u:***@host:6380/1");
+    /// assert_eq!(
+    ///     redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+    ///     "redis+unix:///run/redis.sock?db=1&pass=***"
+    /// );
+    /// assert_eq!(
+    ///     redact_url("redis://:pw@node-a:7000,redis://:pw@node-b:7001"),
+    ///     "redis://:***@node-a:7000,redis://:***@node-b:7001"
+    /// );
+    /// ```
+    pub fn redacted_url(&self) -> String {
+        crate::logging::redact_url(&self.url)
     }
 }
 

@@ -32,7 +32,7 @@ use crate::logging::{scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError};
 
 pub use self::config::{ConfigError, RedisConfig};
-pub use self::tls::RedisTls;
+pub(crate) use self::tls::RedisTls;
 
 /// A [`Store`] on Redis that fails open.
 ///

@@ -12,35 +12,22 @@ use std::path::PathBuf;
 
 use super::ConfigError;
 
-/// Where a Redis store's TLS material comes from: PEM files. Unset fields use the defaults
-/// (the system's roots, no client certificate).
-///
-/// ```
-/// use cached_json_runtime::{RedisConfig, RedisTls};
-///
-/// let mut config = RedisConfig::new("rediss://cache.internal:6380/0");
-/// config.tls = RedisTls {
-///     ca: Some("/etc/cache/ca.pem".into()),
-///     ..RedisTls::default()
-/// };
-/// ```
+/// Where a Redis store's TLS material comes from: PEM files, set through
+/// [`RedisConfig`](super::RedisConfig)'s and the builder's setters. Unset fields use the
+/// defaults (the system's roots, no client certificate).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RedisTls {
+pub(crate) struct RedisTls {
     /// A private CA that replaces the system's roots (`CACHED_JSON_TLS_CA`).
-    pub ca: Option<PathBuf>,
+    pub(crate) ca: Option<PathBuf>,
     /// A client certificate (chain), for mutual TLS (`CACHED_JSON_TLS_CERT`).
-    pub client_cert: Option<PathBuf>,
+    pub(crate) client_cert: Option<PathBuf>,
     /// Its private key: PKCS#8, PKCS#1 or SEC1 (`CACHED_JSON_TLS_KEY`).
-    pub client_key: Option<PathBuf>,
+    pub(crate) client_key: Option<PathBuf>,
 }
 
 impl RedisTls {
-    /// From `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY`.
-    pub fn from_env() -> Self {
-        RedisTls::from_env_with(&|name| std::env::var(name).ok())
-    }
-
-    /// [`RedisTls::from_env`], reading variables through `var`.
+    /// From `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY`, read
+    /// through `var`.
     pub(crate) fn from_env_with(var: &dyn Fn(&str) -> Option<String>) -> Self {
         let path = |name: &str| {
             var(name)
@@ -55,7 +42,7 @@ impl RedisTls {
     }
 
     /// Whether nothing is set.
-    pub fn is_default(&self) -> bool {
+    pub(crate) fn is_default(&self) -> bool {
         *self == RedisTls::default()
     }
 

@@ -23,6 +23,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a store answered to a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Read {
     /// The bytes stored under the key.
     Value(Vec<u8>),
@@ -36,6 +37,7 @@ pub enum Read {
 
 /// What a store knows of its backend without asking it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Health {
     /// Serving.
     Up,
@@ -47,6 +49,7 @@ pub enum Health {
 
 /// What a store shared by several processes tells each of them (see [`Store::listen`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreEvent {
     /// A message some process published ([`Store::publish`]).
     Message(String),
@@ -65,6 +68,7 @@ pub type Listener = std::sync::Arc<dyn Fn(StoreEvent) + Send + Sync>;
 /// What a store that reports changes to its keys tells an in-process copy of its entries (the
 /// L1, see [`Store::track_keys`]), in the order it learns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyEvent {
     /// From now on every change of a tracked key is reported. What was copied before may be
     /// stale: drop it, then copy again.
@@ -105,6 +109,7 @@ pub type KeyListener = std::sync::Arc<dyn Fn(KeyEvent) + Send + Sync>;
 /// assert!(!reachable(&StoreError::Timeout));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The store is known to be down (circuit open, not connected yet): it was not even asked.
     /// Cheap, expected during an outage, and not logged per call.
