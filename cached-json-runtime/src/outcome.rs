@@ -1,4 +1,5 @@
-//! What a cached call did (hit, miss or bypass), for the code around it.
+//! What a cached call did (a hit from Redis or from the L1, a miss, a bypass, a stale answer,
+//! a coalesced one), for the code around it.
 //!
 //! An HTTP layer wants to answer `X-Cache: HIT` from what the cache really did, not from a
 //! guess. [`observe`] runs a future and reports the outcome of the cached calls inside it.

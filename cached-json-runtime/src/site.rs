@@ -175,7 +175,6 @@ impl CacheSite {
         self.ttl
     }
 
-    /// The key of the call whose arguments hash to `digest`, in `namespace`.
     /// The L1's id of the entry of `digest` (at its generation).
     pub(crate) fn entry_id(&self, digest: u128) -> EntryId {
         let head = *self
@@ -184,6 +183,8 @@ impl CacheSite {
         EntryId::new(head, digest)
     }
 
+    /// The key of the call whose arguments hash to `digest`, in `namespace`, scoped to this
+    /// site for coalescing (calls of other sites never share a flight with it).
     pub(crate) fn key(&'static self, namespace: Option<&str>, digest: u128) -> Key {
         Key::new(namespace, self.prefix, self.version, digest).in_scope(self as *const _ as usize)
     }

@@ -1,10 +1,14 @@
-//! The storage seam: what the cache-aside call needs from a backend, and nothing more.
+//! The storage seam: what the cache-aside call needs from a backend.
 //!
-//! A [`Store`] is `get`, `set` with a TTL and `delete` on JSON bytes, plus two things a plain
-//! key-value interface would leave the call to guess: [`Store::health`], so that a call skips a
-//! backend known to be down without asking it, and the lock pair ([`Store::try_lock`],
-//! [`Store::unlock`]), which stores shared by several processes implement for the `lock` option.
-//! A read answers one [`Read`]: the call never interprets backend errors itself.
+//! A [`Store`] is `get` (also with the entry's remaining life, for HTTP caching), `set` with
+//! a TTL and `delete` on JSON bytes, plus what a plain key-value interface would leave the call
+//! to guess: [`Store::health`], so that a call skips a backend known to be down without asking
+//! it; the lock trio ([`Store::try_lock`], [`Store::extend_lock`], [`Store::unlock`]), which
+//! stores shared by several processes implement for the `lock` option; and, for stores shared
+//! by several processes, messages between them ([`Store::publish`], [`Store::listen`]: the
+//! invalidations) and reports of changed keys ([`Store::track_keys`]: what keeps an L1
+//! coherent). Only `get`, `set`, `delete` and `kind` are required. A read answers one
+//! [`Read`]: the call never interprets backend errors itself.
 
 mod memory;
 mod off;
