@@ -6,9 +6,9 @@
 //! [`crate::flight`] (a caller's side of it in `aside/coalesce.rs`), the `lock` lease in
 //! [`crate::lock`], the `stale` copy and the soft timeout in [`crate::stale`]. This module
 //! decides when each is used; [`Aside::miss`] reads top to bottom as the order they run in. A
-//! function whose arguments the attribute could copy runs through [`Aside::run_detached`]
-//! instead, which can also finish it in a task of its own ([`crate::background`]). Each call
-//! runs in a debug span, and its outcome is counted ([`crate::instruments`]).
+//! function whose arguments the attribute could copy can also be finished, or refreshed, in a
+//! task of its own ([`crate::body`], [`crate::background`]). Each call runs in a debug span,
+//! and its outcome is counted ([`crate::instruments`]).
 
 mod coalesce;
 
@@ -19,7 +19,8 @@ use bytes::Bytes;
 use tracing::Instrument;
 
 use self::coalesce::Coalesced;
-use crate::background::{self, Computation, Done};
+use crate::background::{Computation, Done};
+use crate::body::Body;
 use crate::cache::CurrentCache;
 use crate::flight::Landing;
 use crate::generation::at_generation;
@@ -121,29 +122,31 @@ impl Aside {
         key
     }
 
-    /// The whole call, the function running in the caller's task, in its span.
-    pub(crate) fn run<S: Shape, F: Future<Output = S::Output>>(
+    /// The whole call, in its span. `body` runs in the caller's task, or, when it can run apart
+    /// from its caller ([`crate::body::Detached`]), a hit past `refresh_ahead` also refreshes
+    /// the entry in the background, and past `timeout_ms` the stale value answers while the
+    /// function goes on in the background and stores its value when it finishes.
+    pub(crate) fn run<S: Shape, B: Body<S>>(
         mut self,
         codec: S::Codec,
-        function: F,
+        body: B,
     ) -> impl Future<Output = S::Output> {
         let span = self.span();
-        self.run_here::<S, F>(codec, function).instrument(span)
+        self.run_here::<S, B>(codec, body).instrument(span)
     }
 
     /// [`Aside::run`] inside its span: the hit path inline, the miss path boxed.
-    async fn run_here<S: Shape, F: Future<Output = S::Output>>(
-        self,
-        codec: S::Codec,
-        function: F,
-    ) -> S::Output {
+    async fn run_here<S: Shape, B: Body<S>>(self, codec: S::Codec, body: B) -> S::Output {
         let _scope = http::enter();
         let Some((digest, usable, now)) = self.digest().await else {
             // Boxed, as the miss path is: inline, the function's future would be held twice.
-            let output = Box::pin(instruments::timed(self.site, function)).await;
+            let output = Box::pin(instruments::timed(self.site, body.start())).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        if let Some((output, _)) = self.look_l1::<S>(codec, digest, usable, now) {
+        if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable, now) {
+            if refresh_due {
+                self.refresh(body, codec, &self.key(digest));
+            }
             return self.finish(CacheOutcome::HitL1, output);
         }
         let key = self.key(digest);
@@ -152,12 +155,22 @@ impl Aside {
             false => Looked::Miss { reachable: false },
         };
         let reachable = match looked {
-            Looked::Hit(output, outcome, _) => return self.finish(outcome, output),
+            Looked::Hit(output, outcome, refresh_due) => {
+                if refresh_due {
+                    self.refresh(body, codec, &key);
+                }
+                return self.finish(outcome, output);
+            }
             Looked::Miss { reachable } => reachable,
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
         // every call's future kilobytes larger, and hits never need them.
-        Box::pin(self.miss::<S, F>(codec, &key, reachable, function)).await
+        Box::pin(self.miss::<S, B>(codec, &key, reachable, body)).await
+    }
+
+    /// Refreshes the entry of `key` in the background, if `body` can run apart from its caller.
+    fn refresh<S: Shape, B: Body<S>>(&self, body: B, codec: S::Codec, key: &Key) {
+        body.refresh(Computation::<S>::new(&self.cache, self.site, key, codec));
     }
 
     /// The call's span, at debug level: its prefix and function, then its key (the hash of the
@@ -171,98 +184,6 @@ impl Aside {
             outcome = tracing::field::Empty,
         );
         self.span.clone()
-    }
-
-    /// [`Aside::run`] for a function that can run detached from its caller: `start` makes its
-    /// future from owned copies of the arguments. A hit past `refresh_ahead` refreshes the entry
-    /// in the background; past `timeout_ms`, the stale value answers while the function goes
-    /// on in the background and stores its value when it finishes.
-    pub(crate) fn run_detached<S, G, F>(
-        mut self,
-        codec: S::Codec,
-        start: G,
-    ) -> impl Future<Output = S::Output>
-    where
-        S: Shape + 'static,
-        S::Output: Send + 'static,
-        S::Codec: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = S::Output> + Send + 'static,
-    {
-        let span = self.span();
-        self.run_detached_here::<S, G, F>(codec, start)
-            .instrument(span)
-    }
-
-    /// [`Aside::run_detached`] inside its span.
-    async fn run_detached_here<S, G, F>(self, codec: S::Codec, start: G) -> S::Output
-    where
-        S: Shape + 'static,
-        S::Output: Send + 'static,
-        S::Codec: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = S::Output> + Send + 'static,
-    {
-        let _scope = http::enter();
-        let Some((digest, usable, now)) = self.digest().await else {
-            let output = Box::pin(instruments::timed(self.site, start())).await;
-            return self.finish(CacheOutcome::Bypass, output);
-        };
-        if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable, now) {
-            if refresh_due {
-                let key = self.key(digest);
-                let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
-                background::refresh(computation, start);
-            }
-            return self.finish(CacheOutcome::HitL1, output);
-        }
-        let key = self.key(digest);
-        let looked = match usable {
-            true => self.look::<S>(codec, &key).await,
-            false => Looked::Miss { reachable: false },
-        };
-        let reachable = match looked {
-            Looked::Hit(output, outcome, refresh_due) => {
-                if refresh_due {
-                    let computation = Computation::<S>::new(&self.cache, self.site, &key, codec);
-                    background::refresh(computation, start);
-                }
-                return self.finish(outcome, output);
-            }
-            Looked::Miss { reachable } => reachable,
-        };
-        Box::pin(self.miss_detached::<S, G, F>(codec, &key, reachable, start)).await
-    }
-
-    /// [`Aside::miss`] for a function that can run detached: past `timeout_ms` with a stale
-    /// copy to answer, it finishes in the background.
-    async fn miss_detached<S, G, F>(
-        &self,
-        codec: S::Codec,
-        key: &Key,
-        reachable: bool,
-        start: G,
-    ) -> S::Output
-    where
-        S: Shape + 'static,
-        S::Output: Send + 'static,
-        S::Codec: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = S::Output> + Send + 'static,
-    {
-        let (lead, lease) = match self.prepare::<S>(codec, key, reachable).await {
-            Prepared::Answered(outcome, output) => return self.finish(outcome, output),
-            Prepared::Compute(lead, lease) => (lead, lease),
-        };
-        let computation = Computation::<S>::new(&self.cache, self.site, key, codec)
-            .reachable(reachable)
-            .leading(lead, lease);
-        let soft_timeout = self.site.soft_timeout;
-        let done = match soft_timeout.filter(|_| reachable && self.site.stale.is_some()) {
-            Some(soft_timeout) => background::complete(computation, start, soft_timeout).await,
-            None => computation.run(start(), soft_timeout).await,
-        };
-        self.conclude(done)
     }
 
     /// The L1's copy of the call's entry, decoded, and whether it is due for a refresh; `None`
@@ -342,12 +263,12 @@ impl Aside {
     }
 
     /// The miss path, in the order its steps run.
-    async fn miss<S: Shape, F: Future<Output = S::Output>>(
+    async fn miss<S: Shape, B: Body<S>>(
         &self,
         codec: S::Codec,
         key: &Key,
         reachable: bool,
-        function: F,
+        body: B,
     ) -> S::Output {
         // 1-2. Coalesce with this process's callers, then lock across processes.
         let (lead, lease) = match self.prepare::<S>(codec, key, reachable).await {
@@ -355,10 +276,12 @@ impl Aside {
             Prepared::Compute(lead, lease) => (lead, lease),
         };
         // 3-5. Run the function; store its value; release the lease; answer the followers.
-        let done = Computation::<S>::new(&self.cache, self.site, key, codec)
+        let computation = Computation::<S>::new(&self.cache, self.site, key, codec)
             .reachable(reachable)
-            .leading(lead, lease)
-            .run(function, self.site.soft_timeout)
+            .leading(lead, lease);
+        let stale_may_answer = reachable && self.site.stale.is_some();
+        let done = body
+            .compute(computation, self.site.soft_timeout, stale_may_answer)
             .await;
         self.conclude(done)
     }

@@ -16,6 +16,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use crate::body::{SendShape, Start};
 use crate::cache::CurrentCache;
 use crate::flight::{Landing, Lead};
 use crate::http::{self, Entry};
@@ -225,17 +226,14 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 /// Runs `computation` in a task of its own and waits `soft_timeout` for it; then answers the
 /// stale value while the task goes on (up to the hard timeout from its start) and stores the
 /// fresh value when it finishes. With no stale copy to answer, waits for the task.
-pub(crate) async fn complete<S, G, F>(
+pub(crate) async fn complete<S, G>(
     computation: Computation<S>,
     start: G,
     soft_timeout: Duration,
 ) -> Done<S::Output>
 where
-    S: Shape + 'static,
-    S::Output: Send + 'static,
-    S::Codec: Send + 'static,
-    G: FnOnce() -> F,
-    F: Future<Output = S::Output> + Send + 'static,
+    S: SendShape,
+    G: Start<S::Output>,
 {
     let (cache, site, key, codec) = (
         computation.cache.clone(),
@@ -293,13 +291,10 @@ fn finished<O>(done: Option<Done<O>>) -> Done<O> {
 
 /// Refreshes the entry of `computation`'s key in a task of its own, unless a call of the key is
 /// already computing it in this process.
-pub(crate) fn refresh<S, G, F>(computation: Computation<S>, start: G)
+pub(crate) fn refresh<S, G>(computation: Computation<S>, start: G)
 where
-    S: Shape + 'static,
-    S::Output: Send + 'static,
-    S::Codec: Send + 'static,
-    G: FnOnce() -> F,
-    F: Future<Output = S::Output> + Send + 'static,
+    S: SendShape,
+    G: Start<S::Output>,
 {
     let Some(lead) = computation
         .cache

@@ -3,9 +3,10 @@
 //!
 //! The generated code is a static [`CacheSite`](crate::site::CacheSite), a [`Call::new`] naming the
 //! instantiation it runs in ([`crate::instance`]), one [`Call::arg`] per key argument, and the
-//! body run through the [`Mode`](crate::mode::Mode) of its return type (or, with `returns =
-//! ...`, straight through [`Call::value`], [`Call::result`] or [`Call::option`]): the logic
-//! lives in the runtime, where it is tested.
+//! body run through the [`Mode`](crate::mode::Mode) of its return type (picked by the compiler,
+//! or by `returns = ...`), which chooses the output's shape for [`Call::run`]: one path for
+//! every call, whatever its output and whether its body can run apart from it
+//! ([`crate::body`]). The logic lives in the runtime, where it is tested.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::aside::Aside;
+use crate::body::Body;
 use crate::cache::{Cache, CurrentCache};
 use crate::generation::at_generation;
 use crate::http::Entry;
@@ -21,7 +23,7 @@ use crate::instruments;
 use crate::key::{KeyBuilder, Unencodable};
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
-use crate::shape::{Codec, ErrorShare, OptionShape, PlainShape, ResultShape};
+use crate::shape::Shape;
 use crate::site::CacheSite;
 use crate::store::Health;
 
@@ -46,6 +48,8 @@ pub struct Call {
     /// follows does not hash them again.
     pub(crate) finished: Option<Result<u128, Unencodable>>,
     pub(crate) refresh: bool,
+    /// Run uncached: the output's type turned out not to be what the attribute chose for it.
+    pub(crate) bypass: bool,
 }
 
 static UNENCODABLE_ARGUMENTS: LogLimiter = LogLimiter::new(Duration::from_secs(10));
@@ -61,6 +65,7 @@ impl Call {
             args: KeyBuilder::seeded(instance::seed(instance)),
             finished: None,
             refresh: false,
+            bypass: false,
         }
     }
 
@@ -109,112 +114,20 @@ impl Call {
         self
     }
 
-    /// Caches every value `function` returns, written and read with `codec`.
-    pub fn value<V, F>(self, codec: Codec<V>, function: F) -> impl Future<Output = V>
-    where
-        F: Future<Output = V>,
-    {
-        self.into_aside(false)
-            .run::<PlainShape<V>, F>(codec, function)
-    }
-
-    /// [`Call::value`], or `function` run uncached (outcome `Bypass`) when `uncached`.
-    pub(crate) fn value_unless<V, F>(
+    /// The call: its output cached as shape `S` says (chosen by the function's [`crate::mode`]),
+    /// read and written with `codec`, `body` run on a miss (see [`crate::body`]).
+    pub(crate) fn run<S: Shape, B: Body<S>>(
         self,
-        uncached: bool,
-        codec: Codec<V>,
-        function: F,
-    ) -> impl Future<Output = V>
-    where
-        F: Future<Output = V>,
-    {
-        self.into_aside(uncached)
-            .run::<PlainShape<V>, F>(codec, function)
+        codec: S::Codec,
+        body: B,
+    ) -> impl Future<Output = S::Output> {
+        self.into_aside().run::<S, B>(codec, body)
     }
 
-    /// Caches `Ok` values; `Err` is returned as it is and not stored (and handed to the calls
-    /// that waited for this one as `errors` says).
-    pub fn result<T, E, F>(
-        self,
-        codec: Codec<T>,
-        errors: ErrorShare<E>,
-        function: F,
-    ) -> impl Future<Output = Result<T, E>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        self.into_aside(false)
-            .run::<ResultShape<T, E>, F>((codec, errors), function)
-    }
-
-    /// Caches `Some` values; `None` is returned and not stored.
-    pub fn option<T, F>(self, codec: Codec<T>, function: F) -> impl Future<Output = Option<T>>
-    where
-        F: Future<Output = Option<T>>,
-    {
-        self.into_aside(false)
-            .run::<OptionShape<T>, F>(codec, function)
-    }
-
-    /// [`Call::value`] for a function that can run detached from its caller (refresh-ahead,
-    /// background completion past the soft timeout): `start` makes its future from owned
-    /// copies of the arguments.
-    pub fn value_detached<V, G, F>(self, codec: Codec<V>, start: G) -> impl Future<Output = V>
-    where
-        V: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = V> + Send + 'static,
-    {
-        self.into_aside(false)
-            .run_detached::<PlainShape<V>, G, F>(codec, start)
-    }
-
-    /// [`Call::value_detached`], or the function run uncached when `uncached`.
-    pub(crate) fn value_detached_unless<V, G, F>(
-        self,
-        uncached: bool,
-        codec: Codec<V>,
-        start: G,
-    ) -> impl Future<Output = V>
-    where
-        V: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = V> + Send + 'static,
-    {
-        self.into_aside(uncached)
-            .run_detached::<PlainShape<V>, G, F>(codec, start)
-    }
-
-    /// [`Call::result`] for a function that can run detached (see [`Call::value_detached`]).
-    pub fn result_detached<T, E, G, F>(
-        self,
-        codec: Codec<T>,
-        errors: ErrorShare<E>,
-        start: G,
-    ) -> impl Future<Output = Result<T, E>>
-    where
-        T: Send + 'static,
-        E: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        self.into_aside(false)
-            .run_detached::<ResultShape<T, E>, G, F>((codec, errors), start)
-    }
-
-    /// [`Call::option`] for a function that can run detached (see [`Call::value_detached`]).
-    pub fn option_detached<T, G, F>(
-        self,
-        codec: Codec<T>,
-        start: G,
-    ) -> impl Future<Output = Option<T>>
-    where
-        T: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = Option<T>> + Send + 'static,
-    {
-        self.into_aside(false)
-            .run_detached::<OptionShape<T>, G, F>(codec, start)
+    /// Makes this call run its function uncached (outcome `Bypass`) when `uncached`.
+    pub(crate) fn bypass_if(mut self, uncached: bool) -> Self {
+        self.bypass = uncached;
+        self
     }
 
     /// The annotated function's path, for messages.
@@ -224,13 +137,13 @@ impl Call {
 
     /// Finishes the key now, so that the arguments' canonical buffer (256 bytes inline) is not
     /// carried in the call's future. A call whose arguments have no key runs uncached.
-    fn into_aside(self, uncached: bool) -> Aside {
+    fn into_aside(self) -> Aside {
         let finished = match self.finished {
             Some(finished) => finished,
             None => self.args.finish(),
         };
         let digest = match finished {
-            Ok(digest) if !uncached => Some(digest),
+            Ok(digest) if !self.bypass => Some(digest),
             Ok(_) => None,
             Err(unencodable) => {
                 if let Some(held_back) = UNENCODABLE_ARGUMENTS.allow() {

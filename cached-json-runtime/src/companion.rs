@@ -69,6 +69,7 @@ impl Call {
             args: KeyBuilder::seeded(instance::seed(instance)),
             finished: None,
             refresh: false,
+            bypass: false,
         }
     }
 

@@ -16,6 +16,7 @@ mod aside;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod background;
+mod body;
 mod builder;
 mod cache;
 mod call;
@@ -57,6 +58,7 @@ pub use redis::{ConfigError, RedisConfig};
 /// so these may change in any release; a user never writes these paths.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::body::Start;
     pub use crate::call::{Call, KeyArg};
     pub use crate::companion::invalidate_all;
     pub mod detach {

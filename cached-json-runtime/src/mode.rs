@@ -1,8 +1,8 @@
 //! How an output is cached, picked from the function's real return type, not its spelling.
 //!
 //! A `type ApiResult<T> = Result<T, MyError>` alias is a `Result` to the compiler, whatever the
-//! attribute reads. So the generated code does not choose between [`Call::value`],
-//! [`Call::result`] and [`Call::option`] itself: it asks a [`Mode`] of the return type for its
+//! attribute reads. So the generated code does not choose the output's shape ([`ValueShape`],
+//! [`ResultShape`] or [`OptionShape`]) itself: it asks a [`Mode`] of the return type for its
 //! `mode()`, and method resolution (autoref specialization) picks [`ByResult`] for any
 //! `Result`, [`ByOption`] for any `Option`, and [`ByValue`] for everything else:
 //!
@@ -27,9 +27,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::body::{Detached, Inline, Start};
 use crate::call::Call;
 use crate::logging::LogLimiter;
-use crate::shape::{Codec, ErrorShare};
+use crate::shape::{Codec, ErrorShare, OptionShape, ResultShape, ValueShape};
 
 /// The function's return type `R`, for method resolution to pick a mode from.
 pub struct Mode<R>(PhantomData<fn() -> R>);
@@ -172,7 +173,7 @@ pub fn forced_value<R>() -> ValueMode<R> {
 /// How `f_json` maps an output of type `O` and what its call recorded to its answer.
 pub type JsonMap<O> = fn(O, Option<crate::Entry>, Option<crate::CacheOutcome>) -> crate::Entry;
 
-/// Runs the body through [`Call::result`].
+/// `Result<T, E>`: the call runs as a [`ResultShape`].
 pub struct ResultMode<T, E>(PhantomData<fn() -> (T, E)>);
 
 impl<T, E> ResultMode<T, E> {
@@ -201,11 +202,11 @@ impl<T, E> ResultMode<T, E> {
     where
         F: Future<Output = Result<T, E>>,
     {
-        call.result(codec, errors, function)
+        call.run::<ResultShape<T, E>, _>((codec, errors), Inline(function))
     }
 
-    /// The cached call of a function that can run detached from its caller.
-    pub fn cached_detached<G, F>(
+    /// The cached call of a function that can run apart from its caller.
+    pub fn cached_detached<G>(
         self,
         call: Call,
         codec: Codec<T>,
@@ -215,14 +216,13 @@ impl<T, E> ResultMode<T, E> {
     where
         T: Send + 'static,
         E: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = Result<T, E>> + Send + 'static,
+        G: Start<Result<T, E>>,
     {
-        call.result_detached(codec, errors, start)
+        call.run::<ResultShape<T, E>, _>((codec, errors), Detached(start))
     }
 }
 
-/// Runs the body through [`Call::option`].
+/// `Option<T>`: the call runs as an [`OptionShape`].
 pub struct OptionMode<T>(PhantomData<fn() -> T>);
 
 impl<T> OptionMode<T> {
@@ -251,11 +251,11 @@ impl<T> OptionMode<T> {
     where
         F: Future<Output = Option<T>>,
     {
-        call.option(codec, function)
+        call.run::<OptionShape<T>, _>(codec, Inline(function))
     }
 
-    /// The cached call of a function that can run detached from its caller.
-    pub fn cached_detached<G, F>(
+    /// The cached call of a function that can run apart from its caller.
+    pub fn cached_detached<G>(
         self,
         call: Call,
         codec: Codec<T>,
@@ -264,14 +264,13 @@ impl<T> OptionMode<T> {
     ) -> impl Future<Output = Option<T>>
     where
         T: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = Option<T>> + Send + 'static,
+        G: Start<Option<T>>,
     {
-        call.option_detached(codec, start)
+        call.run::<OptionShape<T>, _>(codec, Detached(start))
     }
 }
 
-/// Runs the body through [`Call::value`]; when picked by the compiler (not by `returns =
+/// Any other type: the call runs as a [`ValueShape`]; when picked by the compiler (not by `returns =
 /// value`), unless the type turns out to be a `Result` or an `Option` at run time.
 pub struct ValueMode<R> {
     checked: bool,
@@ -303,15 +302,12 @@ impl<R> ValueMode<R> {
     where
         F: Future<Output = R>,
     {
-        let disguised = disguised_mode::<R>().filter(|_| self.checked);
-        if let Some(kind) = disguised {
-            warn_disguised(&call, kind, std::any::type_name::<R>());
-        }
-        call.value_unless(disguised.is_some(), codec, function)
+        self.checked(call)
+            .run::<ValueShape<R>, _>(codec, Inline(function))
     }
 
-    /// The cached call of a function that can run detached from its caller.
-    pub fn cached_detached<G, F>(
+    /// The cached call of a function that can run apart from its caller.
+    pub fn cached_detached<G>(
         self,
         call: Call,
         codec: Codec<R>,
@@ -320,14 +316,20 @@ impl<R> ValueMode<R> {
     ) -> impl Future<Output = R>
     where
         R: Send + 'static,
-        G: FnOnce() -> F,
-        F: Future<Output = R> + Send + 'static,
+        G: Start<R>,
     {
+        self.checked(call)
+            .run::<ValueShape<R>, _>(codec, Detached(start))
+    }
+
+    /// `call`, made to bypass the cache when `R` turns out to be a `Result` or an `Option` the
+    /// compiler did not see as one (with a warning): an `Err` or a `None` is never stored.
+    fn checked(&self, call: Call) -> Call {
         let disguised = disguised_mode::<R>().filter(|_| self.checked);
         if let Some(kind) = disguised {
             warn_disguised(&call, kind, std::any::type_name::<R>());
         }
-        call.value_detached_unless(disguised.is_some(), codec, start)
+        call.bypass_if(disguised.is_some())
     }
 }
 

@@ -133,14 +133,14 @@ pub(crate) trait Shape {
 }
 
 /// Every value is cached.
-pub(crate) struct PlainShape<V>(PhantomData<V>);
+pub(crate) struct ValueShape<V>(PhantomData<V>);
 /// `Result<T, E>`: `Ok` is cached, `Err` is returned as it is (and shared with waiting callers
 /// when it can be).
 pub(crate) struct ResultShape<T, E>(PhantomData<(T, E)>);
 /// `Option<T>`: `Some` is cached, `None` is returned to every caller and not stored.
 pub(crate) struct OptionShape<T>(PhantomData<T>);
 
-impl<V> Shape for PlainShape<V> {
+impl<V> Shape for ValueShape<V> {
     type Output = V;
     type Stored = V;
     type Codec = Codec<V>;

@@ -13,6 +13,29 @@ use crate::site::CacheSite;
 use crate::store::{BoxFuture, Health, Read, Store, StoreError};
 use crate::Cache;
 
+/// The three shapes' calls with an inline body, as the modes make them.
+impl Call {
+    fn value<V, F: std::future::Future<Output = V>>(
+        self,
+        codec: crate::shape::Codec<V>,
+        function: F,
+    ) -> impl std::future::Future<Output = V> {
+        self.run::<crate::shape::ValueShape<V>, _>(codec, crate::body::Inline(function))
+    }
+
+    fn result<T, E, F: std::future::Future<Output = Result<T, E>>>(
+        self,
+        codec: crate::shape::Codec<T>,
+        errors: crate::shape::ErrorShare<E>,
+        function: F,
+    ) -> impl std::future::Future<Output = Result<T, E>> {
+        self.run::<crate::shape::ResultShape<T, E>, _>(
+            (codec, errors),
+            crate::body::Inline(function),
+        )
+    }
+}
+
 /// One command the call sent to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
