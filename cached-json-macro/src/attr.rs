@@ -5,10 +5,13 @@
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned as _;
-use syn::{Expr, ExprLit, Ident, Lit, LitStr, Path, Token};
+use syn::{Ident, LitStr, Path, Token};
 
 use crate::errors::Errors;
+
+mod value;
+
+use value::{check_prefix, integer, parse_crate, parse_returns, parse_share, parse_skip, set_once};
 
 /// How the function's output is cached, when `returns = ...` says it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,7 +61,70 @@ pub(crate) struct Attr {
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
-const OPTIONS: &str = "`ttl = SECONDS`, `skip(arg, ...)`, `version = N`, `returns = value | result | option`, `cache_none`, `lock`, `lock_lease_ms = MILLISECONDS`, `wait_ms = MILLISECONDS`, `stale = SECONDS`, `jitter = SECONDS`, `timeout_ms = MILLISECONDS`, `hard_timeout_ms = MILLISECONDS`, `refresh_ahead = SHARE`, `no_l1`, `l1_ttl = SECONDS`, `crate = \"path\"`";
+/// Declares the options: a keyword for each (`syn::custom_keyword!`), the [`Opt`] naming it,
+/// the parser that reads one at the cursor, and [`OPTIONS`], the list every "unknown option"
+/// error shows, so that the list and the parser cannot drift apart (and a match on [`Opt`]
+/// must handle every option declared).
+macro_rules! options {
+    ($($name:ident: $usage:literal),* $(,)?) => {
+        mod kw {
+            $(syn::custom_keyword!($name);)*
+        }
+
+        /// One of the attribute's options (`crate` is Rust's own keyword).
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy)]
+        enum Opt {
+            $($name,)*
+            Crate,
+        }
+
+        impl Opt {
+            /// The option as written.
+            fn name(self) -> &'static str {
+                match self {
+                    $(Opt::$name => stringify!($name),)*
+                    Opt::Crate => "crate",
+                }
+            }
+        }
+
+        /// Every option, as written with its value.
+        const OPTIONS: &str = concat!($("`", $usage, "`, ",)* "`crate = \"path\"`");
+
+        /// The option named at the cursor, and where; `None` (nothing consumed) if the cursor
+        /// names none.
+        fn option(input: ParseStream) -> syn::Result<Option<(Opt, Span)>> {
+            $(if input.peek(kw::$name) {
+                let keyword: kw::$name = input.parse()?;
+                return Ok(Some((Opt::$name, keyword.span)));
+            })*
+            if input.peek(Token![crate]) {
+                let keyword: Token![crate] = input.parse()?;
+                return Ok(Some((Opt::Crate, keyword.span)));
+            }
+            Ok(None)
+        }
+    };
+}
+
+options! {
+    ttl: "ttl = SECONDS",
+    skip: "skip(arg, ...)",
+    version: "version = N",
+    returns: "returns = value | result | option",
+    cache_none: "cache_none",
+    lock: "lock",
+    lock_lease_ms: "lock_lease_ms = MILLISECONDS",
+    wait_ms: "wait_ms = MILLISECONDS",
+    stale: "stale = SECONDS",
+    jitter: "jitter = SECONDS",
+    timeout_ms: "timeout_ms = MILLISECONDS",
+    hard_timeout_ms: "hard_timeout_ms = MILLISECONDS",
+    refresh_ahead: "refresh_ahead = SHARE",
+    no_l1: "no_l1",
+    l1_ttl: "l1_ttl = SECONDS",
+}
 
 impl Parse for Attr {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -101,93 +167,45 @@ impl Parse for Attr {
             if input.peek(LitStr) {
                 return Err(input.error("the cache prefix is given once, as the first argument"));
             }
-            let name = input.call(Ident::parse_any).map_err(|err| {
-                syn::Error::new(err.span(), format!("expected an option: {OPTIONS}"))
-            })?;
-            let option = name.to_string();
-            let duplicate = syn::Error::new(name.span(), format!("`{name}` is given twice"));
-            let given_twice = match option.as_str() {
-                "ttl" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "seconds, e.g. `ttl = 60`",
-                    &mut ttl,
-                )?,
-                "version" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "a key version, e.g. `version = 2`",
-                    &mut version,
-                )?,
-                "stale" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "seconds the last good value is kept past its TTL, e.g. `stale = 3600`",
-                    &mut stale,
-                )?,
-                "jitter" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "the most seconds added at random to each TTL, e.g. `jitter = 30`",
-                    &mut jitter,
-                )?,
-                "timeout_ms" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "milliseconds after which the stale value answers, e.g. `timeout_ms = 500`",
-                    &mut timeout_ms,
-                )?,
-                "wait_ms" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "the most milliseconds a caller waits for another's computation of the same key, e.g. `wait_ms = 3000`",
-                    &mut wait_ms,
-                )?,
-                "lock_lease_ms" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "milliseconds the `lock` lease lasts between extensions, e.g. `lock_lease_ms = 2000`",
-                    &mut lock_lease_ms,
-                )?,
-                "hard_timeout_ms" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "the most milliseconds a function answered by its stale copy goes on in the background, e.g. `hard_timeout_ms = 10000`",
-                    &mut hard_timeout_ms,
-                )?,
-                "l1_ttl" => integer(
-                    input,
-                    &mut errors,
-                    &name,
-                    "the most seconds a copy lives in the cache's L1, e.g. `l1_ttl = 5`",
-                    &mut l1_ttl,
-                )?,
-                "no_l1" => set_once(&mut no_l1, Some(name.span())),
-                "refresh_ahead" => set_once(&mut refresh_ahead, parse_share(input, &mut errors)?),
-                "skip" => set_once(&mut skip, parse_skip(input, &name)?),
-                "returns" => set_once(&mut returns, parse_returns(input, &mut errors)?),
-                "lock" => set_once(&mut lock, Some(name.span())),
-                "cache_none" => set_once(&mut cache_none, Some(name.span())),
-                "crate" => set_once(&mut krate, parse_crate(input, &mut errors)?),
-                _ => {
-                    errors.push(syn::Error::new(
-                        name.span(),
-                        format!("unknown option `{name}`; the options are {OPTIONS}"),
-                    ));
-                    // Skip its value, to go on checking the options after it.
-                    while !input.is_empty() && !input.peek(Token![,]) {
-                        input.parse::<proc_macro2::TokenTree>()?;
-                    }
-                    false
+            let Some((option, span)) = option(input)? else {
+                let unknown = input.call(Ident::parse_any).map_err(|err| {
+                    syn::Error::new(err.span(), format!("expected an option: {OPTIONS}"))
+                })?;
+                errors.push(syn::Error::new(
+                    unknown.span(),
+                    format!("unknown option `{unknown}`; the options are {OPTIONS}"),
+                ));
+                // Skip its value, to go on checking the options after it.
+                while !input.is_empty() && !input.peek(Token![,]) {
+                    input.parse::<proc_macro2::TokenTree>()?;
                 }
+                continue;
+            };
+            let name = option.name();
+            let duplicate = syn::Error::new(span, format!("`{name}` is given twice"));
+            // `name = <positive integer>` (`what` it is, for its errors) into `slot`.
+            macro_rules! integer {
+                ($what:expr, $slot:expr) => {
+                    integer(input, &mut errors, name, $what, $slot)?
+                };
+            }
+            let given_twice = match option {
+                Opt::ttl => integer!("seconds, e.g. `ttl = 60`", &mut ttl),
+                Opt::version => integer!("a key version, e.g. `version = 2`", &mut version),
+                Opt::stale => integer!("seconds the last good value is kept past its TTL, e.g. `stale = 3600`", &mut stale),
+                Opt::jitter => integer!("the most seconds added at random to each TTL, e.g. `jitter = 30`", &mut jitter),
+                Opt::timeout_ms => integer!("milliseconds after which the stale value answers, e.g. `timeout_ms = 500`", &mut timeout_ms),
+                Opt::wait_ms => integer!("the most milliseconds a caller waits for another's computation of the same key, e.g. `wait_ms = 3000`", &mut wait_ms),
+                Opt::lock_lease_ms => integer!("milliseconds the `lock` lease lasts between extensions, e.g. `lock_lease_ms = 2000`", &mut lock_lease_ms),
+                Opt::hard_timeout_ms => integer!("the most milliseconds a function answered by its stale copy goes on in the background, e.g. `hard_timeout_ms = 10000`", &mut hard_timeout_ms),
+                Opt::l1_ttl => integer!("the most seconds a copy lives in the cache's L1, e.g. `l1_ttl = 5`", &mut l1_ttl),
+                Opt::no_l1 => set_once(&mut no_l1, Some(span)),
+                Opt::refresh_ahead => set_once(&mut refresh_ahead, parse_share(input, &mut errors)?),
+                Opt::skip => set_once(&mut skip, parse_skip(input, span)?),
+                Opt::returns => set_once(&mut returns, parse_returns(input, &mut errors)?),
+                Opt::lock => set_once(&mut lock, Some(span)),
+                Opt::cache_none => set_once(&mut cache_none, Some(span)),
+                Opt::Crate => set_once(&mut krate, parse_crate(input, &mut errors)?),
             };
             if given_twice {
                 errors.push(duplicate);
@@ -257,183 +275,4 @@ impl Parse for Attr {
             krate: krate.flatten(),
         })
     }
-}
-
-/// Stores `value` in an empty `slot`; returns whether the slot was already set.
-fn set_once<T>(slot: &mut Option<T>, value: T) -> bool {
-    if slot.is_some() {
-        return true;
-    }
-    *slot = Some(value);
-    false
-}
-
-/// `name = <positive integer literal>` into `slot` (`Some(None)` when given but invalid: its
-/// error is reported, and the option is not also reported missing); returns whether it was
-/// given before.
-fn integer<T: TryFrom<u64>>(
-    input: ParseStream,
-    errors: &mut Errors,
-    name: &Ident,
-    what: &str,
-    slot: &mut Option<Option<Spanned<T>>>,
-) -> syn::Result<bool> {
-    input.parse::<Token![=]>()?;
-    let expr: Expr = input.parse()?;
-    let value = errors.take(positive_integer(&expr, &name.to_string(), what));
-    Ok(set_once(slot, value))
-}
-
-fn positive_integer<T: TryFrom<u64>>(
-    expr: &Expr,
-    option: &str,
-    what: &str,
-) -> syn::Result<Spanned<T>> {
-    let span = expr.span();
-    let not_integer = || {
-        syn::Error::new(
-            span,
-            format!("`{option}` must be a positive integer literal: {what}"),
-        )
-    };
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(int), ..
-        }) => {
-            let value: u64 = int.base10_parse().map_err(|_| not_integer())?;
-            if value == 0 {
-                return Err(syn::Error::new(
-                    span,
-                    format!("`{option}` must be at least 1: {what}"),
-                ));
-            }
-            let value = T::try_from(value)
-                .map_err(|_| syn::Error::new(span, format!("`{option}` is too large: {what}")))?;
-            Ok((value, span))
-        }
-        Expr::Unary(unary) if matches!(unary.op, syn::UnOp::Neg(_)) => Err(syn::Error::new(
-            span,
-            format!("`{option}` must be positive: {what}"),
-        )),
-        _ => Err(not_integer()),
-    }
-}
-
-/// `refresh_ahead = 0.8`: a share of the TTL, strictly between 0 and 1, in thousandths.
-fn parse_share(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Spanned<u16>>> {
-    input.parse::<Token![=]>()?;
-    let expr: Expr = input.parse()?;
-    let span = expr.span();
-    let share = match &expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Float(float),
-            ..
-        }) => float.base10_parse::<f64>().ok(),
-        _ => None,
-    };
-    match share {
-        Some(share) if share > 0.0 && share < 1.0 => {
-            let permille = (share * 1000.0).round().clamp(1.0, 999.0) as u16;
-            Ok(Some((permille, span)))
-        }
-        _ => {
-            errors.push(syn::Error::new(
-                span,
-                "`refresh_ahead` must be a share of the TTL between 0 and 1, e.g. \
-                 `refresh_ahead = 0.8`: a hit past 80% of the entry's life refreshes it",
-            ));
-            Ok(None)
-        }
-    }
-}
-
-/// `skip(a, b)`.
-fn parse_skip(input: ParseStream, name: &Ident) -> syn::Result<Option<Vec<Ident>>> {
-    let content;
-    syn::parenthesized!(content in input);
-    let names = content.parse_terminated(Ident::parse_any, Token![,])?;
-    if names.is_empty() {
-        return Err(syn::Error::new(
-            name.span(),
-            "`skip(...)` needs the names of the arguments to leave out of the key",
-        ));
-    }
-    Ok(Some(names.into_iter().collect()))
-}
-
-/// `returns = value | result | option`.
-fn parse_returns(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Spanned<Returns>>> {
-    input.parse::<Token![=]>()?;
-    let kind: Ident = input.call(Ident::parse_any)?;
-    let returns = match kind.to_string().as_str() {
-        "value" => Returns::Value,
-        "result" => Returns::Result,
-        "option" => Returns::Option,
-        _ => {
-            errors.push(syn::Error::new(
-                kind.span(),
-                "`returns` must be `value` (cache every value), `result` (cache `Ok`) or `option` (cache `Some`)",
-            ));
-            return Ok(None);
-        }
-    };
-    Ok(Some((returns, kind.span())))
-}
-
-/// `crate = "path::to::cached_json"`.
-fn parse_crate(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Path>> {
-    input.parse::<Token![=]>()?;
-    let path: LitStr = input.parse()?;
-    Ok(errors.take(path.parse::<Path>().map_err(|_| {
-        syn::Error::new(
-            path.span(),
-            "`crate` must be the path the `cached-json` crate is reachable at, e.g. `crate = \"cj\"` or `crate = \"my_platform::cache\"`",
-        )
-    })))
-}
-
-/// The prefix is one segment of the key's grammar, `[namespace:]prefix[:vN]:hash`: no `:` in
-/// it, and not of the form `v<digits>`, so that a key reads one way only (a prefix `a:v2`
-/// would collide with prefix `a` at version 2, and a prefix `shop:users` with prefix `users`
-/// under namespace `shop`). Other characters that would make it awkward in `redis-cli` or in
-/// `SCAN MATCH prefix:*` patterns are refused too.
-fn check_prefix(prefix: &LitStr) -> syn::Result<()> {
-    let value = prefix.value();
-    if value.trim().is_empty() {
-        return Err(syn::Error::new(
-            prefix.span(),
-            "the cache prefix must not be empty: it names this function's keys, e.g. \"users\"",
-        ));
-    }
-    if value.contains(':') {
-        return Err(syn::Error::new(
-            prefix.span(),
-            format!(
-                "the cache prefix must not contain `:`, which separates the parts of a key \
-                 (`[namespace:]prefix[:vN]:hash`); write it with `-`, `_`, `.` or `/`, e.g. {:?}",
-                value.replace(':', ".")
-            ),
-        ));
-    }
-    if let Some(bad) = value
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/')))
-    {
-        return Err(syn::Error::new(
-            prefix.span(),
-            format!(
-                "the cache prefix may only use ASCII letters, digits and `-_./`; found {bad:?}"
-            ),
-        ));
-    }
-    if value.len() > 1 && value.starts_with('v') && value[1..].bytes().all(|b| b.is_ascii_digit()) {
-        return Err(syn::Error::new(
-            prefix.span(),
-            format!(
-                "the cache prefix must not look like a key version (`{value}`): keys would read \
-                 as another function's at that version; name what is cached, e.g. \"users\""
-            ),
-        ));
-    }
-    Ok(())
 }

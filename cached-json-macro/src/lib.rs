@@ -13,6 +13,9 @@ mod expand;
 mod item;
 mod valid;
 
+#[cfg(test)]
+mod tests;
+
 use proc_macro::TokenStream;
 
 /// Makes an `async fn` cache-aside over the process-wide cache.
