@@ -17,6 +17,12 @@ use syn::{Attribute, Ident};
 use crate::item::MaybeItemFn;
 use crate::valid::{DetachedArg, Mode, Model};
 
+mod companions;
+mod site;
+
+use companions::companions;
+use site::site_definition;
+
 pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     let site = site_definition(model, function.sig.ident.span());
     let cached = cached_function(model, &function, &site, Twin::Function);
@@ -29,84 +35,6 @@ pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
         #json
         #companions
     }
-}
-
-/// The `CacheSite` of the function: its prefix, TTL, version and options.
-fn site_definition(model: &Model, name_span: Span) -> TokenStream {
-    let Model {
-        krate,
-        prefix,
-        ttl,
-        version,
-        lock,
-        stale,
-        jitter,
-        timeout_ms,
-        wait_ms,
-        lock_lease_ms,
-        hard_timeout_ms,
-        refresh_ahead,
-        no_l1,
-        l1_ttl,
-        function_name,
-        ..
-    } = model;
-    let private = quote!(#krate::__private);
-    let version = match version {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
-    };
-    // Where the function is defined, and the expansion, tell it from another of the same path
-    // (a method of the same name in another `impl` of the module, or one made by the same
-    // `macro_rules!` call).
-    let location = quote_spanned!(name_span=>
-        ::core::concat!(::core::file!(), ":", ::core::line!(), ":", ::core::column!()));
-    let expansion = next_expansion();
-    let mut options = quote! {
-        .with_function(::core::concat!(::core::module_path!(), "::", #function_name))
-        .defined_at(#location, #expansion)
-    };
-    if *lock {
-        options.extend(quote!(.with_lock()));
-    }
-    if let Some(secs) = stale {
-        options.extend(quote!(.with_stale(#secs)));
-    }
-    if let Some(secs) = jitter {
-        options.extend(quote!(.with_jitter(#secs)));
-    }
-    if let Some(ms) = timeout_ms {
-        options.extend(quote!(.with_soft_timeout_ms(#ms)));
-    }
-    if let Some(ms) = wait_ms {
-        options.extend(quote!(.with_wait_ms(#ms)));
-    }
-    if let Some(ms) = lock_lease_ms {
-        options.extend(quote!(.with_lock_lease_ms(#ms)));
-    }
-    if let Some(ms) = hard_timeout_ms {
-        options.extend(quote!(.with_hard_timeout_ms(#ms)));
-    }
-    if let Some(permille) = refresh_ahead {
-        options.extend(quote!(.with_refresh_ahead_permille(#permille)));
-    }
-    if *no_l1 {
-        options.extend(quote!(.without_l1()));
-    }
-    if let Some(secs) = l1_ttl {
-        options.extend(quote!(.with_l1_ttl(#secs)));
-    }
-    quote!(#private::CacheSite::new(#prefix, #ttl, #version)#options)
-}
-
-/// A number for each expansion of the attribute in this compilation (one crate): with the
-/// function's path and `line!()`, what tells a function's sites (its own, its twins',
-/// its companions') from another function's, even two made by one `macro_rules!` call, where
-/// `line!()` names the call for both.
-fn next_expansion() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static EXPANSIONS: AtomicU32 = AtomicU32::new(0);
-    EXPANSIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Which of the three cached functions is generated.
@@ -386,91 +314,6 @@ fn cached_function(
     quote! {
         #attrs
         #vis #sig #generated_body
-    }
-}
-
-/// `f_key`, `f_invalidate` and `f_invalidate_all`.
-fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStream) -> TokenStream {
-    let Model {
-        krate,
-        key_args,
-        function_name,
-        ..
-    } = model;
-    let private = quote!(#krate::__private);
-    let site_static = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
-    let companion = Ident::new("__cached_json_call", Span::mixed_site());
-    let vis = &function.vis;
-    let sig = &function.sig;
-    let name = &sig.ident;
-    let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
-    let params = key_args.iter().map(|arg| {
-        let (ident, ty) = (&arg.ident, &arg.ty);
-        quote!(#ident: #ty)
-    });
-    let params = quote!(#(#params),*);
-    // One `Call::arg` per key argument, on the companion's `Call`.
-    let arg_calls: Vec<TokenStream> = model
-        .sorted_key_args()
-        .iter()
-        .map(|arg| {
-            let (name, ident) = (&arg.name, &arg.ident);
-            quote_spanned!(ident.span()=> #companion.arg(#name, &#ident);)
-        })
-        .collect();
-    let cfgs = cfg_attributes(&function.outer_attrs);
-    let key_fn = format_ident!("{}_key", name);
-    let invalidate_fn = format_ident!("{}_invalidate", name);
-    let invalidate_all_fn = format_ident!("{}_invalidate_all", name);
-    let key_doc = format!(
-        "The cache key of a call of `{function_name}` with these arguments, in the current \
-         cache (generated by `#[cached_json]`)."
-    );
-    let invalidate_doc = format!(
-        "Deletes the cached value (and its stale copy) of a call of `{function_name}` with \
-         these arguments, in the current cache; whether there was one (generated by \
-         `#[cached_json]`)."
-    );
-    let invalidate_all_doc = format!(
-        "Invalidates every cached value of `{function_name}`, in O(1), for every process \
-         sharing the current cache's store (generated by `#[cached_json]`)."
-    );
-    let prepare = quote! {
-        static #site_static: #private::CacheSite = #site;
-        let mut #companion =
-            #private::Call::companion(&#site_static, #private::instance_of(&|| ()));
-        #(#arg_calls)*
-    };
-    quote! {
-        #(#cfgs)*
-        #[doc = #key_doc]
-        #[allow(dead_code)]
-        #vis async fn #key_fn #generics (#params)
-            -> ::core::result::Result<#private::Key, #private::CacheError> #where_clause
-        {
-            #prepare
-            #companion.key().await
-        }
-
-        #(#cfgs)*
-        #[doc = #invalidate_doc]
-        #[allow(dead_code)]
-        #vis async fn #invalidate_fn #generics (#params)
-            -> ::core::result::Result<bool, #private::CacheError> #where_clause
-        {
-            #prepare
-            #companion.invalidate().await
-        }
-
-        #(#cfgs)*
-        #[doc = #invalidate_all_doc]
-        #[allow(dead_code)]
-        #vis async fn #invalidate_all_fn()
-            -> ::core::result::Result<(), #private::CacheError>
-        {
-            static #site_static: #private::CacheSite = #site;
-            #private::invalidate_all(&#site_static).await
-        }
     }
 }
 
