@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use super::link::Link;
-use super::reconnect::connect;
-use super::Shared;
+use super::server::Server;
 
 /// The connections of one period between outages.
 struct Generation {
@@ -107,7 +106,7 @@ impl Connections {
     /// making its own in the background.
     pub(super) fn pick(
         &self,
-        store: &Arc<Shared>,
+        server: &Arc<Server>,
         runtime: Option<&tokio::runtime::Handle>,
     ) -> Option<Picked> {
         let generation = self.current.load();
@@ -122,7 +121,7 @@ impl Connections {
         // it does on a Cluster, whose one link keeps a connection to every node.
         let Some(runtime) = runtime
             .filter(|runtime| crate::timer::has_timer(runtime))
-            .filter(|_| !store.backend.is_cluster())
+            .filter(|_| !server.backend.is_cluster())
         else {
             return own(&generation);
         };
@@ -142,7 +141,7 @@ impl Connections {
         if let Some(connection) = cached {
             return Some(Picked { connection, local });
         }
-        if let Some((connection, broken)) = generation.local(id, runtime, store) {
+        if let Some((connection, broken)) = generation.local(id, runtime, server) {
             THREAD_CONNECTION.with(|slot| {
                 *slot.borrow_mut() = Some(ThreadConnection {
                     generation: generation.number,
@@ -188,7 +187,7 @@ impl Generation {
         self: &Arc<Self>,
         id: tokio::runtime::Id,
         runtime: &tokio::runtime::Handle,
-        store: &Arc<Shared>,
+        server: &Arc<Server>,
     ) -> Option<(Link, Arc<AtomicBool>)> {
         {
             let local = self.local.read().unwrap_or_else(|e| e.into_inner());
@@ -216,14 +215,14 @@ impl Generation {
         local.insert(id, Local::Connecting);
         drop(local);
         let generation = Arc::downgrade(self);
-        let store = Arc::downgrade(store);
+        let server = Arc::downgrade(server);
         // Quiet: a runtime without an I/O driver makes Tokio panic in the connect; that runtime
         // then uses the store's connection, like one whose connection was refused.
         runtime.spawn(crate::unwind::Quiet::new(async move {
-            let Some(store) = store.upgrade() else {
+            let Some(server) = server.upgrade() else {
                 return;
             };
-            let made = connect(&store, &format!("cached-json-rt{id}")).await.ok();
+            let made = server.connect(&format!("cached-json-rt{id}")).await.ok();
             // A generation that ended meanwhile is gone, and this connection with it.
             let Some(generation) = generation.upgrade() else {
                 return;

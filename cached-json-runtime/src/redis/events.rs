@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use redis::aio::{PubSubSink, PubSubStream};
 
-use super::Shared;
+use super::server::Server;
 use crate::store::{Listener, StoreEvent};
 
 /// The channel every cached-json process publishes and listens on.
@@ -42,7 +42,7 @@ const SETTLED: Duration = Duration::from_secs(5);
 
 /// Keeps a subscription to [`CHANNEL`] for as long as the store lives, reconnecting with
 /// backoff, and hands what arrives to `listener`.
-pub(super) async fn listen(store: Weak<Shared>, listener: Listener) {
+pub(super) async fn listen(store: Weak<Server>, listener: Listener) {
     let mut delay = None::<Duration>;
     // On a Cluster, the seed node to subscribe on: the next one after a failure.
     let mut seed = 0usize;
@@ -102,7 +102,7 @@ type Ping = Pin<Box<dyn Future<Output = bool> + Send>>;
 /// Hands the messages to `listener`, and proves every [`PING_EVERY`] that none was missed,
 /// until the connection is lost.
 async fn hear(
-    store: &Weak<Shared>,
+    store: &Weak<Server>,
     sink: PubSubSink,
     mut messages: PubSubStream,
     listener: &Listener,

@@ -11,6 +11,7 @@ mod connections;
 mod events;
 mod link;
 mod reconnect;
+mod server;
 mod shards;
 mod tls;
 mod topology;
@@ -26,6 +27,7 @@ use self::breaker::{Breaker, BreakerState, Trip};
 use self::connections::{Connections, Picked};
 use self::link::{Backend, Opened};
 use self::reconnect::{connect_loop, probe, Background};
+use self::server::Server;
 use self::shards::{Gate, Shard, Shards};
 use crate::instruments::{self, Command};
 use crate::logging::{scrub, LogLimiter};
@@ -53,12 +55,8 @@ pub struct RedisStore {
 
 /// What the store's clones, its background tasks and its connections share.
 struct Shared {
-    backend: Backend,
-    config: RedisConfig,
-    /// The URL as it may be logged.
-    display_url: String,
-    /// The password, scrubbed from every error message before it is logged or returned.
-    secrets: Vec<String>,
+    /// What the store connects to: what its background tasks get (not the whole store).
+    server: Arc<Server>,
     breaker: Breaker,
     /// On a Cluster: which primary serves a key, and which are down (a breaker per primary).
     shards: Shards,
@@ -88,12 +86,14 @@ impl RedisStore {
         } = Backend::open(&config)?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
-                backend,
                 breaker: Breaker::new(display_url.clone()),
                 shards: Shards::new(),
-                config,
-                display_url,
-                secrets,
+                server: Arc::new(Server {
+                    backend,
+                    config,
+                    display_url,
+                    secrets,
+                }),
                 connections: Connections::new(),
                 first_attempt_done: Notify::new(),
                 started: std::sync::Once::new(),
@@ -110,7 +110,7 @@ impl RedisStore {
 
     /// The URL, password redacted.
     pub fn display_url(&self) -> &str {
-        &self.shared.display_url
+        &self.shared.server.display_url
     }
 
     /// The connection to send a command on, waiting for the first connection attempt (bounded
@@ -125,7 +125,8 @@ impl RedisStore {
             shared.background.spawn(connect_loop(weak, true));
             if let Some((prefixes, listener)) = shared.tracked.get() {
                 shared.background.spawn(tracking::track(
-                    Arc::downgrade(shared),
+                    Arc::downgrade(&shared.server),
+                    shared.tracking_reset.clone(),
                     prefixes.clone(),
                     listener.clone(),
                 ));
@@ -141,7 +142,7 @@ impl RedisStore {
                 if shared.breaker.state() == BreakerState::Connecting {
                     // The connect loop has its own timeout; this one only guards against a
                     // runtime that cannot run the loop at all.
-                    let wait = reconnect::connect_budget(shared) + Duration::from_millis(50);
+                    let wait = shared.server.connect_budget() + Duration::from_millis(50);
                     if crate::timer::timeout(wait, attempt_done).await.is_err() {
                         return Err(StoreError::Unavailable);
                     }
@@ -150,7 +151,7 @@ impl RedisStore {
         }
         shared
             .connections
-            .pick(shared, runtime)
+            .pick(&shared.server, runtime)
             .ok_or(StoreError::Unavailable)
     }
 
@@ -169,7 +170,7 @@ impl RedisStore {
         let shard = self.shard(key)?;
         let started = Instant::now();
         let sent = cmd.query_async::<T>(&mut picked.connection);
-        let timeout = self.shared.config.op_timeout;
+        let timeout = self.shared.server.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
         self.answered(&picked, shard.as_ref().zip(key), answer)
@@ -187,7 +188,7 @@ impl RedisStore {
         let shard = self.shard(Some(key))?;
         let started = Instant::now();
         let sent = pipe.query_async::<T>(&mut picked.connection);
-        let timeout = self.shared.config.op_timeout;
+        let timeout = self.shared.server.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
         self.answered(&picked, shard.as_ref().map(|shard| (shard, key)), answer)
@@ -196,7 +197,7 @@ impl RedisStore {
     /// On a Cluster, the primary that serves `key`, if known; `Unavailable` if it is down (its
     /// keys skip Redis, the others' do not).
     fn shard(&self, key: Option<&str>) -> Result<Option<Arc<Shard>>, StoreError> {
-        let Some(key) = key.filter(|_| self.shared.backend.is_cluster()) else {
+        let Some(key) = key.filter(|_| self.shared.server.backend.is_cluster()) else {
             return Ok(None);
         };
         match self.shared.shards.gate(key) {
@@ -217,25 +218,25 @@ impl RedisStore {
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
-                let err = scrub(&err.to_string(), &shared.secrets);
+                let err = scrub(&err.to_string(), &shared.server.secrets);
                 self.failed(picked, shard, false, &err);
                 Err(StoreError::Connection(err))
             }
             Ok(Err(err)) => {
                 // Redis answered: the connection is fine, the command was refused (OOM,
                 // WRONGTYPE, NOPERM...). Nothing for the breaker.
-                if err.redirect_node().is_some() && !shared.backend.is_cluster() {
+                if err.redirect_node().is_some() && !shared.server.backend.is_cluster() {
                     // A node of a Cluster, configured as one server: say what to change.
                     if shared.not_a_cluster.allow().is_some() {
-                        tracing::error!(url = %shared.display_url,
+                        tracing::error!(url = %shared.server.display_url,
                             "redis answered MOVED: this is a Redis Cluster node; set \
                              CACHED_JSON_CLUSTER=true (or use CacheBuilder::redis_cluster) \
                              to cache on every shard");
                     }
                 }
-                let err = scrub(&err.to_string(), &shared.secrets);
+                let err = scrub(&err.to_string(), &shared.server.secrets);
                 if let Some(held_back) = shared.op_errors.allow() {
-                    tracing::warn!(url = %shared.display_url, error = %err, held_back,
+                    tracing::warn!(url = %shared.server.display_url, error = %err, held_back,
                         "redis refused a cache command");
                 }
                 Err(StoreError::Reply(err))
@@ -263,7 +264,7 @@ impl RedisStore {
         if let Some((shard, key)) = shard {
             let (first, all_down) = shared.shards.failed(shard);
             if first {
-                tracing::warn!(url = %shared.display_url, primary = %shard.address(), error,
+                tracing::warn!(url = %shared.server.display_url, primary = %shard.address(), error,
                     "a Redis Cluster primary failed: bypassing the cache for its keys until it answers");
                 let probe = shards::probe(Arc::downgrade(shared), shard.clone(), key.to_owned());
                 shared.background.spawn(probe);
@@ -283,20 +284,20 @@ impl RedisStore {
         let weak = Arc::downgrade(shared);
         match trip {
             Trip::Probe => {
-                tracing::warn!(url = %shared.display_url, error,
+                tracing::warn!(url = %shared.server.display_url, error,
                     "redis did not answer in time: skipping it until a probe answers");
                 shared.background.spawn(probe(weak));
             }
             Trip::Reconnect => {
                 shared.connections.lost();
                 shared.tracking_reset.notify_one();
-                tracing::warn!(url = %shared.display_url, error,
+                tracing::warn!(url = %shared.server.display_url, error,
                     "redis unavailable: bypassing the cache until it is back");
                 shared.background.spawn(connect_loop(weak, false));
             }
             Trip::None => {
                 if let Some(held_back) = shared.op_errors.allow() {
-                    tracing::warn!(url = %shared.display_url, error, held_back,
+                    tracing::warn!(url = %shared.server.display_url, error, held_back,
                         local_connection = local, "redis command failed");
                 }
             }
@@ -449,7 +450,7 @@ impl Store for RedisStore {
         let shared = &self.shared;
         shared
             .background
-            .spawn(events::listen(Arc::downgrade(shared), listener));
+            .spawn(events::listen(Arc::downgrade(&shared.server), listener));
         // The subscription is `PING`ed all along: see `events`.
         true
     }

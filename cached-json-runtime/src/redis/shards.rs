@@ -21,7 +21,6 @@ use arc_swap::ArcSwapOption;
 use redis::{AsyncConnectionConfig, Value};
 
 use super::link::Tracking;
-use super::reconnect::connect;
 use super::topology::slot_ranges;
 use super::{is_connection_failure, Shared};
 
@@ -201,7 +200,7 @@ impl Shards {
 /// mapped up, then the seeds), not through the cluster client, whose own map may still route
 /// to the primary that failed.
 pub(super) async fn read_map(shared: &Shared) -> bool {
-    let Tracking::Cluster(nodes) = shared.backend.tracking() else {
+    let Tracking::Cluster(nodes) = shared.server.backend.tracking() else {
         return false;
     };
     let mut clients: Vec<redis::Client> = shared
@@ -232,7 +231,7 @@ async fn ask<T: redis::FromRedisValue>(
     client: &redis::Client,
     cmd: &redis::Cmd,
 ) -> Option<T> {
-    let config = &shared.config;
+    let config = &shared.server.config;
     let connection_config =
         AsyncConnectionConfig::new().set_connection_timeout(Some(config.connect_timeout));
     let asked = async {
@@ -268,14 +267,14 @@ pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
             return;
         }
         if read_map(&shared).await && !shared.shards.serves(&shard) {
-            tracing::info!(url = %shared.display_url, primary = %shard.address(),
+            tracing::info!(url = %shared.server.display_url, primary = %shard.address(),
                 "a Redis Cluster primary that failed no longer serves slots: its keys are served by another");
             shard.down.store(false, Ordering::Release);
             return;
         }
         if link_answers(&shared, &key).await {
             shard.down.store(false, Ordering::Release);
-            tracing::info!(url = %shared.display_url, primary = %shard.address(),
+            tracing::info!(url = %shared.server.display_url, primary = %shard.address(),
                 "a Redis Cluster primary answers again: its keys use the cache again");
             return;
         }
@@ -283,11 +282,11 @@ pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
             // The primary answers, the link does not reach it: the link still routes its slots
             // to a node that does not answer. A new link, if one can be made now, replaces it
             // (the next round asks through it); the cache stays in use meanwhile.
-            match connect(&shared, "cached-json").await {
+            match shared.server.connect("cached-json").await {
                 Ok(link) => {
                     shared.connections.connected(link);
                     replaced = true;
-                    tracing::warn!(url = %shared.display_url, primary = %shard.address(),
+                    tracing::warn!(url = %shared.server.display_url, primary = %shard.address(),
                         "a Redis Cluster primary answers, but not through the cluster link: \
                          replaced the link");
                     // Asked again through the new link at once.
@@ -295,12 +294,12 @@ pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
                     continue;
                 }
                 Err(err) => {
-                    tracing::debug!(url = %shared.display_url, error = %err,
+                    tracing::debug!(url = %shared.server.display_url, error = %err,
                         "a new Redis Cluster link could not be made yet");
                 }
             }
         }
-        let wait = shared.config.backoff().after(delay);
+        let wait = shared.server.config.backoff().after(delay);
         delay = Some(wait);
         drop(shared);
         tokio::time::sleep(wait).await;
@@ -317,7 +316,7 @@ async fn link_answers(shared: &Shared, key: &str) -> bool {
     let mut cmd = redis::cmd("PTTL");
     cmd.arg(key);
     let asked = cmd.query_async::<Value>(&mut link);
-    match crate::timer::timeout(shared.config.op_timeout, asked).await {
+    match crate::timer::timeout(shared.server.config.op_timeout, asked).await {
         Ok(Ok(_)) => true,
         Ok(Err(err)) => !is_connection_failure(&err),
         Err(_) => false,
@@ -326,7 +325,7 @@ async fn link_answers(shared: &Shared, key: &str) -> bool {
 
 /// Whether `shard` answers a `PING` on a connection of its own, made and answered in time.
 async fn answers(shared: &Shared, shard: &Shard) -> bool {
-    let Tracking::Cluster(nodes) = shared.backend.tracking() else {
+    let Tracking::Cluster(nodes) = shared.server.backend.tracking() else {
         return false;
     };
     let Ok(client) = nodes.client(&shard.host, shard.port) else {

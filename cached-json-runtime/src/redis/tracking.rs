@@ -38,8 +38,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
 use super::link::{NodeClients, Tracking};
+use super::server::Server;
 use super::topology::{self, Primary};
-use super::Shared;
 use crate::store::{KeyEvent, KeyListener};
 
 /// How often the tracking is checked: one server's connection answers a `PING`; a Cluster's
@@ -108,7 +108,13 @@ enum Ended {
 
 /// Keeps the tracking connections for as long as the store lives, reconnecting with backoff,
 /// and tells `listener` what it hears.
-pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: KeyListener) {
+/// `reset` tells it to start over (the store lost Redis: reports may be missed).
+pub(super) async fn track(
+    store: Weak<Server>,
+    reset: Arc<Notify>,
+    prefixes: Vec<String>,
+    listener: KeyListener,
+) {
     let mut delay = None::<Duration>;
     let mut last_logged = None::<Instant>;
     // On a Cluster: the node to ask for the primaries before the seeds (the one that named a
@@ -126,7 +132,6 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
         let config = &shared.config;
         let op_timeout = config.op_timeout;
         let backoff = config.backoff();
-        let reset = shared.tracking_reset.clone();
         let (pushes_in, mut pushes) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
         let open = Opener {
             prefixes: prefixes.clone(),
@@ -189,7 +194,7 @@ pub(super) async fn track(store: Weak<Shared>, prefixes: Vec<String>, listener: 
 /// [`STALL_AFTER`] after the one before means this process (or this task) stalled, with reports
 /// perhaps queued unread: the L1 pauses as above, until a `PING` sent after it is answered.
 async fn watch(
-    store: &Weak<Shared>,
+    store: &Weak<Server>,
     tracked: &Tracked,
     pushes: &mut UnboundedReceiver<PushInfo>,
     reset: &Notify,
