@@ -140,7 +140,7 @@ impl Aside {
         let _scope = http::enter();
         let Some((digest, usable, now)) = self.digest().await else {
             // Boxed, as the miss path is: inline, the function's future would be held twice.
-            let output = Box::pin(instruments::timed(self.site, body.start())).await;
+            let output = Box::pin(self.site.metrics.timed(self.site.prefix, body.start())).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
         if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable, now) {
@@ -337,7 +337,7 @@ impl Aside {
             self.span
                 .record("outcome", instruments::outcome_label(outcome));
         }
-        instruments::call(self.site, outcome);
+        self.site.metrics.call(self.site.prefix, outcome);
         record(outcome);
         output
     }

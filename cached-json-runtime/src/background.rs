@@ -16,15 +16,15 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::body::{SendShape, Start};
 use crate::cache::CurrentCache;
+use crate::detach::Start;
 use crate::flight::{Landing, Lead};
 use crate::http::{self, Entry};
 use crate::key::Key;
 use crate::lock::Lease;
 use crate::logging::LogLimiter;
 use crate::outcome::CacheOutcome;
-use crate::shape::Shape;
+use crate::shape::{SendShape, Shape};
 use crate::site::CacheSite;
 use crate::stale::{self, Ran};
 use crate::store::Read;

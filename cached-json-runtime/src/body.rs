@@ -4,13 +4,14 @@
 //!
 //! A call has one path ([`crate::aside`]); the three places where the two kinds of body differ
 //! are the methods of [`Body`]. What a body must be to outlive its caller is said once, by
-//! [`Start`].
+//! [`Start`] (in `detach.rs`, with the copies of the arguments it is made of).
 
 use std::future::Future;
 use std::time::Duration;
 
 use crate::background::{self, Computation, Done};
-use crate::shape::Shape;
+use crate::detach::Start;
+use crate::shape::{SendShape, Shape};
 
 /// The body as the function's future, run where the caller waits.
 pub(crate) struct Inline<F>(pub(crate) F);
@@ -18,32 +19,6 @@ pub(crate) struct Inline<F>(pub(crate) F);
 /// The body as a function making its future from owned copies of the arguments, so that it can
 /// run in a task of its own.
 pub(crate) struct Detached<G>(pub(crate) G);
-
-/// What a body must be to run apart from its caller: a function making a `Send + 'static`
-/// future of a `Send + 'static` output (of owned copies of the arguments; see the attribute's
-/// `detach` module in the runtime). The bound generated code and the runtime name, once.
-pub trait Start<O>: FnOnce() -> <Self as Start<O>>::Future {
-    /// The body's future.
-    type Future: Future<Output = O> + Send + 'static;
-}
-
-impl<O, G, F> Start<O> for G
-where
-    O: Send + 'static,
-    G: FnOnce() -> F,
-    F: Future<Output = O> + Send + 'static,
-{
-    type Future = F;
-}
-
-/// A shape whose outputs, and what it reads and writes them with, can go to another task: what
-/// a body run apart from its caller needs of the call's output.
-pub(crate) trait SendShape:
-    Shape<Output: Send + 'static, Codec: Send + 'static> + 'static
-{
-}
-
-impl<S> SendShape for S where S: Shape<Output: Send + 'static, Codec: Send + 'static> + 'static {}
 
 /// A cached function's body, for a call whose output has shape `S`.
 pub(crate) trait Body<S: Shape> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cache::{Cache, Inner, DEFAULT_MAX_VALUE_BYTES};
 use crate::l1::L1;
 
-use crate::redis::{ConfigError, RedisConfig, RedisStore, RedisTls};
+use crate::store::redis::{ConfigError, RedisConfig, RedisStore, RedisTls};
 use crate::store::{MemoryStore, NoStore, Store};
 
 /// The Redis URL used when `REDIS_URL` is not set.
@@ -58,36 +58,23 @@ enum Chosen {
     Off,
 }
 
-impl CacheBuilder {
-    /// A builder with what the environment sets, to override in code. Every variable, and
-    /// `Err` for a malformed value (naming the variable):
-    ///
-    /// | variable | meaning | default |
-    /// |---|---|---|
-    /// | `CACHED_JSON_STORE` | `redis`, `memory` (in-process) or `off` | `redis` |
-    /// | `REDIS_URL` | the Redis server (`rediss://` for TLS); several, comma-separated, for a Cluster's seeds | `redis://127.0.0.1:6379/0` |
-    /// | `CACHED_JSON_CLUSTER` | `true`: `REDIS_URL` is a Redis Cluster (one seed is enough) | `false` |
-    /// | `CACHED_JSON_TLS_CA` | a PEM file: the CA to trust instead of the system's roots | system roots |
-    /// | `CACHED_JSON_TLS_CERT`, `CACHED_JSON_TLS_KEY` | PEM files: a client certificate (chain) and its key, for mutual TLS | none |
-    /// | `CACHED_JSON_NAMESPACE` | a prefix for every key, e.g. the app's name | none |
-    /// | `CACHED_JSON_L1` | an in-process L1 of this size (`64MiB`), or `off` | off |
-    /// | `CACHED_JSON_MAX_VALUE_BYTES` | values whose JSON is longer are returned, not stored (`16MiB`) | `4MiB` |
-    /// | `CACHED_JSON_OP_TIMEOUT_MS` | longest wait for one Redis command, in ms | `250` |
-    /// | `CACHED_JSON_CONNECT_TIMEOUT_MS` | longest wait for a Redis connection, in ms | `250` |
-    /// | `CACHED_JSON_RETRY_MIN_MS`, `CACHED_JSON_RETRY_MAX_MS` | the wait between attempts to reach Redis again: from min, doubling up to max, in ms | `100`, `1000` |
-    ///
-    /// Sizes take `B`, `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`, read as powers of two); blank
-    /// variables are unset; a value that is not UTF-8 is an error too.
-    ///
-    /// What code says over it: a store given in code (`.redis_url(..)`, `.redis(..)`,
-    /// `.memory(..)`, `.store(..)`) replaces the environment's store with all its settings (URL,
-    /// Cluster, TLS files, timeouts); every other setter overrides the one setting it names
-    /// (`.op_timeout(..)` over `CACHED_JSON_OP_TIMEOUT_MS`, `.tls_ca(..)` over
-    /// `CACHED_JSON_TLS_CA`, `.namespace(..)`...).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        crate::env::builder()
+/// Where a cache comes from (here, so that the cache does not depend on its builder).
+impl Cache {
+    /// Configures a cache in code.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
     }
 
+    /// The cache the environment describes ([`CacheBuilder::from_env`] has the table of
+    /// variables). `Err` for a malformed value, naming the variable: call it at start-up (and
+    /// [`Cache::install`] the result) to fail there rather than run with caching off. Does no
+    /// I/O.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        CacheBuilder::from_env()?.build()
+    }
+}
+
+impl CacheBuilder {
     /// Redis at `url` (`rediss://` for TLS), with the default timeouts. Several URLs separated
     /// by commas make it a Redis Cluster, with these seed nodes.
     pub fn redis_url(self, url: impl Into<String>) -> Self {

@@ -6,11 +6,9 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-pub use crate::builder::CacheBuilder;
 use crate::flight::Flights;
 use crate::generation::{Generations, Republished};
 use crate::l1::L1;
-use crate::redis::ConfigError;
 use crate::store::{NoStore, Store, StoreError};
 
 /// A handle to a store and the namespace its keys live in. Cheap to clone.
@@ -49,7 +47,7 @@ pub(crate) struct Inner {
     pub(crate) l1: Option<Arc<L1>>,
 }
 
-/// [`CacheBuilder::max_value_bytes`] unless set: 4 MiB.
+/// [`CacheBuilder::max_value_bytes`](crate::CacheBuilder::max_value_bytes) unless set: 4 MiB.
 pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
@@ -75,19 +73,6 @@ impl Cache {
         Cache {
             inner: Arc::new(inner),
         }
-    }
-
-    /// Configures a cache in code.
-    pub fn builder() -> CacheBuilder {
-        CacheBuilder::default()
-    }
-
-    /// The cache the environment describes ([`CacheBuilder::from_env`] has the table of
-    /// variables). `Err` for a malformed value, naming the variable: call it at start-up (and
-    /// [`Cache::install`] the result) to fail there rather than run with caching off. Does no
-    /// I/O.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        CacheBuilder::from_env()?.build()
     }
 
     /// Makes this the process-wide cache. Call it at start-up, before the first cached call;
@@ -197,7 +182,7 @@ impl Cache {
     }
 
     /// Whether this cache keeps an in-process L1 in front of its store
-    /// ([`CacheBuilder::l1`]): asked for, and the store reports changes of its keys.
+    /// ([`CacheBuilder::l1`](crate::CacheBuilder::l1)): asked for, and the store reports changes of its keys.
     pub fn has_l1(&self) -> bool {
         self.inner.l1.is_some()
     }

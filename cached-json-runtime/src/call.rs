@@ -19,7 +19,6 @@ use crate::cache::{Cache, CurrentCache};
 use crate::generation::at_generation;
 use crate::http::Entry;
 use crate::instance;
-use crate::instruments;
 use crate::key::{KeyBuilder, Unencodable};
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
@@ -91,7 +90,9 @@ impl Call {
         if self.site.refresh_due(Some(remaining)) {
             return None;
         }
-        instruments::call(self.site, CacheOutcome::HitL1);
+        self.site
+            .metrics
+            .call(self.site.prefix, CacheOutcome::HitL1);
         record(CacheOutcome::HitL1);
         Some(Entry::new(
             CacheOutcome::HitL1,

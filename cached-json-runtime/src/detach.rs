@@ -4,6 +4,7 @@
 //! the body a reference to the copy ([`as_argument`]).
 
 use std::borrow::Borrow;
+use std::future::Future;
 
 /// An argument type the cache can copy, to run the function in the background on the copy:
 /// any `ToOwned` type (every `Clone` type, `str`, slices, paths).
@@ -38,4 +39,21 @@ pub fn copy_of<T: Detach + ?Sized>(value: &T) -> T::Copy {
 /// The copy seen as the argument it replaces.
 pub fn as_argument<T: Detach + ?Sized>(copy: &T::Copy) -> &T {
     copy.borrow()
+}
+
+/// What a body must be to run apart from its caller: a function making a `Send + 'static`
+/// future of a `Send + 'static` output (of owned copies of the arguments; see the attribute's
+/// `detach` module in the runtime). The bound generated code and the runtime name, once.
+pub trait Start<O>: FnOnce() -> <Self as Start<O>>::Future {
+    /// The body's future.
+    type Future: Future<Output = O> + Send + 'static;
+}
+
+impl<O, G, F> Start<O> for G
+where
+    O: Send + 'static,
+    G: FnOnce() -> F,
+    F: Future<Output = O> + Send + 'static,
+{
+    type Future = F;
 }

@@ -6,9 +6,40 @@
 use std::time::Duration;
 
 use crate::builder::CacheBuilder;
-use crate::redis::{ConfigError, RedisConfig, RedisTls};
+use crate::store::redis::{ConfigError, RedisConfig, RedisTls};
 use crate::store::MemoryStore;
 use crate::DEFAULT_REDIS_URL;
+
+impl CacheBuilder {
+    /// A builder with what the environment sets, to override in code. Every variable, and
+    /// `Err` for a malformed value (naming the variable):
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `CACHED_JSON_STORE` | `redis`, `memory` (in-process) or `off` | `redis` |
+    /// | `REDIS_URL` | the Redis server (`rediss://` for TLS); several, comma-separated, for a Cluster's seeds | `redis://127.0.0.1:6379/0` |
+    /// | `CACHED_JSON_CLUSTER` | `true`: `REDIS_URL` is a Redis Cluster (one seed is enough) | `false` |
+    /// | `CACHED_JSON_TLS_CA` | a PEM file: the CA to trust instead of the system's roots | system roots |
+    /// | `CACHED_JSON_TLS_CERT`, `CACHED_JSON_TLS_KEY` | PEM files: a client certificate (chain) and its key, for mutual TLS | none |
+    /// | `CACHED_JSON_NAMESPACE` | a prefix for every key, e.g. the app's name | none |
+    /// | `CACHED_JSON_L1` | an in-process L1 of this size (`64MiB`), or `off` | off |
+    /// | `CACHED_JSON_MAX_VALUE_BYTES` | values whose JSON is longer are returned, not stored (`16MiB`) | `4MiB` |
+    /// | `CACHED_JSON_OP_TIMEOUT_MS` | longest wait for one Redis command, in ms | `250` |
+    /// | `CACHED_JSON_CONNECT_TIMEOUT_MS` | longest wait for a Redis connection, in ms | `250` |
+    /// | `CACHED_JSON_RETRY_MIN_MS`, `CACHED_JSON_RETRY_MAX_MS` | the wait between attempts to reach Redis again: from min, doubling up to max, in ms | `100`, `1000` |
+    ///
+    /// Sizes take `B`, `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`, read as powers of two); blank
+    /// variables are unset; a value that is not UTF-8 is an error too.
+    ///
+    /// What code says over it: a store given in code (`.redis_url(..)`, `.redis(..)`,
+    /// `.memory(..)`, `.store(..)`) replaces the environment's store with all its settings (URL,
+    /// Cluster, TLS files, timeouts); every other setter overrides the one setting it names
+    /// (`.op_timeout(..)` over `CACHED_JSON_OP_TIMEOUT_MS`, `.tls_ca(..)` over
+    /// `CACHED_JSON_TLS_CA`, `.namespace(..)`...).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        builder()
+    }
+}
 
 /// Every variable read.
 const VARIABLES: [&str; 13] = [

@@ -40,7 +40,7 @@ const GENERATION_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// How long the known generations are trusted after the store proved that every message
 /// published until an instant was heard ([`StoreEvent::Heard`]): the longest a process goes on
 /// using a generation another process replaced, whatever happened to its subscription. (The
-/// Redis store proves it every 25 ms; see `redis/events.rs`.)
+/// Redis store proves it every 25 ms; see `store/redis/events.rs`.)
 pub(crate) const TRUST_FOR: Duration = Duration::from_millis(150);
 
 /// The generations a cache knows, by site (each site's prefix's).

@@ -35,7 +35,6 @@ mod lock;
 mod logging;
 mod mode;
 mod outcome;
-mod redis;
 mod shape;
 mod site;
 mod stale;
@@ -44,13 +43,14 @@ mod timer;
 mod trust;
 mod unwind;
 
+pub use builder::CacheBuilder;
 pub use builder::DEFAULT_REDIS_URL;
-pub use cache::{Cache, CacheBuilder};
+pub use cache::Cache;
 pub use companion::CacheError;
 pub use http::Entry;
 pub use instruments::describe_metrics;
 pub use outcome::{observe, CacheOutcome};
-pub use redis::{ConfigError, RedisConfig};
+pub use store::redis::{ConfigError, RedisConfig};
 
 /// What the code `#[cached_json]` generates calls, and nothing else does: not public API.
 ///
@@ -58,12 +58,12 @@ pub use redis::{ConfigError, RedisConfig};
 /// so these may change in any release; a user never writes these paths.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::body::Start;
     pub use crate::call::{Call, KeyArg};
     pub use crate::companion::invalidate_all;
     pub mod detach {
         pub use crate::detach::*;
     }
+    pub use crate::detach::Start;
     pub use crate::http::observe_http;
     pub use crate::instance::instance_of;
     pub mod json {

@@ -27,8 +27,9 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::body::{Detached, Inline, Start};
+use crate::body::{Detached, Inline};
 use crate::call::Call;
+use crate::detach::Start;
 use crate::logging::LogLimiter;
 use crate::shape::{Codec, ErrorShare, OptionShape, ResultShape, ValueShape};
 

@@ -227,3 +227,12 @@ pub(crate) fn decode<S: Shape>(codec: S::Codec, bytes: &[u8], key: &str) -> Opti
         }
     }
 }
+
+/// A shape whose outputs, and what it reads and writes them with, can go to another task: what
+/// a body run apart from its caller needs of the call's output.
+pub(crate) trait SendShape:
+    Shape<Output: Send + 'static, Codec: Send + 'static> + 'static
+{
+}
+
+impl<S> SendShape for S where S: Shape<Output: Send + 'static, Codec: Send + 'static> + 'static {}

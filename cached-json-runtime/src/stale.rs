@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use crate::instruments;
 use crate::key::Key;
 use crate::logging::LogLimiter;
 use crate::shape::{decode, Shape};
@@ -33,7 +32,7 @@ pub(crate) async fn run<S: Shape, F: std::future::Future<Output = S::Output>>(
     soft_timeout: Option<Duration>,
     function: F,
 ) -> Ran<S::Output> {
-    let mut guarded = CatchUnwind::new(instruments::timed(site, function));
+    let mut guarded = CatchUnwind::new(site.metrics.timed(site.prefix, function));
     let Some((store, key)) = fallback else {
         return match guarded.await {
             Ok(output) => Ran::Fresh(output),

@@ -30,7 +30,6 @@ use metrics::{Counter, Histogram, Key, Label, Level, Metadata};
 
 use self::recorder::{target, Target};
 use crate::outcome::CacheOutcome;
-use crate::site::CacheSite;
 
 pub(crate) use self::store::{store_command, store_transition, Command};
 
@@ -198,64 +197,67 @@ pub fn describe_metrics() {
     });
 }
 
-/// Counts one call of `site` with its outcome; a hit or coalesced call also adds the time the
-/// function would have taken to the saved time.
-pub(crate) fn call(site: &'static CacheSite, outcome: CacheOutcome) {
-    let index = outcome_index(outcome);
-    let saved = matches!(
-        outcome,
-        CacheOutcome::Hit | CacheOutcome::HitL1 | CacheOutcome::Coalesced
-    )
-    .then(|| site.metrics.recent_origin_micros.load(Ordering::Relaxed))
-    .filter(|&micros| micros > 0);
-    match target() {
-        Target::Global => {
-            let handles = site.metrics.global(site.prefix);
-            handles.calls[index].increment(1);
-            if let Some(micros) = saved {
-                handles.saved.increment(micros);
+/// What a site records, with its prefix as the label.
+impl SiteMetrics {
+    /// Counts one call of the site of `prefix` with its outcome; a hit or coalesced call also adds the time the
+    /// function would have taken to the saved time.
+    pub(crate) fn call(&self, prefix: &'static str, outcome: CacheOutcome) {
+        let index = outcome_index(outcome);
+        let saved = matches!(
+            outcome,
+            CacheOutcome::Hit | CacheOutcome::HitL1 | CacheOutcome::Coalesced
+        )
+        .then(|| self.recent_origin_micros.load(Ordering::Relaxed))
+        .filter(|&micros| micros > 0);
+        match target() {
+            Target::Global => {
+                let handles = self.global(prefix);
+                handles.calls[index].increment(1);
+                if let Some(micros) = saved {
+                    handles.saved.increment(micros);
+                }
+            }
+            Target::Current => {
+                let keys = self.keys(prefix);
+                metrics::with_recorder(|recorder| {
+                    recorder
+                        .register_counter(&keys.calls[index], &METADATA)
+                        .increment(1);
+                    if let Some(micros) = saved {
+                        recorder
+                            .register_counter(&keys.saved, &METADATA)
+                            .increment(micros);
+                    }
+                });
             }
         }
-        Target::Current => {
-            let keys = site.metrics.keys(site.prefix);
-            metrics::with_recorder(|recorder| {
-                recorder
-                    .register_counter(&keys.calls[index], &METADATA)
-                    .increment(1);
-                if let Some(micros) = saved {
+    }
+
+    /// Records one run of the site's function that ran to the end in `elapsed`.
+    pub(crate) fn origin(&self, prefix: &'static str, elapsed: Duration) {
+        self.remember_origin(elapsed);
+        let seconds = elapsed.as_secs_f64();
+        match target() {
+            Target::Global => self.global(prefix).origin.record(seconds),
+            Target::Current => {
+                let keys = self.keys(prefix);
+                metrics::with_recorder(|recorder| {
                     recorder
-                        .register_counter(&keys.saved, &METADATA)
-                        .increment(micros);
-                }
-            });
+                        .register_histogram(&keys.origin, &METADATA)
+                        .record(seconds);
+                });
+            }
         }
     }
-}
 
-/// Records one run of `site`'s function that ran to the end in `elapsed`.
-pub(crate) fn origin(site: &'static CacheSite, elapsed: Duration) {
-    site.metrics.remember_origin(elapsed);
-    let seconds = elapsed.as_secs_f64();
-    match target() {
-        Target::Global => site.metrics.global(site.prefix).origin.record(seconds),
-        Target::Current => {
-            let keys = site.metrics.keys(site.prefix);
-            metrics::with_recorder(|recorder| {
-                recorder
-                    .register_histogram(&keys.origin, &METADATA)
-                    .record(seconds);
-            });
-        }
+    /// Runs `function`, recording its duration if it runs to the end (not when it is cancelled or
+    /// panics: neither is how long the origin takes).
+    pub(crate) async fn timed<F: Future>(&self, prefix: &'static str, function: F) -> F::Output {
+        let started = Instant::now();
+        let output = function.await;
+        self.origin(prefix, started.elapsed());
+        output
     }
-}
-
-/// Runs `function`, recording its duration if it runs to the end (not when it is cancelled or
-/// panics: neither is how long the origin takes).
-pub(crate) async fn timed<F: Future>(site: &'static CacheSite, function: F) -> F::Output {
-    let started = Instant::now();
-    let output = function.await;
-    origin(site, started.elapsed());
-    output
 }
 
 #[cfg(test)]

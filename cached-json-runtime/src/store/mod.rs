@@ -12,15 +12,16 @@
 
 mod memory;
 mod off;
+pub(crate) mod redis;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use crate::redis::RedisStore;
 pub use memory::MemoryStore;
 pub(crate) use off::NoStore;
+pub use redis::RedisStore;
 
 /// A boxed future, as returned by [`Store`] methods (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
