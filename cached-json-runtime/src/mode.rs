@@ -174,7 +174,7 @@ pub fn forced_value<R>() -> ValueMode<R> {
 /// How `f_json` maps an output of type `O` and what its call recorded to its answer.
 pub type JsonMap<O> = fn(O, Option<crate::Entry>, Option<crate::CacheOutcome>) -> crate::Entry;
 
-/// `Result<T, E>`: the call runs as a [`ResultShape`].
+/// `Result<T, E>`: the call runs as a `ResultShape`.
 pub struct ResultMode<T, E>(PhantomData<fn() -> (T, E)>);
 
 impl<T, E> ResultMode<T, E> {
@@ -223,7 +223,7 @@ impl<T, E> ResultMode<T, E> {
     }
 }
 
-/// `Option<T>`: the call runs as an [`OptionShape`].
+/// `Option<T>`: the call runs as an `OptionShape`.
 pub struct OptionMode<T>(PhantomData<fn() -> T>);
 
 impl<T> OptionMode<T> {
@@ -271,7 +271,7 @@ impl<T> OptionMode<T> {
     }
 }
 
-/// Any other type: the call runs as a [`ValueShape`]; when picked by the compiler (not by `returns =
+/// Any other type: the call runs as a `ValueShape`; when picked by the compiler (not by `returns =
 /// value`), unless the type turns out to be a `Result` or an `Option` at run time.
 pub struct ValueMode<R> {
     checked: bool,
