@@ -6,15 +6,14 @@
 //! what can be configured is [`config`]'s.
 
 mod breaker;
+mod cluster;
 mod config;
 mod connections;
 mod events;
 mod link;
 mod reconnect;
 mod server;
-mod shards;
 mod tls;
-mod topology;
 mod tracking;
 
 use std::sync::Arc;
@@ -24,11 +23,11 @@ use redis::RedisError;
 use tokio::sync::Notify;
 
 use self::breaker::{Breaker, BreakerState, Trip};
+use self::cluster::shards::{self, Gate, Shard, Shards};
 use self::connections::{Connections, Picked};
 use self::link::{Backend, Opened};
 use self::reconnect::{connect_loop, probe, Background};
 use self::server::Server;
-use self::shards::{Gate, Shard, Shards};
 use crate::instruments::{self, Command};
 use crate::logging::{scrub, LogLimiter};
 use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError};

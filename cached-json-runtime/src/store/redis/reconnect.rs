@@ -71,7 +71,7 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
                 // A Cluster's primaries as they are now, each up until it fails.
                 if shared.server.backend.is_cluster() {
                     shared.shards.reset();
-                    if !super::shards::read_map(&shared).await {
+                    if !super::cluster::shards::read_map(&shared).await {
                         tracing::warn!(url = %shared.server.display_url,
                             "could not read the Redis Cluster's slot map (CLUSTER SLOTS, with \
                              endpoints): a failing primary will make every key bypass the cache \

@@ -34,7 +34,7 @@ impl Server {
     /// One connection, made and checked within [`Server::connect_budget`], driven on the current runtime,
     /// named `name` on the server (`CLIENT LIST` shows which are the cache's). On a Cluster, the
     /// `PING` goes to every primary redis-rs could connect to (it skips one it could not: that one
-    /// fails its keys' commands later, and [`super::shards`] handles it).
+    /// fails its keys' commands later, and [`super::cluster::shards`] handles it).
     pub(super) async fn connect(&self, name: &str) -> Result<Link, String> {
         let timeout = self.connect_budget();
         let config = AsyncConnectionConfig::new()

@@ -25,7 +25,7 @@
 //! never holding them up. Tracking that keeps starting over soon after it started waits between
 //! attempts, growing as the store's reconnections do.
 //!
-//! [`topology`]: super::topology
+//! [`topology`]: super::cluster::topology
 
 use std::future::Future;
 use std::pin::Pin;
@@ -37,9 +37,9 @@ use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Value
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
+use super::cluster::topology::{self, Primary};
 use super::link::{NodeClients, Tracking};
 use super::server::Server;
-use super::topology::{self, Primary};
 use crate::store::{KeyEvent, KeyListener};
 
 /// How often the tracking is checked: one server's connection answers a `PING`; a Cluster's

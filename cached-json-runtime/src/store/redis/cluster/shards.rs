@@ -20,16 +20,16 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use redis::{AsyncConnectionConfig, Value};
 
-use super::link::Tracking;
+use super::super::link::Tracking;
+use super::super::{is_connection_failure, Shared};
 use super::topology::slot_ranges;
-use super::{is_connection_failure, Shared};
 
 const SLOTS: usize = super::topology::SLOTS as usize;
 /// In `owners`: no primary serves the slot (the map does not say).
 const UNSERVED: u16 = u16::MAX;
 
 /// The primaries serving a Cluster's slots, and which of them are down.
-pub(super) struct Shards {
+pub(in crate::store::redis) struct Shards {
     map: ArcSwapOption<SlotMap>,
     /// Every primary ever mapped, by node id: a map read again keeps their state.
     known: Mutex<HashMap<String, Arc<Shard>>>,
@@ -43,7 +43,7 @@ struct SlotMap {
 }
 
 /// One primary.
-pub(super) struct Shard {
+pub(in crate::store::redis) struct Shard {
     id: String,
     host: String,
     port: u16,
@@ -53,14 +53,14 @@ pub(super) struct Shard {
 
 impl Shard {
     /// `host:port`, for logs (never credentials).
-    pub(super) fn address(&self) -> String {
+    pub(in crate::store::redis) fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
 }
 
 /// The slot of `key`: CRC16 (XMODEM) of its hash tag (what is between its first `{` and the
 /// next `}`, if not empty), or of the whole key, mod 16384.
-pub(super) fn slot_of(key: &[u8]) -> usize {
+pub(in crate::store::redis) fn slot_of(key: &[u8]) -> usize {
     let tagged = key
         .iter()
         .position(|&b| b == b'{')
@@ -74,7 +74,7 @@ pub(super) fn slot_of(key: &[u8]) -> usize {
 }
 
 /// What the shards say of a command's key.
-pub(super) enum Gate {
+pub(in crate::store::redis) enum Gate {
     /// No map, or no primary known for its slot: the store's breaker decides.
     Unmapped,
     /// Its primary, up: send it.
@@ -84,7 +84,7 @@ pub(super) enum Gate {
 }
 
 impl Shards {
-    pub(super) fn new() -> Self {
+    pub(in crate::store::redis) fn new() -> Self {
         Shards {
             map: ArcSwapOption::empty(),
             known: Mutex::new(HashMap::new()),
@@ -92,7 +92,7 @@ impl Shards {
     }
 
     /// Whether the command on `key` may be sent.
-    pub(super) fn gate(&self, key: &str) -> Gate {
+    pub(in crate::store::redis) fn gate(&self, key: &str) -> Gate {
         let map = self.map.load();
         let Some(map) = map.as_deref() else {
             return Gate::Unmapped;
@@ -113,7 +113,7 @@ impl Shards {
     /// `shard` failed a command (timed out, or its connection dropped): it is down. Whether
     /// the caller is the first to say so (and must start its probe), and whether every mapped
     /// primary is down now (the store's breaker takes over).
-    pub(super) fn failed(&self, shard: &Shard) -> (bool, bool) {
+    pub(in crate::store::redis) fn failed(&self, shard: &Shard) -> (bool, bool) {
         let first = !shard.down.swap(true, Ordering::AcqRel);
         let all_down = self.map.load().as_deref().is_some_and(|map| {
             map.shards
@@ -125,7 +125,7 @@ impl Shards {
 
     /// Forgets the map and every primary's state: the store reconnected (to a Cluster that may
     /// have changed meanwhile), and reads the map again.
-    pub(super) fn reset(&self) {
+    pub(in crate::store::redis) fn reset(&self) {
         self.map.store(None);
         self.known.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -199,7 +199,7 @@ impl Shards {
 /// Reads the slot map and installs it; whether it did. Asked of a node directly (the primaries
 /// mapped up, then the seeds), not through the cluster client, whose own map may still route
 /// to the primary that failed.
-pub(super) async fn read_map(shared: &Shared) -> bool {
+pub(in crate::store::redis) async fn read_map(shared: &Shared) -> bool {
     let Tracking::Cluster(nodes) = shared.server.backend.tracking() else {
         return false;
     };
@@ -252,7 +252,7 @@ async fn ask<T: redis::FromRedisValue>(
 /// the slot to a node that does not answer (a hung primary failed over: redis-rs re-reads its
 /// routing only on errors, and a hung node gives none), and a new link is made and asked at
 /// once.
-pub(super) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
+pub(in crate::store::redis) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
     let mut delay = None::<Duration>;
     // At most one link replaced per probe: a primary that answers directly but never through a
     // new link either (an address the Cluster announces that differs from the one reached

@@ -18,7 +18,7 @@ use redis::{RedisError, Value};
 
 /// How many slots a Cluster has.
 /// A Cluster's slots.
-pub(super) const SLOTS: u32 = 16384;
+pub(in crate::store::redis) const SLOTS: u32 = 16384;
 
 /// A node's address: host and port.
 type Address = (String, u16);
@@ -26,26 +26,26 @@ type Address = (String, u16);
 /// A primary: its node id (which stays when its address changes, and reads the same in every
 /// node's view), and where to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Primary {
-    pub(super) id: String,
-    pub(super) address: Address,
+pub(in crate::store::redis) struct Primary {
+    pub(in crate::store::redis) id: String,
+    pub(in crate::store::redis) address: Address,
 }
 
 /// What one node says of the Cluster's primaries.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct View {
+pub(in crate::store::redis) struct View {
     /// The node's own id: whom the connection reached (an address can come to be another
     /// node's, or another Cluster's).
-    pub(super) myself: Option<String>,
+    pub(in crate::store::redis) myself: Option<String>,
     /// Sorted by id.
-    pub(super) primaries: Vec<Primary>,
+    pub(in crate::store::redis) primaries: Vec<Primary>,
     /// Whether their slots cover the whole Cluster.
-    pub(super) complete: bool,
+    pub(in crate::store::redis) complete: bool,
 }
 
 /// The view of the node on `connection`, reached at `asked_host`: with `endpoints`, each
 /// slot-serving primary at the endpoint `CLUSTER SLOTS` gives (one more round trip).
-pub(super) async fn read(
+pub(in crate::store::redis) async fn read(
     connection: &mut MultiplexedConnection,
     asked_host: &str,
     endpoints: bool,
@@ -75,7 +75,7 @@ pub(super) async fn read(
 /// reports what it replicates; gone: its connection drops) costs nothing. Not equality: nodes
 /// learn of a change at different times, and one cut off from the others may keep an old view
 /// for long; starting over on every difference would flush the L1 again and again.
-pub(super) fn covers(tracked: &[Primary], now: &[Primary]) -> bool {
+pub(in crate::store::redis) fn covers(tracked: &[Primary], now: &[Primary]) -> bool {
     now.iter().all(|primary| {
         tracked
             .binary_search_by(|known| known.id.cmp(&primary.id))
@@ -158,17 +158,17 @@ fn preferred_endpoints(slots: Value) -> HashMap<String, Address> {
 }
 
 /// One range of `CLUSTER SLOTS`: slots `from..=to`, served by the node `id` at `host:port`.
-pub(super) struct SlotRange {
-    pub(super) from: usize,
-    pub(super) to: usize,
-    pub(super) id: String,
-    pub(super) host: String,
-    pub(super) port: u16,
+pub(in crate::store::redis) struct SlotRange {
+    pub(in crate::store::redis) from: usize,
+    pub(in crate::store::redis) to: usize,
+    pub(in crate::store::redis) id: String,
+    pub(in crate::store::redis) host: String,
+    pub(in crate::store::redis) port: u16,
 }
 
 /// The ranges of a `CLUSTER SLOTS` answer (`[from, to, [endpoint, port, id, ...], replicas...]`)
 /// whose primary has a known endpoint (not `?` or empty, port not 0) and an id.
-pub(super) fn slot_ranges(slots: Value) -> Vec<SlotRange> {
+pub(in crate::store::redis) fn slot_ranges(slots: Value) -> Vec<SlotRange> {
     let Value::Array(ranges) = slots else {
         return Vec::new();
     };
