@@ -154,43 +154,32 @@ impl RedisStore {
             .ok_or(StoreError::Unavailable)
     }
 
-    /// Runs one command on `key` (for `PUBLISH`, the channel: a Cluster routes it by the
-    /// channel's slot; `None`: a command on no key) with the timeout, feeding the outcome to the
-    /// breaker.
+    /// Sends `request` (a command, or a pipeline: several in one round trip) on `key` (for
+    /// `PUBLISH`, the channel: a Cluster routes it by the channel's slot; `None`: a command on
+    /// no key) with the timeout, feeding the outcome to the breaker.
     async fn run<T: redis::FromRedisValue>(
         &self,
         command: Command,
         key: Option<&str>,
-        cmd: redis::Cmd,
+        request: impl Into<Request>,
     ) -> Result<T, StoreError> {
+        let request = request.into();
         // Looked up once: which connection, and which timer, depend on it.
         let runtime = tokio::runtime::Handle::try_current().ok();
         let mut picked = self.connection(runtime.as_ref()).await?;
         let shard = self.shard(key)?;
         let started = Instant::now();
-        let sent = cmd.query_async::<T>(&mut picked.connection);
+        let connection = &mut picked.connection;
+        let sent = async {
+            match &request {
+                Request::One(cmd) => cmd.query_async::<T>(connection).await,
+                Request::Pipeline(pipe) => pipe.query_async::<T>(connection).await,
+            }
+        };
         let timeout = self.shared.server.config.op_timeout;
         let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
         instruments::store_command(command, started.elapsed());
         self.answered(&picked, shard.as_ref().zip(key), answer)
-    }
-
-    /// [`RedisStore::run`] for a pipeline on `key`: its commands in one round trip.
-    async fn run_pipeline<T: redis::FromRedisValue>(
-        &self,
-        command: Command,
-        key: &str,
-        pipe: redis::Pipeline,
-    ) -> Result<T, StoreError> {
-        let runtime = tokio::runtime::Handle::try_current().ok();
-        let mut picked = self.connection(runtime.as_ref()).await?;
-        let shard = self.shard(Some(key))?;
-        let started = Instant::now();
-        let sent = pipe.query_async::<T>(&mut picked.connection);
-        let timeout = self.shared.server.config.op_timeout;
-        let answer = crate::timer::timeout_on(runtime.as_ref(), timeout, sent).await;
-        instruments::store_command(command, started.elapsed());
-        self.answered(&picked, shard.as_ref().map(|shard| (shard, key)), answer)
     }
 
     /// On a Cluster, the primary that serves `key`, if known; `Unavailable` if it is down (its
@@ -310,6 +299,24 @@ pub(super) fn is_connection_failure(err: &RedisError) -> bool {
 
 /// `name key`, built with room for both at once: on the hit path, the growing a command's
 /// buffers does by default was a sizeable share of its cost.
+/// What [`RedisStore::run`] sends: one command, or a pipeline (several in one round trip).
+enum Request {
+    One(redis::Cmd),
+    Pipeline(redis::Pipeline),
+}
+
+impl From<redis::Cmd> for Request {
+    fn from(cmd: redis::Cmd) -> Self {
+        Request::One(cmd)
+    }
+}
+
+impl From<redis::Pipeline> for Request {
+    fn from(pipe: redis::Pipeline) -> Self {
+        Request::Pipeline(pipe)
+    }
+}
+
 fn key_command(name: &str, key: &str) -> redis::Cmd {
     let mut cmd = redis::Cmd::with_capacity(2, name.len() + key.len());
     cmd.arg(name).arg(key);
@@ -341,7 +348,7 @@ impl Store for RedisStore {
             .add_command(key_command("PTTL", key));
         Box::pin(async move {
             match self
-                .run_pipeline::<(Option<Vec<u8>>, i64)>(Command::GetWithTtl, key, pipe)
+                .run::<(Option<Vec<u8>>, i64)>(Command::GetWithTtl, Some(key), pipe)
                 .await
             {
                 Ok((Some(bytes), pttl)) => (
