@@ -27,7 +27,10 @@ free_port() {
 work=$(mktemp -d)
 redis_port=$(free_port)
 demo_port=$(free_port)
-redis_start="redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $work/redis.pid --logfile $work/redis.log"
+redis_command() {
+  redis_start="redis-server --port $redis_port --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $work/redis.pid --logfile $work/redis.log"
+}
+redis_command
 
 cleanup() {
   [[ -n ${demo_pid:-} ]] && kill "$demo_pid" 2>/dev/null || true
@@ -37,8 +40,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# start_redis: the redis-server above, once it answers. A port found free can be taken before
+# redis-server binds it (tests start servers of their own): then another port, up to 5 times.
 start_redis() {
-  eval "$redis_start"
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    eval "$redis_start"
+    for _ in $(seq 50); do
+      "${REDIS_CLI_BIN:-redis-cli}" -p "$redis_port" ping >/dev/null 2>&1 && return 0
+      sleep 0.1
+    done
+    echo "redis-server did not start on port $redis_port (attempt $attempt): $(tail -1 "$work/redis.log" 2>/dev/null)" >&2
+    redis_port=$(free_port)
+    redis_command
+  done
+  echo "redis-server would not start: see above" >&2
+  exit 1
 }
 
 # start_demo PROFILE [VAR=value ...]: the demo-api binary of that profile against the Redis
