@@ -63,6 +63,9 @@
 /// | `jitter = N` | add 0..N random seconds to each TTL |
 /// | `no_l1` | never copy this function's entries into the cache's in-process L1 (`CacheBuilder::l1`) |
 /// | `l1_ttl = N` | keep L1 copies at most N seconds (shorter than `ttl`) |
+/// | `cache_if = path` | `fn(&V) -> bool`, `V` what is stored (the `Ok` value, the `Some` value, or the whole value): a value for which it is false is returned and not stored |
+/// | `ttl_with = path` | `fn(&V) -> std::time::Duration`: each value stored for its own TTL instead of `ttl` (zero: not stored); `jitter`, `stale`, `refresh_ahead`, the L1 and HTTP `max-age` follow it |
+/// | `none_ttl = N` | with `Option<T>`: cache `None` for N seconds too (negative caching; `cache_none` caches it for `ttl`); `V` is then the whole `Option` |
 /// | `crate = "path"` | where this crate is, when it is renamed in `Cargo.toml` or re-exported by another crate |
 ///
 /// - `Result<T, E>`: only `Ok` is cached. `Option<T>`: only `Some` (add `cache_none` to cache

@@ -11,7 +11,10 @@ use crate::errors::Errors;
 
 mod value;
 
-use value::{check_prefix, integer, parse_crate, parse_returns, parse_share, parse_skip, set_once};
+use value::{
+    check_prefix, integer, parse_crate, parse_function, parse_returns, parse_share, parse_skip,
+    set_once,
+};
 
 /// How the function's output is cached, when `returns = ...` says it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,12 @@ pub(crate) struct Attr {
     pub l1_ttl: Option<Spanned<u64>>,
     /// `crate = "path"`: where the facade is, when it is renamed or re-exported.
     pub krate: Option<Path>,
+    /// `cache_if = path`: whether a value is stored.
+    pub cache_if: Option<Path>,
+    /// `ttl_with = path`: a value's own TTL.
+    pub ttl_with: Option<Path>,
+    /// `none_ttl = N`: `None` is cached for N seconds.
+    pub none_ttl: Option<Spanned<u64>>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
@@ -124,6 +133,9 @@ options! {
     refresh_ahead: "refresh_ahead = SHARE",
     no_l1: "no_l1",
     l1_ttl: "l1_ttl = SECONDS",
+    cache_if: "cache_if = path::to::fn",
+    ttl_with: "ttl_with = path::to::fn",
+    none_ttl: "none_ttl = SECONDS",
 }
 
 impl Parse for Attr {
@@ -159,6 +171,9 @@ impl Parse for Attr {
         let mut no_l1 = None;
         let mut l1_ttl = None;
         let mut krate = None;
+        let mut cache_if = None;
+        let mut ttl_with = None;
+        let mut none_ttl = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -206,6 +221,18 @@ impl Parse for Attr {
                 Opt::lock => set_once(&mut lock, Some(span)),
                 Opt::cache_none => set_once(&mut cache_none, Some(span)),
                 Opt::Crate => set_once(&mut krate, parse_crate(input, &mut errors)?),
+                Opt::cache_if => set_once(
+                    &mut cache_if,
+                    parse_function(input, name, "`fn(&V) -> bool`, false for a value not to store")?,
+                ),
+                Opt::ttl_with => set_once(
+                    &mut ttl_with,
+                    parse_function(input, name, "`fn(&V) -> std::time::Duration`, the value's TTL")?,
+                ),
+                Opt::none_ttl => integer!(
+                    "seconds a `None` is cached, e.g. `none_ttl = 30`",
+                    &mut none_ttl
+                ),
             };
             if given_twice {
                 errors.push(duplicate);
@@ -235,6 +262,13 @@ impl Parse for Attr {
                 span,
                 "`timeout_ms` needs `stale = SECONDS`: without a last good value there is \
                  nothing to answer instead of waiting for the function",
+            ));
+        }
+        if let (Some(Some((_, span))), Some(_)) = (none_ttl, cache_none) {
+            errors.push(syn::Error::new(
+                span,
+                "`none_ttl` with `cache_none`: give one (`cache_none` caches `None` for `ttl`, \
+                 `none_ttl = N` for N seconds)",
             ));
         }
         if let (Some(Some((_, span))), Some(_)) = (l1_ttl, no_l1) {
@@ -273,6 +307,9 @@ impl Parse for Attr {
             no_l1: no_l1.flatten(),
             l1_ttl: l1_ttl.flatten(),
             krate: krate.flatten(),
+            cache_if: cache_if.flatten(),
+            ttl_with: ttl_with.flatten(),
+            none_ttl: none_ttl.flatten(),
         })
     }
 }

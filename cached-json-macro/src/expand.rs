@@ -12,6 +12,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned as _;
 use syn::{Attribute, Ident};
 
 use crate::item::MaybeItemFn;
@@ -151,7 +152,18 @@ fn cached_function(
     let body = quote!(async move #user_body);
     // The one place the cached type's bound (`CacheValue`) is stated, located at the return
     // type: a type that is not `CacheValue` is one error, there.
-    let codec = located_at(quote!(#private::Codec::JSON), *output_span);
+    let mut codec = located_at(quote!(#private::Codec::JSON), *output_span);
+    // Adaptive caching: the value's own policy, each located at what the user wrote, so that
+    // a function of the wrong signature is an error there.
+    if let Some(path) = &model.cache_if {
+        codec.extend(located_at(quote!(.cache_if(#path)), path.span()));
+    }
+    if let Some(path) = &model.ttl_with {
+        codec.extend(located_at(quote!(.ttl_with(#path)), path.span()));
+    }
+    if let Some(secs) = model.none_ttl {
+        codec.extend(quote!(.none_ttl(#secs)));
+    }
     // How the output is cached: by default the compiler picks it from the real type (autoref
     // specialization, in the runtime's `mode` module), so that an alias cannot fool it.
     let mode_of = match mode {

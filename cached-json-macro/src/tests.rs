@@ -157,6 +157,9 @@ fn an_unknown_option_is_told_every_option_the_parser_knows() {
         "`refresh_ahead = SHARE`",
         "`no_l1`",
         "`l1_ttl = SECONDS`",
+        "`cache_if = path::to::fn`",
+        "`ttl_with = path::to::fn`",
+        "`none_ttl = SECONDS`",
         "`crate = \"path\"`",
     ] {
         assert!(message.contains(option), "{option} missing from: {message}");

@@ -31,6 +31,11 @@ pub(crate) struct Model {
     pub no_l1: bool,
     /// `l1_ttl`, in seconds.
     pub l1_ttl: Option<u64>,
+    /// `cache_if = path`, `ttl_with = path`, `none_ttl = N`: the value decides whether and for
+    /// how long it is stored.
+    pub cache_if: Option<Path>,
+    pub ttl_with: Option<Path>,
+    pub none_ttl: Option<u64>,
     /// How the body runs detached from its caller (`refresh_ahead`, and `timeout_ms` where the
     /// signature allows): on copies of the arguments.
     pub detached: Option<Detached>,
@@ -138,6 +143,9 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
         refresh_ahead: attr.refresh_ahead.map(|(permille, _)| permille),
         no_l1: attr.no_l1.is_some(),
         l1_ttl: attr.l1_ttl.map(|(secs, _)| secs),
+        cache_if: attr.cache_if.clone(),
+        ttl_with: attr.ttl_with.clone(),
+        none_ttl: attr.none_ttl.map(|(secs, _)| secs),
         detached,
         key_args,
         mode,
@@ -351,7 +359,12 @@ fn output_mode(sig: &Signature, attr: &Attr) -> syn::Result<Mode> {
             "#[cached_json] needs a concrete return type, to read the stored value back as it",
         ));
     }
-    Ok(match (attr.returns, attr.cache_none) {
+    // `cache_none` and `none_ttl` store `None` too.
+    let caches_none = attr
+        .cache_none
+        .map(|span| ("cache_none", span))
+        .or(attr.none_ttl.map(|(_, span)| ("none_ttl", span)));
+    Ok(match (attr.returns, caches_none) {
         (None, None) => Mode::FromType,
         (Some((Returns::Value, _)), None) => Mode::Value,
         (Some((Returns::Result, _)), None) => Mode::Result,
@@ -359,11 +372,13 @@ fn output_mode(sig: &Signature, attr: &Attr) -> syn::Result<Mode> {
         // A cached `None` is stored as JSON `null`: the whole `Option` is the value.
         (Some((Returns::Option, _)), Some(_)) => Mode::Value,
         (None, Some(_)) if last_segment(ty).as_deref() == Some("Option") => Mode::Value,
-        (_, Some(span)) => {
+        (_, Some((option, span))) => {
             return Err(syn::Error::new(
                 span,
-                "`cache_none` applies to functions returning `Option<T>` \
-                 (add `returns = option` if it is behind a type alias)",
+                format!(
+                    "`{option}` applies to functions returning `Option<T>` \
+                     (add `returns = option` if it is behind a type alias)"
+                ),
             ))
         }
     })

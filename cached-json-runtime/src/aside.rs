@@ -29,7 +29,7 @@ use crate::instruments;
 use crate::key::Key;
 use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
-use crate::shape::{decode, Shape};
+use crate::shape::{decode, entry_ttl, Shape};
 use crate::site::CacheSite;
 use crate::store::{Health, Read};
 
@@ -53,9 +53,9 @@ pub(crate) struct Aside {
 
 /// What reading the key gave.
 enum Looked<O> {
-    /// A hit: the value, where it came from (`Hit`: the store, `HitL1`: the L1), and whether
-    /// it is due for a refresh.
-    Hit(O, CacheOutcome, bool),
+    /// A hit: the value, where it came from (`Hit`: the store, `HitL1`: the L1), and, when it
+    /// is due for a refresh, the entry's life in full.
+    Hit(O, CacheOutcome, Option<Duration>),
     /// No usable value; `reachable`: the store answered (so it may be written, locked...).
     Miss { reachable: bool },
 }
@@ -143,9 +143,9 @@ impl Aside {
             let output = Box::pin(self.site.metrics.timed(self.site.prefix, body.start())).await;
             return self.finish(CacheOutcome::Bypass, output);
         };
-        if let Some((output, refresh_due)) = self.look_l1::<S>(codec, digest, usable, now) {
-            if refresh_due {
-                self.refresh(body, codec, &self.key(digest));
+        if let Some((output, refresh)) = self.look_l1::<S>(codec, digest, usable, now) {
+            if let Some(ttl) = refresh {
+                self.refresh(body, codec, &self.key(digest), ttl);
             }
             return self.finish(CacheOutcome::HitL1, output);
         }
@@ -155,9 +155,9 @@ impl Aside {
             false => Looked::Miss { reachable: false },
         };
         let reachable = match looked {
-            Looked::Hit(output, outcome, refresh_due) => {
-                if refresh_due {
-                    self.refresh(body, codec, &key);
+            Looked::Hit(output, outcome, refresh) => {
+                if let Some(ttl) = refresh {
+                    self.refresh(body, codec, &key, ttl);
                 }
                 return self.finish(outcome, output);
             }
@@ -168,9 +168,10 @@ impl Aside {
         Box::pin(self.miss::<S, B>(codec, &key, reachable, body)).await
     }
 
-    /// Refreshes the entry of `key` in the background, if `body` can run apart from its caller.
-    fn refresh<S: Shape, B: Body<S>>(&self, body: B, codec: S::Codec, key: &Key) {
-        body.refresh(Computation::<S>::new(&self.cache, self.site, key, codec));
+    /// Refreshes the entry of `key` (of `ttl` in full) in the background, if `body` can run
+    /// apart from its caller.
+    fn refresh<S: Shape, B: Body<S>>(&self, body: B, codec: S::Codec, key: &Key, ttl: Duration) {
+        body.refresh(Computation::<S>::new(&self.cache, self.site, key, codec).entry_ttl(ttl));
     }
 
     /// The call's span, at debug level: its prefix and function, then its key (the hash of the
@@ -186,7 +187,8 @@ impl Aside {
         self.span.clone()
     }
 
-    /// The L1's copy of the call's entry, decoded, and whether it is due for a refresh; `None`
+    /// The L1's copy of the call's entry, decoded, and, when it is due for a refresh, its life in
+    /// full; `None`
     /// when there is none to serve. Before the key's text is built: a hit needs none.
     fn look_l1<S: Shape>(
         &self,
@@ -194,7 +196,7 @@ impl Aside {
         digest: u128,
         usable: bool,
         now: Instant,
-    ) -> Option<(S::Output, bool)> {
+    ) -> Option<(S::Output, Option<Duration>)> {
         let l1 = self.l1(usable, self.cache.store().health())?;
         let (json, remaining) = l1.get_at(self.site.entry_id(digest), now)?;
         let output = decode::<S>(codec, &json, self.site.prefix)?;
@@ -204,10 +206,12 @@ impl Aside {
                 self.site.key(self.cache.namespace(), digest).as_str(),
             );
         }
+        let ttl = entry_ttl::<S>(&codec, &output, self.site.ttl);
         if http::wanted() {
-            self.observed(CacheOutcome::HitL1, json, Some(remaining));
+            self.observed(CacheOutcome::HitL1, json, Some(remaining), ttl);
         }
-        Some((output, self.site.refresh_due(Some(remaining))))
+        let refresh = self.site.refresh_due(Some(remaining), ttl).then_some(ttl);
+        Some((output, refresh))
     }
 
     /// The L1, if this call may use it: its key is usable, the site allows it, it is no
@@ -249,10 +253,12 @@ impl Aside {
                         let id = self.site.entry_id(key.digest());
                         l1.fill(id, &bytes, remaining, self.site.l1_ttl, self.site, stamp);
                     }
+                    let ttl = entry_ttl::<S>(&codec, &output, self.site.ttl);
                     if observed {
-                        self.observed(CacheOutcome::Hit, bytes, remaining);
+                        self.observed(CacheOutcome::Hit, bytes, remaining, ttl);
                     }
-                    Looked::Hit(output, CacheOutcome::Hit, self.site.refresh_due(remaining))
+                    let refresh = self.site.refresh_due(remaining, ttl).then_some(ttl);
+                    Looked::Hit(output, CacheOutcome::Hit, refresh)
                 }
                 // Corrupt or of another type: a miss, and overwritten.
                 None => Looked::Miss { reachable: true },
@@ -309,7 +315,8 @@ impl Aside {
                         lead.land(Landing::Value(bytes.as_slice().into(), true));
                     }
                     if http::wanted() {
-                        self.observed(CacheOutcome::Hit, bytes.into(), None);
+                        let ttl = entry_ttl::<S>(&codec, &output, self.site.ttl);
+                        self.observed(CacheOutcome::Hit, bytes.into(), None, ttl);
                     }
                     return Prepared::Answered(CacheOutcome::Hit, output);
                 }
@@ -327,9 +334,16 @@ impl Aside {
         }
     }
 
-    /// Records the entry behind this call's answer, for [`crate::http::observe_http`].
-    fn observed(&self, outcome: CacheOutcome, json: Bytes, remaining: Option<Duration>) {
-        http::record(Entry::new(outcome, json, self.site.ttl, remaining));
+    /// Records the entry behind this call's answer, for [`crate::http::observe_http`]: its JSON,
+    /// its life in full (`ttl`: the site's, or its value's own) and what is left of it.
+    pub(super) fn observed(
+        &self,
+        outcome: CacheOutcome,
+        json: Bytes,
+        remaining: Option<Duration>,
+        ttl: Duration,
+    ) {
+        http::record(Entry::new(outcome, json, ttl, remaining));
     }
 
     fn finish<T>(&self, outcome: CacheOutcome, output: T) -> T {

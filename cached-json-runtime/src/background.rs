@@ -24,7 +24,7 @@ use crate::key::Key;
 use crate::lock::Lease;
 use crate::logging::LogLimiter;
 use crate::outcome::CacheOutcome;
-use crate::shape::{SendShape, Shape};
+use crate::shape::{stored_ttl, SendShape, Shape};
 use crate::site::CacheSite;
 use crate::stale::{self, Ran};
 use crate::store::Read;
@@ -50,6 +50,9 @@ pub(crate) struct Computation<S: Shape> {
     reachable: bool,
     lead: Option<Lead>,
     lease: Option<Lease>,
+    /// The entry's life in full, as the hit that started a refresh knew it (the site's TTL, or
+    /// its value's own): a refresh checks against it whether another instance refreshed first.
+    entry_ttl: Duration,
 }
 
 impl<S: Shape> Computation<S> {
@@ -67,7 +70,14 @@ impl<S: Shape> Computation<S> {
             reachable: true,
             lead: None,
             lease: None,
+            entry_ttl: site.ttl,
         }
+    }
+
+    /// The life in full of the entry a hit found (see [`refresh`]).
+    pub(crate) fn entry_ttl(mut self, ttl: Duration) -> Self {
+        self.entry_ttl = ttl;
+        self
     }
 
     pub(crate) fn reachable(mut self, reachable: bool) -> Self {
@@ -97,6 +107,7 @@ impl<S: Shape> Computation<S> {
             reachable,
             lead,
             lease,
+            entry_ttl: _,
         } = self;
         let store = cache.store();
         let fallback = (reachable && site.stale.is_some()).then_some((store, &key));
@@ -122,7 +133,11 @@ impl<S: Shape> Computation<S> {
             Ran::Fresh(output) => {
                 let followers = lead.as_ref().is_some_and(Lead::has_followers);
                 let (bytes, mut landing) = written::<S>(codec, &key, &output, reachable, followers);
-                if let Some(bytes) = bytes.filter(|_| reachable) {
+                // The value's own TTL (`ttl_with`, `none_ttl`); `None`: it says not to store it
+                // (`cache_if`, a zero TTL). It is still answered, to this caller and the
+                // followers.
+                let value_ttl = stored_ttl::<S>(&codec, &output, site.ttl);
+                if let (Some(bytes), Some(value_ttl)) = (bytes.filter(|_| reachable), value_ttl) {
                     if bytes.len() > cache.max_value_bytes() {
                         // One huge value must not clog the connection every key shares.
                         if let Some(held_back) = OVERSIZED_VALUES.allow() {
@@ -137,7 +152,7 @@ impl<S: Shape> Computation<S> {
                     } else {
                         // Written before the flight lands, so that a caller arriving as it
                         // lands finds the value in the store.
-                        let ttl = site.ttl_with_jitter();
+                        let ttl = site.jittered(value_ttl);
                         let written = store.set(key.as_str(), &bytes, ttl).await;
                         // This process reads its own write at once; the others drop their copy
                         // when the store reports it.
@@ -152,7 +167,7 @@ impl<S: Shape> Computation<S> {
                             http::record(Entry::new(
                                 CacheOutcome::Miss,
                                 bytes.into(),
-                                site.ttl,
+                                value_ttl,
                                 Some(ttl),
                             ));
                         }
@@ -305,6 +320,7 @@ where
     };
     let function = start();
     let hard_timeout = computation.site.hard_timeout();
+    let entry_ttl = computation.entry_ttl;
     drop(spawn(async move {
         let site = computation.site;
         let store = computation.cache.store();
@@ -320,7 +336,7 @@ where
         }
         // Another instance may have refreshed it meanwhile: read its life again.
         match store.get_with_ttl(key.as_str()).await {
-            (Read::Value(_), remaining) if !site.refresh_due(remaining) => return,
+            (Read::Value(_), remaining) if !site.refresh_due(remaining, entry_ttl) => return,
             (Read::Unreachable, _) => return,
             _ => {}
         }

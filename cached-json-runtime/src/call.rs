@@ -76,7 +76,13 @@ impl Call {
     /// call's hit would be; no span is made for it.
     pub fn json_from_l1(&mut self) -> Option<Entry> {
         let cache = &self.cache;
-        if !self.site.l1 || self.refresh || !cache.has_l1() || cache.store().health() != Health::Up
+        // (A value whose TTL is its own has its full life known from the value only: the
+        // call, which decodes it, answers then.)
+        if !self.site.l1
+            || self.refresh
+            || self.site.ttl_per_value
+            || !cache.has_l1()
+            || cache.store().health() != Health::Up
         {
             return None;
         }
@@ -87,7 +93,7 @@ impl Call {
         let id = self.site.entry_id(at_generation(digest, generation));
         let (json, remaining) = cache.l1()?.get_decoded_by(id, self.site, now)?;
         // A refresh due is the call's to start.
-        if self.site.refresh_due(Some(remaining)) {
+        if self.site.refresh_due(Some(remaining), self.site.ttl) {
             return None;
         }
         self.site

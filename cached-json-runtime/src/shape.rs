@@ -35,14 +35,72 @@ impl<T: Serialize + DeserializeOwned> CacheValue for T {}
 pub struct Codec<T> {
     encode: fn(&T) -> Result<Vec<u8>, serde_json::Error>,
     decode: fn(&[u8]) -> Result<T, serde_json::Error>,
+    /// `cache_if`: whether a value is stored at all.
+    cache_if: Option<fn(&T) -> bool>,
+    /// `ttl_with`: a value's own TTL (zero: not stored).
+    ttl_with: Option<fn(&T) -> Duration>,
+    /// `none_ttl`: how to tell a `None` (the stored value being a whole `Option`), and its TTL.
+    none_ttl: Option<NoneTtl<T>>,
 }
 
+/// `none_ttl`: whether a stored value is a `None`, and the TTL it then has.
+type NoneTtl<T> = (fn(&T) -> bool, Duration);
+
 impl<T: CacheValue> Codec<T> {
-    /// JSON, through serde.
+    /// JSON, through serde; every value stored for the site's TTL.
     pub const JSON: Codec<T> = Codec {
         encode: serde_json::to_vec::<T>,
         decode: decode_json::<T>,
+        cache_if: None,
+        ttl_with: None,
+        none_ttl: None,
     };
+}
+
+/// Adaptive caching: the value decides whether, and for how long, it is stored.
+impl<T> Codec<T> {
+    /// `cache_if = path`: a value for which `keep` is false is returned and not stored.
+    pub const fn cache_if(mut self, keep: fn(&T) -> bool) -> Self {
+        self.cache_if = Some(keep);
+        self
+    }
+
+    /// `ttl_with = path`: each value stored for the TTL `ttl` gives it (zero: not stored).
+    pub const fn ttl_with(mut self, ttl: fn(&T) -> Duration) -> Self {
+        self.ttl_with = Some(ttl);
+        self
+    }
+
+    /// Whether a value's TTL depends on the value (`ttl_with`, `none_ttl`).
+    pub(crate) fn varies_ttl(&self) -> bool {
+        self.ttl_with.is_some() || self.none_ttl.is_some()
+    }
+
+    /// How long `value` is stored: `ttl` (the site's) unless its policy says otherwise; `None`:
+    /// not stored.
+    pub(crate) fn ttl_of(&self, value: &T, ttl: Duration) -> Option<Duration> {
+        if let Some(keep) = self.cache_if {
+            if !keep(value) {
+                return None;
+            }
+        }
+        let ttl = match (self.none_ttl, self.ttl_with) {
+            (Some((is_none, none_ttl)), _) if is_none(value) => none_ttl,
+            (_, Some(ttl_with)) => ttl_with(value),
+            _ => ttl,
+        };
+        (!ttl.is_zero()).then_some(ttl)
+    }
+}
+
+/// `none_ttl = N`, for a function whose whole `Option` is stored.
+impl<T> Codec<Option<T>> {
+    /// `None` is stored for `secs` seconds (negative caching), `Some` for the site's TTL (or
+    /// what `ttl_with` says).
+    pub const fn none_ttl(mut self, secs: u64) -> Self {
+        self.none_ttl = Some((Option::<T>::is_none, Duration::from_secs(secs)));
+        self
+    }
 }
 
 fn decode_json<T: CacheValue>(bytes: &[u8]) -> Result<T, serde_json::Error> {
@@ -109,6 +167,8 @@ pub(crate) trait Shape {
     fn decode(codec: Self::Codec, bytes: &[u8]) -> Result<Self::Stored, serde_json::Error>;
     /// The part to store, if the output is cacheable.
     fn stored(output: &Self::Output) -> Option<&Self::Stored>;
+    /// The codec of what is stored (its TTL policy).
+    fn codec(codec: &Self::Codec) -> &Codec<Self::Stored>;
     fn from_stored(stored: Self::Stored) -> Self::Output;
     /// Whether the output is an uncacheable answer that is the same for every caller (`None`).
     fn is_absent(_output: &Self::Output) -> bool {
@@ -153,6 +213,9 @@ impl<V> Shape for ValueShape<V> {
     fn stored(output: &V) -> Option<&V> {
         Some(output)
     }
+    fn codec(codec: &Codec<V>) -> &Codec<V> {
+        codec
+    }
     fn from_stored(stored: V) -> V {
         stored
     }
@@ -170,6 +233,9 @@ impl<T, E> Shape for ResultShape<T, E> {
     }
     fn stored(output: &Result<T, E>) -> Option<&T> {
         output.as_ref().ok()
+    }
+    fn codec(codec: &Self::Codec) -> &Codec<T> {
+        &codec.0
     }
     fn from_stored(stored: T) -> Result<T, E> {
         Ok(stored)
@@ -200,6 +266,9 @@ impl<T> Shape for OptionShape<T> {
     fn stored(output: &Option<T>) -> Option<&T> {
         output.as_ref()
     }
+    fn codec(codec: &Codec<T>) -> &Codec<T> {
+        codec
+    }
     fn from_stored(stored: T) -> Option<T> {
         Some(stored)
     }
@@ -226,6 +295,25 @@ pub(crate) fn decode<S: Shape>(codec: S::Codec, bytes: &[u8], key: &str) -> Opti
             None
         }
     }
+}
+
+/// How long `output` is stored: `ttl` (the site's) unless the codec's policy says otherwise;
+/// `None`: not stored (not cacheable, or its policy says so).
+pub(crate) fn stored_ttl<S: Shape>(
+    codec: &S::Codec,
+    output: &S::Output,
+    ttl: Duration,
+) -> Option<Duration> {
+    S::codec(codec).ttl_of(S::stored(output)?, ttl)
+}
+
+/// The life an entry read back has in full (for HTTP `Age`, `max-age` and `refresh_ahead`):
+/// what its value's policy gives it, else `ttl` (the site's).
+pub(crate) fn entry_ttl<S: Shape>(codec: &S::Codec, output: &S::Output, ttl: Duration) -> Duration {
+    if !S::codec(codec).varies_ttl() {
+        return ttl;
+    }
+    stored_ttl::<S>(codec, output, ttl).unwrap_or(ttl)
 }
 
 /// A shape whose outputs, and what it reads and writes them with, can go to another task: what

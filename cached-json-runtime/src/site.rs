@@ -46,6 +46,9 @@ pub struct CacheSite {
     pub(crate) l1: bool,
     /// The longest life of a copy in the L1 (`l1_ttl`); `None`: the entry's in the store.
     pub(crate) l1_ttl: Option<Duration>,
+    /// Whether a value's TTL depends on the value (`ttl_with`, `none_ttl`): an entry's full
+    /// life is then known only from its value.
+    pub(crate) ttl_per_value: bool,
     /// Its metric keys and its function's recent duration.
     pub(crate) metrics: SiteMetrics,
     /// The hash of the keys' head (`prefix[:vN]`), for the L1's ids; made on first use.
@@ -84,6 +87,7 @@ impl CacheSite {
             refresh_ahead: None,
             l1: true,
             l1_ttl: None,
+            ttl_per_value: false,
             metrics: SiteMetrics::new(),
             head: OnceLock::new(),
         }
@@ -165,6 +169,12 @@ impl CacheSite {
         self
     }
 
+    /// `ttl_with` or `none_ttl`: each value's TTL is its own.
+    pub const fn with_ttl_per_value(mut self) -> Self {
+        self.ttl_per_value = true;
+        self
+    }
+
     /// The prefix.
     pub const fn prefix(&self) -> &'static str {
         self.prefix
@@ -232,24 +242,25 @@ impl CacheSite {
         self.hard_timeout.unwrap_or(self.wait)
     }
 
-    /// Whether a hit whose entry has `remaining` to live should refresh it.
-    pub(crate) fn refresh_due(&self, remaining: Option<Duration>) -> bool {
+    /// Whether a hit whose entry has `remaining` to live, of `ttl` in full (the site's, or its
+    /// value's own: `ttl_with`, `none_ttl`), should refresh it.
+    pub(crate) fn refresh_due(&self, remaining: Option<Duration>, ttl: Duration) -> bool {
         match (self.refresh_ahead, remaining) {
             (Some(permille), Some(remaining)) => {
-                let fresh_for = self.ttl.saturating_mul(1000 - u32::from(permille.min(999))) / 1000;
+                let fresh_for = ttl.saturating_mul(1000 - u32::from(permille.min(999))) / 1000;
                 remaining < fresh_for
             }
             _ => false,
         }
     }
 
-    /// The TTL of one write: the site's, plus up to `jitter` at random.
-    pub(crate) fn ttl_with_jitter(&self) -> Duration {
+    /// The TTL of one write of a value stored for `ttl`: plus up to `jitter` at random.
+    pub(crate) fn jittered(&self, ttl: Duration) -> Duration {
         match self.jitter {
             Some(jitter) if !jitter.is_zero() => {
-                self.ttl + Duration::from_millis(fastrand::u64(0..=jitter.as_millis() as u64))
+                ttl + Duration::from_millis(fastrand::u64(0..=jitter.as_millis() as u64))
             }
-            _ => self.ttl,
+            _ => ttl,
         }
     }
 }

@@ -193,3 +193,19 @@ pub(super) fn check_prefix(prefix: &LitStr) -> syn::Result<()> {
     }
     Ok(())
 }
+
+/// `cache_if = path`, `ttl_with = path`: a function, by its path (`Self::` included); `what`
+/// it must be, for the error.
+pub(super) fn parse_function(
+    input: ParseStream,
+    name: &str,
+    what: &str,
+) -> syn::Result<Option<Path>> {
+    input.parse::<Token![=]>()?;
+    input.parse::<Path>().map(Some).map_err(|err| {
+        syn::Error::new(
+            err.span(),
+            format!("`{name}` must name a function, e.g. `{name} = my_fn` or `{name} = Self::my_fn` (not a closure): {what}"),
+        )
+    })
+}

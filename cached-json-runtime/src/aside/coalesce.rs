@@ -5,7 +5,7 @@ use crate::flight::{Followed, Joined, Landing, Lane};
 use crate::http;
 use crate::key::Key;
 use crate::outcome::CacheOutcome;
-use crate::shape::{decode, Shape};
+use crate::shape::{decode, entry_ttl, Shape};
 use crate::stale;
 
 use super::Aside;
@@ -89,7 +89,9 @@ impl Aside {
                     // A value the leader could not store has no entry: the answer promises
                     // nothing (an HTTP layer sends the value with `no-cache`).
                     if stored && http::wanted() {
-                        self.observed(outcome, bytes::Bytes::copy_from_slice(&bytes), None);
+                        let ttl = entry_ttl::<S>(&codec, &output, self.site.ttl);
+                        let json = bytes::Bytes::copy_from_slice(&bytes);
+                        self.observed(outcome, json, None, ttl);
                     }
                     Coalesced::Answered(outcome, output)
                 }
