@@ -38,7 +38,7 @@ use self::commands::Request;
 pub use self::config::{ConfigError, RedisConfig};
 pub(crate) use self::tls::RedisTls;
 
-/// A [`Store`] on Redis that fails open.
+/// A [`Store`](crate::store::Store) on Redis that fails open.
 ///
 /// Creating it does no I/O and never blocks; it connects on first use. Cloning is cheap and
 /// shares the connection.
