@@ -1,11 +1,11 @@
-//! An [`Entry`] as an actix-web answer (cargo feature `actix`): a handler returns what a
-//! `f_json` companion gave it, and the response carries the stored JSON byte for byte, with
-//! `X-Cache` (what the cache did), a strong `ETag` of those bytes, `Cache-Control: max-age` set
-//! to the entry's remaining life (never more than its TTL), `Age` on hits, and `304 Not
-//! Modified` with no body on a matching `If-None-Match`. An answer the cache did not hold
-//! (bypassed, not stored) promises nothing: `Cache-Control: no-cache`, no `ETag`. A request's
-//! own `Cache-Control` is ignored: it must never let a client make the server skip or refresh
-//! its cache.
+//! An [`Entry`] as an actix-web answer (cargo feature `actix`): a handler returns what a `f_json`
+//! companion gave it, and the response carries the stored JSON byte for byte, with `X-Cache` (what
+//! the cache did), a strong `ETag` of those bytes, `Cache-Control: max-age` set to the entry's TTL
+//! (with `Age`, its time in the cache, a client or CDN reuses it for what is left of its life),
+//! `Age` on hits, and `304 Not Modified` with no body on a matching `If-None-Match`. An answer the
+//! cache did not hold (bypassed, not stored) promises nothing: `Cache-Control: no-cache`, no
+//! `ETag`. A request's own `Cache-Control` is ignored: it must never let a client make the server
+//! skip or refresh its cache.
 
 use actix_web::body::BoxBody;
 use actix_web::http::header::{self, HeaderName, HeaderValue};

@@ -1,8 +1,9 @@
 //! An [`Entry`] as an axum answer (cargo feature `axum`, axum 0.8): a handler returns what a
 //! `f_json` companion gave it (`Entry`, `Result<Entry, E>`), and the response carries the stored
-//! JSON byte for byte with `X-Cache`, a strong `ETag` of those bytes, `Cache-Control: max-age`
-//! set to the entry's remaining life (never more than its TTL) and `Age` on hits; an answer the
-//! cache did not hold promises nothing (`Cache-Control: no-cache`, no `ETag`).
+//! JSON byte for byte with `X-Cache`, a strong `ETag` of those bytes, `Cache-Control: max-age` set
+//! to the entry's TTL (with `Age`, its time in the cache, a client or CDN reuses it for what is
+//! left of its life) and `Age` on hits; an answer the cache did not hold promises nothing
+//! (`Cache-Control: no-cache`, no `ETag`).
 //!
 //! `IntoResponse` does not see the request, so `304 Not Modified` comes from a middleware:
 //! [`not_modified`] answers a `GET` or `HEAD` whose `If-None-Match` names the response's

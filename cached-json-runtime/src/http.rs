@@ -115,18 +115,21 @@ impl Entry {
         etag
     }
 
-    /// How long a client may reuse the answer: the entry's remaining life, never more than its
-    /// TTL; 0 for a stale answer (it is already past its life) and for one the cache did not
-    /// hold.
+    /// How long a client may reuse the answer counted from when the entry was stored: the
+    /// entry's TTL (`Cache-Control: max-age`). With [`Entry::age`] (`Age`, the time it has
+    /// spent in the cache) a client or CDN reuses it for what is left of its life, as RFC 9111
+    /// counts freshness (`max-age` minus `Age`). 0 for a stale answer (it is already past its
+    /// life) and for one the cache did not hold.
     pub fn max_age(&self) -> Duration {
         match self.outcome {
             CacheOutcome::Stale => Duration::ZERO,
             _ if !self.cached => Duration::ZERO,
-            _ => self.remaining.unwrap_or(self.ttl).min(self.ttl),
+            _ => self.ttl,
         }
     }
 
-    /// How long the answer has been in the cache, on a hit.
+    /// How long the answer has been in the cache, on a hit: its TTL less its remaining life
+    /// (`Age`).
     pub fn age(&self) -> Option<Duration> {
         match (self.outcome, self.remaining) {
             (CacheOutcome::Hit | CacheOutcome::HitL1, Some(remaining)) => {
@@ -337,15 +340,17 @@ mod tests {
     }
 
     #[test]
-    fn max_age_is_the_remaining_life_never_more_than_the_ttl() {
-        assert_eq!(
-            entry(CacheOutcome::Hit, Some(20)).max_age(),
-            Duration::from_secs(20)
-        );
-        assert_eq!(
-            entry(CacheOutcome::Hit, Some(90)).max_age(),
-            Duration::from_secs(60)
-        );
+    fn max_age_less_age_is_the_remaining_life() {
+        // RFC 9111: fresh while `max-age` > `Age` (plus the time in transit and in the client's
+        // cache). An entry of 60 s with 20 s left: reusable for 20 s more, not 20 - 40.
+        let hit = entry(CacheOutcome::Hit, Some(20));
+        assert_eq!(hit.max_age(), Duration::from_secs(60));
+        assert_eq!(hit.age(), Some(Duration::from_secs(40)));
+        assert_eq!(hit.max_age() - hit.age().unwrap(), Duration::from_secs(20));
+        // Jitter can leave an entry more than its TTL: its age is then 0, its max-age the TTL.
+        let jittered = entry(CacheOutcome::Hit, Some(90));
+        assert_eq!(jittered.max_age(), Duration::from_secs(60));
+        assert_eq!(jittered.age(), Some(Duration::ZERO));
         assert_eq!(
             entry(CacheOutcome::Miss, None).max_age(),
             Duration::from_secs(60)
@@ -360,11 +365,9 @@ mod tests {
 
     #[test]
     fn max_age_is_the_seconds_in_decimal() {
-        let header = |remaining| entry(CacheOutcome::Hit, Some(remaining)).max_age_header();
-        assert_eq!(header(0).as_bytes(), b"max-age=0");
-        assert_eq!(header(20).as_bytes(), b"max-age=20");
-        // Never more than the TTL (60 s here).
-        assert_eq!(header(86_400).as_bytes(), b"max-age=60");
+        let header = |outcome| entry(outcome, Some(20)).max_age_header();
+        assert_eq!(header(CacheOutcome::Stale).as_bytes(), b"max-age=0");
+        assert_eq!(header(CacheOutcome::Hit).as_bytes(), b"max-age=60");
         assert!(etag_matches("W/\"a\"", "\"a\""));
         assert!(!etag_matches("\"a\"", "\"b\", \"c\""));
     }

@@ -2,7 +2,7 @@
 //! function's JSON companion (`f_json`, [`crate::cached`]) returns: an `Entry`, the JSON the
 //! cache holds, sent as it is with HTTP caching (`cached_json::actix`): `X-Cache` says what the
 //! cache actually did, a strong `ETag` of the stored JSON lets clients revalidate (`304`),
-//! `Cache-Control: max-age` is the entry's remaining life and `Age` its age on hits.
+//! `Cache-Control: max-age` is the entry's TTL and `Age` its time in the cache on hits.
 
 use actix_web::{get, post, web, HttpResponse};
 use cached_json::Entry;

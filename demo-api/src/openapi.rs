@@ -61,7 +61,10 @@ const CACHE_HEADERS: [(&str, &str); 4] = [
         "etag",
         "Strong ETag of the stored JSON (304 on If-None-Match)",
     ),
-    ("cache-control", "max-age: the entry's remaining life"),
+    (
+        "cache-control",
+        "max-age: the entry's TTL (less `Age`: what is left of its life)",
+    ),
     ("age", "On hits: seconds the entry has been cached"),
 ];
 
