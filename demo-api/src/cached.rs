@@ -10,8 +10,10 @@ use crate::state::AppState;
 use crate::weather::Forecast;
 
 /// Geocoding is practically static: 24 h. The key is the folded name, so that "Recife",
-/// "recife" and " RECIFE " share one entry. Unknown places (`None`) are not cached.
-#[cached_json("local-info", ttl = 86400, skip(geocoder))]
+/// "recife" and " RECIFE " share one entry. An unknown place (`None`) is cached for a minute
+/// (negative caching): a client asking again and again for a place that does not exist costs
+/// the geocoder one call a minute, and a place added to it is found within a minute.
+#[cached_json("local-info", ttl = 86400, none_ttl = 60, skip(geocoder))]
 pub async fn local_info(geocoder: &Geocoder, location_key: &str) -> Option<LocalInfo> {
     geocoder.locate(location_key).await
 }

@@ -240,7 +240,7 @@ async fn under_steady_traffic_top_soon_never_misses_after_the_first_request() {
 }
 
 #[tokio::test]
-async fn an_unknown_place_is_a_404_and_is_not_cached() {
+async fn an_unknown_place_is_a_404_cached_for_a_minute() {
     let redis = RedisServer::start();
     let demo = Demo::start(Some(redis.url())).await;
     for _ in 0..2 {
@@ -252,10 +252,18 @@ async fn an_unknown_place_is_a_404_and_is_not_cached() {
             assert_eq!(reply.body["error"], "unknown place: \"Atlantis\"");
         }
     }
-    assert!(redis.keys("*").is_empty());
-    // Every request reached the geocoder: nothing was cached.
+    // `local_info` caches the unknown place (`none_ttl = 60`) as `null`; `forecast_info` stores
+    // nothing for it (its `None` is not cached), and asks `local_info`, which answers from Redis.
+    let keys = redis.keys("*");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].starts_with("local-info:"), "{keys:?}");
+    let stored: String = redis.connection().get(&keys[0]).unwrap();
+    assert_eq!(stored, "null");
+    let ttl: i64 = redis.connection().ttl(&keys[0]).unwrap();
+    assert!((55..=60).contains(&ttl), "a minute, not the day: {ttl} s");
+    // Four requests, one geocoder call.
     let health = demo.get("/health").await;
-    assert_eq!(health.body["origin_calls"]["geocoder"], 4);
+    assert_eq!(health.body["origin_calls"]["geocoder"], 1);
 }
 
 #[tokio::test]
