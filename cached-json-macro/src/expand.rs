@@ -246,9 +246,12 @@ fn cached_function(
                         return #from_l1;
                     }
                 },
+                // Boxed: the call's future (kilobytes: the miss path's waits, the body) would
+                // otherwise make `f_json`'s own future as large, and a handler's with it, which
+                // the web framework copies on every request, L1 hits included.
                 quote!({
                     let #map_fn = #map;
-                    #private::observe_http(#run_body, #map_fn)
+                    ::std::boxed::Box::pin(#private::observe_http(#run_body, #map_fn))
                 }),
             )
         }

@@ -76,11 +76,11 @@ impl Call {
     /// call's hit would be; no span is made for it.
     pub fn json_from_l1(&mut self) -> Option<Entry> {
         let cache = &self.cache;
-        // (A value whose TTL is its own has its full life known from the value only: the
-        // call, which decodes it, answers then.)
+        // (A value whose TTL a function of it gives has its full life known from the value
+        // only: the call, which decodes it, answers then.)
         if !self.site.l1
             || self.refresh
-            || self.site.ttl_per_value
+            || self.site.ttl_with
             || !cache.has_l1()
             || cache.store().health() != Health::Up
         {
@@ -93,19 +93,20 @@ impl Call {
         let id = self.site.entry_id(at_generation(digest, generation));
         let (json, remaining) = cache.l1()?.get_decoded_by(id, self.site, now)?;
         // A refresh due is the call's to start.
-        if self.site.refresh_due(Some(remaining), self.site.ttl) {
+        // Its life in full: `none_ttl`'s for a stored `None` (`null`: what decoding would read
+        // as `None`), else the site's TTL.
+        let ttl = match self.site.none_ttl {
+            Some(none_ttl) if json[..] == *b"null" => none_ttl,
+            _ => self.site.ttl,
+        };
+        if self.site.refresh_due(Some(remaining), ttl) {
             return None;
         }
         self.site
             .metrics
             .call(self.site.prefix, CacheOutcome::HitL1);
         record(CacheOutcome::HitL1);
-        Some(Entry::new(
-            CacheOutcome::HitL1,
-            json,
-            self.site.ttl,
-            Some(remaining),
-        ))
+        Some(Entry::new(CacheOutcome::HitL1, json, ttl, Some(remaining)))
     }
 
     /// Makes this call a refresh (`<fn>_refresh`): the function runs and its value is stored,

@@ -46,9 +46,10 @@ pub struct CacheSite {
     pub(crate) l1: bool,
     /// The longest life of a copy in the L1 (`l1_ttl`); `None`: the entry's in the store.
     pub(crate) l1_ttl: Option<Duration>,
-    /// Whether a value's TTL depends on the value (`ttl_with`, `none_ttl`): an entry's full
-    /// life is then known only from its value.
-    pub(crate) ttl_per_value: bool,
+    /// `ttl_with`: a value's TTL is what a function of it says, known only from the value.
+    pub(crate) ttl_with: bool,
+    /// `none_ttl`: the TTL of a `None` (stored as `null`).
+    pub(crate) none_ttl: Option<Duration>,
     /// Its metric keys and its function's recent duration.
     pub(crate) metrics: SiteMetrics,
     /// The hash of the keys' head (`prefix[:vN]`), for the L1's ids; made on first use.
@@ -87,7 +88,8 @@ impl CacheSite {
             refresh_ahead: None,
             l1: true,
             l1_ttl: None,
-            ttl_per_value: false,
+            ttl_with: false,
+            none_ttl: None,
             metrics: SiteMetrics::new(),
             head: OnceLock::new(),
         }
@@ -169,9 +171,15 @@ impl CacheSite {
         self
     }
 
-    /// `ttl_with` or `none_ttl`: each value's TTL is its own.
-    pub const fn with_ttl_per_value(mut self) -> Self {
-        self.ttl_per_value = true;
+    /// `ttl_with`: each value's TTL is its own.
+    pub const fn with_ttl_with(mut self) -> Self {
+        self.ttl_with = true;
+        self
+    }
+
+    /// `none_ttl = secs`: a `None` is stored for `secs`.
+    pub const fn with_none_ttl(mut self, secs: u64) -> Self {
+        self.none_ttl = Some(Duration::from_secs(secs));
         self
     }
 

@@ -70,8 +70,11 @@ pub(super) fn site_definition(model: &Model, name_span: Span) -> TokenStream {
     if let Some(secs) = l1_ttl {
         options.extend(quote!(.with_l1_ttl(#secs)));
     }
-    if model.ttl_with.is_some() || model.none_ttl.is_some() {
-        options.extend(quote!(.with_ttl_per_value()));
+    if model.ttl_with.is_some() {
+        options.extend(quote!(.with_ttl_with()));
+    }
+    if let Some(secs) = model.none_ttl {
+        options.extend(quote!(.with_none_ttl(#secs)));
     }
     quote!(#private::CacheSite::new(#prefix, #ttl, #version)#options)
 }
