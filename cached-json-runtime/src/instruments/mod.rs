@@ -31,7 +31,7 @@ use metrics::{Counter, Histogram, Key, Label, Level, Metadata};
 use self::recorder::{target, Target};
 use crate::outcome::CacheOutcome;
 
-pub(crate) use self::store::{store_command, store_transition, Command};
+pub(crate) use self::store::{store_command, store_error, store_transition, Command, ErrorKind};
 
 /// Calls by prefix and outcome.
 pub(crate) const CALLS: &str = "cached_json_calls_total";
@@ -45,6 +45,8 @@ pub(crate) const STORE_COMMAND_DURATION: &str = "cached_json_store_command_durat
 pub(crate) const STORE_UP: &str = "cached_json_store_up";
 /// Store found down or back, by `to`.
 pub(crate) const STORE_TRANSITIONS: &str = "cached_json_store_transitions_total";
+/// Store commands that failed, by `kind`.
+pub(crate) const STORE_ERRORS: &str = "cached_json_store_errors_total";
 
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -175,6 +177,7 @@ pub fn describe_metrics() {
             (CALLS, None, "Cached calls by prefix and outcome (hit, miss, bypass, stale, coalesced)"),
             (ORIGIN_SAVED, Some(Unit::Microseconds), "Time the cached functions did not spend: each hit or coalesced call adds its function's recent mean duration"),
             (STORE_TRANSITIONS, None, "The cache's store found down or back"),
+            (STORE_ERRORS, None, "Store commands that failed, by kind (timeout, connection, oom, noperm, wrongtype, reply); each one's call went on without the cache"),
         ];
         for (name, unit, description) in descriptions {
             recorder.describe_counter(name.into(), unit, description.into());

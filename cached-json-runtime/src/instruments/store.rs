@@ -7,7 +7,7 @@ use std::time::Duration;
 use metrics::{Histogram, Key, Label};
 
 use super::recorder::{target, Target};
-use super::{METADATA, STORE_COMMAND_DURATION, STORE_TRANSITIONS, STORE_UP};
+use super::{METADATA, STORE_COMMAND_DURATION, STORE_ERRORS, STORE_TRANSITIONS, STORE_UP};
 
 /// A store command, for [`store_command`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,54 @@ pub(crate) fn store_command(command: Command, elapsed: Duration) {
                 .record(seconds);
         }),
     }
+}
+
+/// Why a store command failed, for `cached_json_store_errors_total{kind}`: a bounded set of
+/// labels (a Redis error code outside it counts as `reply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorKind {
+    /// No answer in time.
+    Timeout,
+    /// The connection failed (refused, reset, closed).
+    Connection,
+    /// `-OOM`: Redis is full (`maxmemory` with `noeviction`) and refuses writes.
+    Oom,
+    /// `-NOPERM`: the ACL user may not run the command or touch the key.
+    NoPerm,
+    /// `-WRONGTYPE`: the key holds something else.
+    WrongType,
+    /// Any other refusal.
+    Reply,
+}
+
+impl ErrorKind {
+    /// The kind of a refusal whose Redis error code is `code`.
+    pub(crate) fn of_reply(code: Option<&str>) -> ErrorKind {
+        match code {
+            Some("OOM") => ErrorKind::Oom,
+            Some("NOPERM") => ErrorKind::NoPerm,
+            Some("WRONGTYPE") => ErrorKind::WrongType,
+            _ => ErrorKind::Reply,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Oom => "oom",
+            ErrorKind::NoPerm => "noperm",
+            ErrorKind::WrongType => "wrongtype",
+            ErrorKind::Reply => "reply",
+        }
+    }
+}
+
+/// Counts one failed store command (rare: registered on the spot).
+pub(crate) fn store_error(kind: ErrorKind) {
+    let labels = [Label::from_static_parts("kind", kind.label())];
+    let key = Key::from_parts(STORE_ERRORS, labels.to_vec());
+    metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA).increment(1));
 }
 
 /// The store was found down (`up == false`) or back.

@@ -29,7 +29,7 @@ use self::connections::{Connections, Picked};
 use self::link::{Backend, Opened};
 use self::reconnect::{connect_loop, probe, Background};
 use self::server::Server;
-use crate::instruments::{self, Command};
+use crate::instruments::{self, Command, ErrorKind};
 use crate::logging::{scrub, LogLimiter};
 use crate::store::{KeyListener, StoreError};
 
@@ -209,13 +209,16 @@ impl RedisStore {
         match answer {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) if is_connection_failure(&err) => {
+                instruments::store_error(ErrorKind::Connection);
                 let err = scrub(&err.to_string(), &shared.server.secrets);
                 self.failed(picked, shard, false, &err);
                 Err(StoreError::Connection(err))
             }
             Ok(Err(err)) => {
                 // Redis answered: the connection is fine, the command was refused (OOM,
-                // WRONGTYPE, NOPERM...). Nothing for the breaker.
+                // WRONGTYPE, NOPERM...). Nothing for the breaker: a full Redis keeps serving
+                // reads, and its hits keep hitting.
+                instruments::store_error(ErrorKind::of_reply(err.code()));
                 if err.redirect_node().is_some() && !shared.server.backend.is_cluster() {
                     // A node of a Cluster, configured as one server: say what to change.
                     if shared.not_a_cluster.allow().is_some() {
@@ -233,6 +236,7 @@ impl RedisStore {
                 Err(StoreError::Reply(err))
             }
             Err(_) => {
+                instruments::store_error(ErrorKind::Timeout);
                 self.failed(picked, shard, true, "timed out");
                 Err(StoreError::Timeout)
             }
