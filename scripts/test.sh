@@ -54,6 +54,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
   -p cached-json -p cached-json-runtime -p cached-json-macro --features actix,axum
 scripts/public-api.sh
+# The three published crates make packages (sources, README, licenses, changelog) that build
+# on their own: cargo packages them together, each verified against the others' packages.
+cargo package --quiet --locked -p cached-json-macro -p cached-json-runtime -p cached-json --allow-dirty
 # README's complete example is examples/tokio_plain.rs (after its opening comment), which runs
 # below: the README cannot drift from code that compiles.
 diff -u <(awk '/^```rust$/ { inside = 1; next } inside && /^```$/ { exit } inside' README.md) \
