@@ -69,7 +69,8 @@ pub mod __private {
     pub mod json {
         pub use crate::json::*;
     }
-    pub use crate::key::{Key, KeyBuilder};
+    pub use crate::key::builder::KeyBuilder;
+    pub use crate::key::Key;
     pub mod mode {
         pub use crate::mode::*;
     }

@@ -22,12 +22,13 @@
 //! assert_eq!(canonical_json(&Filter { limit: 5, city: "Natal" }).unwrap(), r#"{"city":"Natal","limit":5}"#);
 //! ```
 
-mod builder;
+pub(crate) mod builder;
 mod canonical;
 
 use std::fmt::{self, Write as _};
 
-pub use builder::{KeyBuilder, Unencodable};
+pub(crate) use builder::KeyBuilder;
+pub use builder::Unencodable;
 pub use canonical::canonical_json;
 
 /// One call's cache key: `[namespace:]prefix[:vN]:hash`, and the keys derived from it.
@@ -48,12 +49,12 @@ impl Key {
     /// `namespace`.
     ///
     /// ```
-    /// use cached_json_runtime::key::{Key, KeyBuilder};
+    /// use cached_json_runtime::key::{canonical_json, Key};
     ///
-    /// let mut args = KeyBuilder::new();
-    /// args.arg("location_name", &"Recife");
-    /// let key = Key::new(None, "local-info", None, args.finish().unwrap());
-    /// // xxh3-128 of {"location_name":"Recife"}
+    /// // The arguments' hash: the xxh3-128 of their canonical JSON, {"location_name":"Recife"}.
+    /// let args = canonical_json(&serde_json::json!({ "location_name": "Recife" })).unwrap();
+    /// let digest = xxhash_rust::xxh3::xxh3_128(args.as_bytes());
+    /// let key = Key::new(None, "local-info", None, digest);
     /// assert_eq!(key.as_str(), "local-info:cccb998e077f32923f57e5b7625f9c0a");
     /// ```
     pub fn new(namespace: Option<&str>, prefix: &str, version: Option<u32>, digest: u128) -> Key {
