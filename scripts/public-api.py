@@ -24,7 +24,6 @@ class Crate:
         with open(path) as f:
             doc = json.load(f)
         self.index = doc["index"]
-        self.paths = doc["paths"]
         self.root = self.index[str(doc["root"])]
         self.name = self.root["name"]
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use cached_json::store::Health;
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::RedisServer;
+use cached_json_test_support::{prometheus_series as series, RedisServer};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use redis::Commands;
 
@@ -18,14 +18,6 @@ static SQUARES: AtomicU32 = AtomicU32::new(0);
 async fn square(n: u64) -> u64 {
     SQUARES.fetch_add(1, Ordering::SeqCst);
     n * n
-}
-
-/// The value of one series of a Prometheus scrape, 0 if absent.
-fn series(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().expect("a number"))
 }
 
 #[tokio::test]

@@ -4,17 +4,8 @@
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::{CapturedLogs, RedisServer};
+use cached_json_test_support::{prometheus_series as series, CapturedLogs, RedisServer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-
-/// The value of one series (`name{labels}` as the Prometheus text format writes it), 0 if
-/// absent.
-fn series(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().expect("a number"))
-}
 
 fn calls(prefix: &str, outcome: &str) -> String {
     format!(r#"cached_json_calls_total{{prefix="{prefix}",outcome="{outcome}"}}"#)

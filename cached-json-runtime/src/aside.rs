@@ -336,7 +336,7 @@ impl Aside {
 
     /// Records the entry behind this call's answer, for [`crate::http::observe_http`]: its JSON,
     /// its life in full (`ttl`: the site's, or its value's own) and what is left of it.
-    pub(super) fn observed(
+    fn observed(
         &self,
         outcome: CacheOutcome,
         json: Bytes,

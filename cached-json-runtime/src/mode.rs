@@ -303,7 +303,7 @@ impl<R> ValueMode<R> {
     where
         F: Future<Output = R>,
     {
-        self.checked(call)
+        self.unless_disguised(call)
             .run::<ValueShape<R>, _>(codec, Inline(function))
     }
 
@@ -319,13 +319,13 @@ impl<R> ValueMode<R> {
         R: Send + 'static,
         G: Start<R>,
     {
-        self.checked(call)
+        self.unless_disguised(call)
             .run::<ValueShape<R>, _>(codec, Detached(start))
     }
 
     /// `call`, made to bypass the cache when `R` turns out to be a `Result` or an `Option` the
     /// compiler did not see as one (with a warning): an `Err` or a `None` is never stored.
-    fn checked(&self, call: Call) -> Call {
+    fn unless_disguised(&self, call: Call) -> Call {
         let disguised = disguised_mode::<R>().filter(|_| self.checked);
         if let Some(kind) = disguised {
             warn_disguised(&call, kind, std::any::type_name::<R>());

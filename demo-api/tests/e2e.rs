@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cached_json_test_support::RedisServer;
+use cached_json_test_support::{prometheus_series as series, RedisServer};
 use redis::Commands;
 use serde_json::{json, Value};
 
@@ -888,14 +888,6 @@ async fn scrape(demo: &Demo) -> String {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     response.text().await.unwrap()
-}
-
-/// The value of one series (`name{labels}` exactly as the scrape writes it), 0 if absent.
-fn series(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().expect("a number"))
 }
 
 #[tokio::test]

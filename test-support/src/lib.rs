@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 pub use acl::documented_acl_rule;
 pub use cluster::{redis_cli_bin, RedisCluster, NODE_TIMEOUT_MS};
-pub use logs::CapturedLogs;
+pub use logs::{prometheus_series, CapturedLogs};
 pub use proxy::TcpProxy;
 pub use server::{redis_server_bin, RedisServer};
 pub use tls::TlsFiles;

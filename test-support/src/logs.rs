@@ -27,3 +27,12 @@ impl Write for CapturedLogs {
         Ok(())
     }
 }
+
+/// The value of one series of a Prometheus scrape (`name{labels}` as the text format writes
+/// it), 0 if absent: what the metrics tests read of a recorder's rendering.
+pub fn prometheus_series(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
