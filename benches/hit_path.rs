@@ -3,7 +3,9 @@
 //! - `hand-written`: `GET` + `serde_json::from_slice` on a multiplexed redis-rs connection,
 //!   the floor any cache-aside over Redis can reach;
 //! - `cached-json`: a `#[cached_json]` function on a hit;
-//! - `cached-crate`: the `cached` crate's `#[concurrent_cached]` over its `AsyncRedisCache`.
+//! - `cached-crate`: the `cached` crate's `#[concurrent_cached]` over its `AsyncRedisCache`;
+//! - then `cached-json` against itself with two tags (`tags(...)`: the records read with the
+//!   entry).
 //!
 //! Criterion measures each contender in turn. On a shared 2-core machine the speed of the
 //! machine drifts by tens of percent between two such measurements, so the ratios come from a
@@ -28,6 +30,17 @@ use paired::{concurrently, paired, Contender};
 
 #[cached_json("bench-local-info", ttl = 3600)]
 async fn with_cached_json(location_name: &str) -> Result<LocalInfo, String> {
+    Ok(lookup(location_name))
+}
+
+/// The same, carrying two tags (one fixed, one from its argument): a hit also reads the tags'
+/// records, in the same round trip.
+#[cached_json(
+    "bench-local-info-tagged",
+    ttl = 3600,
+    tags("places", "place:{location_name}")
+)]
+async fn with_tags(location_name: &str) -> Result<LocalInfo, String> {
     Ok(lookup(location_name))
 }
 
@@ -76,6 +89,7 @@ fn hit_path(c: &mut Criterion) {
         let value = serde_json::to_vec(&lookup("Recife")).unwrap();
         let _: () = connection.set("bench-hand-written", value).await.unwrap();
         with_cached_json("Recife").await.unwrap();
+        with_tags("Recife").await.unwrap();
         with_cached_crate("Recife".into()).await.unwrap();
         connection
     });
@@ -104,6 +118,31 @@ fn hit_path(c: &mut Criterion) {
     ];
     paired(&runtime, "HIT, one call at a time", false, &contenders);
     paired(&runtime, "HIT, 64 concurrent tasks", true, &contenders);
+
+    // Tags: the price of a tagged hit, against the untagged one it would otherwise be.
+    let tagged: Vec<Contender> = vec![
+        contenders[1].clone(),
+        (
+            "cached-json, 2 tags",
+            Arc::new(|| {
+                Box::pin(async {
+                    black_box(with_tags("Recife").await.unwrap());
+                })
+            }),
+        ),
+    ];
+    paired(
+        &runtime,
+        "HIT, tagged vs untagged, one call at a time",
+        false,
+        &tagged,
+    );
+    paired(
+        &runtime,
+        "HIT, tagged vs untagged, 64 concurrent tasks",
+        true,
+        &tagged,
+    );
 
     let mut group = c.benchmark_group("hit/sequential");
     group.throughput(Throughput::Elements(1));

@@ -155,8 +155,8 @@
 /// ```
 pub use cached_json_macro::cached_json;
 pub use cached_json_runtime::{
-    describe_metrics, observe, Cache, CacheBuilder, CacheError, CacheOutcome, ConfigError, Entry,
-    RedisConfig, DEFAULT_REDIS_URL,
+    describe_metrics, invalidate_tag, observe, Cache, CacheBuilder, CacheError, CacheOutcome,
+    ConfigError, Entry, RedisConfig, DEFAULT_REDIS_URL,
 };
 
 #[cfg(feature = "actix")]

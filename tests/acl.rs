@@ -37,6 +37,11 @@ async fn hot(n: u32) -> u32 {
     n
 }
 
+#[cached_json("acl-tagged", ttl = 60, tags("acl-tag:{n}"))]
+async fn tagged(n: u32) -> u32 {
+    n * 3
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_acl_rule_is_all_the_cache_needs() {
     let server = RedisServer::start();
@@ -121,6 +126,12 @@ async fn the_documented_acl_rule_is_all_the_cache_needs() {
                 observe(flaky(true)).await,
                 (Ok(5), Some(CacheOutcome::Stale))
             );
+
+            // Tags: the records kept (EVAL), read with the entry (MGET), deleted.
+            assert_eq!(observe(tagged(2)).await, (6, Some(CacheOutcome::Miss)));
+            assert_eq!(observe(tagged(2)).await.1, Some(CacheOutcome::Hit));
+            cached_json::invalidate_tag("acl-tag:2").await.unwrap();
+            assert_eq!(observe(tagged(2)).await.1, Some(CacheOutcome::Miss));
 
             // refresh_ahead reads the entry with its remaining life (GET + PTTL).
             assert_eq!(observe(hot(3)).await.1, Some(CacheOutcome::Miss));

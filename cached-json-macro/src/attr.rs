@@ -11,9 +11,11 @@ use crate::errors::Errors;
 
 mod value;
 
+pub(crate) use value::tag_names;
+
 use value::{
     check_prefix, integer, parse_crate, parse_function, parse_returns, parse_share, parse_skip,
-    set_once,
+    parse_tags, set_once,
 };
 
 /// How the function's output is cached, when `returns = ...` says it.
@@ -67,6 +69,8 @@ pub(crate) struct Attr {
     pub ttl_with: Option<Path>,
     /// `none_ttl = N`: `None` is cached for N seconds.
     pub none_ttl: Option<Spanned<u64>>,
+    /// `tags("catalog", "seller:{seller_id}")`: the tags its entries carry, as written.
+    pub tags: Vec<LitStr>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
@@ -136,6 +140,7 @@ options! {
     cache_if: "cache_if = path::to::fn",
     ttl_with: "ttl_with = path::to::fn",
     none_ttl: "none_ttl = SECONDS",
+    tags: "tags(\"tag\", \"tag:{arg}\", ...)",
 }
 
 impl Parse for Attr {
@@ -174,6 +179,7 @@ impl Parse for Attr {
         let mut cache_if = None;
         let mut ttl_with = None;
         let mut none_ttl = None;
+        let mut tags = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -229,6 +235,7 @@ impl Parse for Attr {
                     &mut ttl_with,
                     parse_function(input, name, "`fn(&V) -> std::time::Duration`, the value's TTL")?,
                 ),
+                Opt::tags => set_once(&mut tags, parse_tags(input, span)?),
                 Opt::none_ttl => integer!(
                     "seconds a `None` is cached, e.g. `none_ttl = 30`",
                     &mut none_ttl
@@ -310,6 +317,7 @@ impl Parse for Attr {
             cache_if: cache_if.flatten(),
             ttl_with: ttl_with.flatten(),
             none_ttl: none_ttl.flatten(),
+            tags: tags.flatten().unwrap_or_default(),
         })
     }
 }

@@ -232,3 +232,32 @@ fn the_expansion_names_the_runtime_only_through_the_private_path() {
         assert!(expanded.contains(item), "{item} missing");
     }
 }
+
+#[test]
+fn tags_may_only_use_key_arguments_and_are_kept_as_templates() {
+    let f = "async fn f(seller_id: u64, r#type: &str, pool: &Pool) -> u32 { 1 }";
+    let model = model(
+        r#""p", ttl = 1, skip(pool), tags("catalog", "seller:{seller_id}", "kind:{r#type}", "{{x}}")"#,
+        f,
+    )
+    .unwrap();
+    assert_eq!(
+        model.tags,
+        ["catalog", "seller:{seller_id}", "kind:{type}", "{{x}}"]
+    );
+    let errors = error(
+        r#""p", ttl = 1, skip(pool), tags("{pool}", "{nope}", "a{", "b}", "{}")"#,
+        f,
+    );
+    for expected in [
+        "tag `{pool}` uses `{pool}`, which is not a key argument: it is skipped",
+        "tag `{nope}` uses `{nope}`, which is not a key argument: its key arguments: seller_id, type",
+        "invalid tag: a `{` without its `}`",
+        "invalid tag: a `}` without its `{`",
+        "invalid tag: `{}` is not an argument name",
+    ] {
+        assert!(errors.contains(expected), "{expected:?} not in:\n{errors}");
+    }
+    let empty = error(r#""p", ttl = 1, skip(pool), tags()"#, f);
+    assert!(empty.contains("needs at least one tag"), "{empty}");
+}

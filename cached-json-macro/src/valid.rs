@@ -36,6 +36,8 @@ pub(crate) struct Model {
     pub cache_if: Option<Path>,
     pub ttl_with: Option<Path>,
     pub none_ttl: Option<u64>,
+    /// `tags(...)`: the templates, `{name}`s written without `r#`.
+    pub tags: Vec<String>,
     /// How the body runs detached from its caller (`refresh_ahead`, and `timeout_ms` where the
     /// signature allows): on copies of the arguments.
     pub detached: Option<Detached>,
@@ -110,6 +112,9 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
     errors.take(check_generics(sig));
     let key_args = errors.take(key_arguments(sig, &attr.skip));
     let mode = errors.take(output_mode(sig, attr));
+    let tags = key_args
+        .as_ref()
+        .and_then(|key_args| errors.take(tag_templates(&attr.tags, key_args, &attr.skip)));
     // `refresh_ahead` always runs the body detached: a signature that cannot be is an error.
     // `timeout_ms` does when it can, and otherwise cancels the body at the soft timeout.
     let detached = match (attr.refresh_ahead, attr.timeout_ms) {
@@ -146,6 +151,7 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
         cache_if: attr.cache_if.clone(),
         ttl_with: attr.ttl_with.clone(),
         none_ttl: attr.none_ttl.map(|(secs, _)| secs),
+        tags: tags.unwrap_or_default(),
         detached,
         key_args,
         mode,
@@ -159,6 +165,44 @@ pub(crate) fn validate(attr: &Attr, function: &MaybeItemFn) -> syn::Result<Model
         },
         function_name: sig.ident.unraw().to_string(),
     })
+}
+
+/// The tag templates, each `{name}` checked to be a key argument (a tag is part of what the
+/// entry is, so it may only depend on what its key does), written without `r#`.
+fn tag_templates(tags: &[LitStr], key_args: &[KeyArg], skip: &[Ident]) -> syn::Result<Vec<String>> {
+    let mut errors = Errors::new();
+    let mut templates = Vec::new();
+    for tag in tags {
+        let template = tag.value();
+        let names = match crate::attr::tag_names(&template) {
+            Ok(names) => names,
+            Err(why) => {
+                errors.push(syn::Error::new(tag.span(), format!("invalid tag: {why}")));
+                continue;
+            }
+        };
+        for name in &names {
+            if key_args.iter().any(|arg| arg.name == *name) {
+                continue;
+            }
+            let why = if skip.iter().any(|skipped| skipped.unraw() == *name) {
+                "it is skipped (`skip(...)`): a tag may only use what the key holds".to_owned()
+            } else {
+                let args: Vec<&str> = key_args.iter().map(|arg| arg.name.as_str()).collect();
+                match args.is_empty() {
+                    true => "this function has no key arguments".to_owned(),
+                    false => format!("its key arguments: {}", args.join(", ")),
+                }
+            };
+            errors.push(syn::Error::new(
+                tag.span(),
+                format!("tag `{template}` uses `{{{name}}}`, which is not a key argument: {why}"),
+            ));
+        }
+        templates.push(template.replace("{r#", "{"));
+    }
+    errors.finish()?;
+    Ok(templates)
 }
 
 /// Type and const generics are refused: the key holds the arguments, not the type parameters,

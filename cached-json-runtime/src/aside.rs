@@ -32,6 +32,7 @@ use crate::outcome::{record, CacheOutcome};
 use crate::shape::{decode, entry_ttl, Shape};
 use crate::site::CacheSite;
 use crate::store::{Health, Read};
+use crate::tags::{self, Began, TagArgs};
 
 /// The generation a key is built at when the store cannot tell the real one: a key no entry
 /// has (a real generation is random), for coalescing only.
@@ -49,6 +50,8 @@ pub(crate) struct Aside {
     /// The call's span (disabled unless a subscriber wants debug spans of this crate): its key
     /// and outcome are recorded in it.
     span: tracing::Span,
+    /// The key arguments its tags name (a tagged function's).
+    tag_args: TagArgs,
 }
 
 /// What reading the key gave.
@@ -82,7 +85,14 @@ impl Aside {
             digest,
             refresh,
             span: tracing::Span::none(),
+            tag_args: TagArgs::default(),
         }
+    }
+
+    /// With the key arguments its tags name.
+    pub(crate) fn with_tags(mut self, tag_args: TagArgs) -> Self {
+        self.tag_args = tag_args;
+        self
     }
 
     /// The call's digest at its prefix's generation ([`crate::generation`], read once per site
@@ -115,7 +125,11 @@ impl Aside {
 
     /// The key of the call whose digest (at its generation) is `digest`.
     fn key(&self, digest: u128) -> Key {
-        let key = self.site.key(self.cache.namespace(), digest);
+        let namespace = self.cache.namespace();
+        let mut key = self.site.key(namespace, digest);
+        if !self.site.tags.is_empty() {
+            key = key.tagged(Some(self.tag_args.records(self.site.tags, namespace)));
+        }
         if !self.span.is_disabled() {
             self.span.record("key", key.as_str());
         }
@@ -150,9 +164,9 @@ impl Aside {
             return self.finish(CacheOutcome::HitL1, output);
         }
         let key = self.key(digest);
-        let looked = match usable {
+        let (looked, seen) = match usable {
             true => self.look::<S>(codec, &key).await,
-            false => Looked::Miss { reachable: false },
+            false => (Looked::Miss { reachable: false }, None),
         };
         let reachable = match looked {
             Looked::Hit(output, outcome, refresh) => {
@@ -165,7 +179,7 @@ impl Aside {
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
         // every call's future kilobytes larger, and hits never need them.
-        Box::pin(self.miss::<S, B>(codec, &key, reachable, body)).await
+        Box::pin(self.miss::<S, B>(codec, key, reachable, seen, body)).await
     }
 
     /// Refreshes the entry of `key` (of `ttl` in full) in the background, if `body` can run
@@ -224,34 +238,46 @@ impl Aside {
 
     /// Reads the key from the store (with its remaining life when `refresh_ahead`, the HTTP
     /// layer or the L1 need it), copying what it read into the L1.
-    async fn look<S: Shape>(&self, codec: S::Codec, key: &Key) -> Looked<S::Output> {
+    ///
+    /// Also the tags' tokens it saw, for a tagged key (see [`tags::read_seeing`]).
+    async fn look<S: Shape>(
+        &self,
+        codec: S::Codec,
+        key: &Key,
+    ) -> (Looked<S::Output>, Option<Vec<u64>>) {
         let store = self.cache.store();
         let observed = http::wanted();
         let health = store.health();
         let l1 = self.l1(true, health);
         // Taken before the read: a change of the key heard meanwhile keeps it out of the L1.
         let stamp = l1.and_then(|l1| l1.stamp());
-        let (read, remaining) = match health {
-            Health::Down => (Read::Unreachable, None),
+        let (read, remaining, seen) = match health {
+            Health::Down => (Read::Unreachable, None, None),
             // `<fn>_refresh`: whatever is stored is replaced.
-            Health::Up | Health::Connecting if self.refresh => (Read::Miss, None),
-            Health::Up | Health::Connecting
-                if self.site.refresh_ahead.is_some() || observed || stamp.is_some() =>
-            {
-                store.get_with_ttl(key.as_str()).await
+            Health::Up | Health::Connecting if self.refresh => (Read::Miss, None, None),
+            Health::Up | Health::Connecting => {
+                let with_ttl = self.site.refresh_ahead.is_some() || observed || stamp.is_some();
+                tags::read_seeing(store, key, key.as_str(), with_ttl).await
             }
-            Health::Up | Health::Connecting => (store.get(key.as_str()).await, None),
         };
         // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
         // of it for this call: no write, no lock, no stale read.
-        match read {
+        let looked = match read {
             Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
                 Some(output) => {
                     // Shared by the L1's copy and the HTTP layer's body, not copied.
                     let bytes = Bytes::from(bytes);
                     if let (Some(l1), Some(stamp), Some(remaining)) = (l1, stamp, remaining) {
                         let id = self.site.entry_id(key.digest());
-                        l1.fill(id, &bytes, remaining, self.site.l1_ttl, self.site, stamp);
+                        l1.fill(
+                            id,
+                            &bytes,
+                            remaining,
+                            self.site.l1_ttl,
+                            self.site,
+                            key.tags(),
+                            stamp,
+                        );
                     }
                     let ttl = entry_ttl::<S>(&codec, &output, self.site.ttl);
                     if observed {
@@ -265,17 +291,26 @@ impl Aside {
             },
             Read::Miss => Looked::Miss { reachable: true },
             Read::Unreachable => Looked::Miss { reachable: false },
-        }
+        };
+        (looked, seen)
     }
 
     /// The miss path, in the order its steps run.
+    ///
+    /// `seen`: a tagged key's tokens as the read saw them.
     async fn miss<S: Shape, B: Body<S>>(
         &self,
         codec: S::Codec,
-        key: &Key,
+        key: Key,
         reachable: bool,
+        seen: Option<Vec<u64>>,
         body: B,
     ) -> S::Output {
+        // 0. A tagged call runs with the tokens it saw, or, where a record was missing (never
+        //    made, or deleted by an invalidation), with the ones it makes now: calls that saw
+        //    different tokens (one before an invalidation, one after) do not share a run.
+        let (key, began) = self.tokens(key, reachable, seen).await;
+        let key = &key;
         // 1-2. Coalesce with this process's callers, then lock across processes.
         let (lead, lease) = match self.prepare::<S>(codec, key, reachable).await {
             Prepared::Answered(outcome, output) => return self.finish(outcome, output),
@@ -284,12 +319,33 @@ impl Aside {
         // 3-5. Run the function; store its value; release the lease; answer the followers.
         let computation = Computation::<S>::new(&self.cache, self.site, key, codec)
             .reachable(reachable)
+            .began(began)
             .leading(lead, lease);
         let stale_may_answer = reachable && self.site.stale.is_some();
         let done = body
             .compute(computation, self.site.soft_timeout, stale_may_answer)
             .await;
         self.conclude(done)
+    }
+
+    /// Step 0 of a tagged key's miss: the tokens its run goes by (see [`Aside::miss`]), mixed
+    /// into its flight's identity, and, when they were made now, what its run began with.
+    async fn tokens(
+        &self,
+        key: Key,
+        reachable: bool,
+        seen: Option<Vec<u64>>,
+    ) -> (Key, Option<Began>) {
+        let (Some(tags), Some(seen), true) = (key.tags(), seen, reachable) else {
+            return (key, None);
+        };
+        if !seen.contains(&0) {
+            return (key.read_with(tags::salt(&seen)), None);
+        }
+        match Began::keep(self.cache.store(), tags, self.site.entry_life()).await {
+            Some(began) => (key.read_with(tags::salt(&began.tokens)), Some(began)),
+            None => (key, None),
+        }
     }
 
     /// Steps 1 and 2 of a miss: in this process, one caller per key computes it and the others

@@ -28,6 +28,7 @@ use crate::shape::{stored_ttl, SendShape, Shape};
 use crate::site::CacheSite;
 use crate::stale::{self, Ran};
 use crate::store::Read;
+use crate::tags::Began;
 use crate::unwind::Panic;
 
 static UNWRITABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
@@ -53,6 +54,8 @@ pub(crate) struct Computation<S: Shape> {
     /// The entry's life in full, as the hit that started a refresh knew it (the site's TTL, or
     /// its value's own): a refresh checks against it whether another instance refreshed first.
     entry_ttl: Duration,
+    /// A tagged run's tokens, when the caller kept its records already.
+    began: Option<Began>,
 }
 
 impl<S: Shape> Computation<S> {
@@ -71,7 +74,14 @@ impl<S: Shape> Computation<S> {
             lead: None,
             lease: None,
             entry_ttl: site.ttl,
+            began: None,
         }
+    }
+
+    /// A tagged run that began with `began` (its records kept by the call that runs it).
+    pub(crate) fn began(mut self, began: Option<Began>) -> Self {
+        self.began = began;
+        self
     }
 
     /// The life in full of the entry a hit found (see [`refresh`]).
@@ -108,8 +118,17 @@ impl<S: Shape> Computation<S> {
             lead,
             lease,
             entry_ttl: _,
+            began,
         } = self;
         let store = cache.store();
+        // A tagged entry is stored with the tokens of its tags' records as the run begins
+        // (before the function is first polled): an invalidation during the run makes it a
+        // miss (see `tags`). No tokens, no write.
+        let began = match (key.tags(), reachable, began) {
+            (Some(_), true, Some(began)) => Some(Some(began)),
+            (Some(tags), true, None) => Some(Began::keep(store, tags, site.entry_life()).await),
+            _ => None,
+        };
         let fallback = (reachable && site.stale.is_some()).then_some((store, &key));
         let run = stale::run::<S, F>(site, codec, fallback, soft_timeout, function);
         let ran = match &lease {
@@ -137,7 +156,19 @@ impl<S: Shape> Computation<S> {
                 // (`cache_if`, a zero TTL). It is still answered, to this caller and the
                 // followers.
                 let value_ttl = stored_ttl::<S>(&codec, &output, site.ttl);
-                if let (Some(bytes), Some(value_ttl)) = (bytes.filter(|_| reachable), value_ttl) {
+                // A tagged entry's JSON is stored with its tokens (`None`: not stored).
+                let wrapped = began.as_ref().map(|began| {
+                    let began = began.as_ref()?;
+                    bytes.as_deref().and_then(|bytes| began.wrap(bytes))
+                });
+                let storable = !matches!(wrapped, Some(None));
+                if let (Some(bytes), Some(value_ttl), true) =
+                    (bytes.filter(|_| reachable), value_ttl, storable)
+                {
+                    let payload = wrapped
+                        .as_ref()
+                        .and_then(Option::as_deref)
+                        .unwrap_or(&bytes);
                     if bytes.len() > cache.max_value_bytes() {
                         // One huge value must not clog the connection every key shares.
                         if let Some(held_back) = OVERSIZED_VALUES.allow() {
@@ -153,13 +184,13 @@ impl<S: Shape> Computation<S> {
                         // Written before the flight lands, so that a caller arriving as it
                         // lands finds the value in the store.
                         let ttl = site.jittered(value_ttl);
-                        let written = store.set(key.as_str(), &bytes, ttl).await;
+                        let written = store.set(key.as_str(), payload, ttl).await;
                         // This process reads its own write at once; the others drop their copy
                         // when the store reports it.
                         if let Some(l1) = cache.l1() {
                             l1.forget(key.as_str());
                         }
-                        stale::write(store, &key, site, &bytes, ttl).await;
+                        stale::write(store, &key, site, payload, ttl).await;
                         if let (Landing::Value(_, stored), true) = (&mut landing, written.is_ok()) {
                             *stored = true;
                         }
@@ -335,7 +366,7 @@ where
             }
         }
         // Another instance may have refreshed it meanwhile: read its life again.
-        match store.get_with_ttl(key.as_str()).await {
+        match crate::tags::read(store, &key, key.as_str(), true).await {
             (Read::Value(_), remaining) if !site.refresh_due(remaining, entry_ttl) => return,
             (Read::Unreachable, _) => return,
             _ => {}

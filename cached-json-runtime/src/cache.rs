@@ -176,6 +176,25 @@ impl Cache {
         Ok(())
     }
 
+    /// Invalidates every entry carrying `tag` (a function's `tags(...)`, with its arguments
+    /// written in: `"seller:42"`) in this cache's namespace, in O(1) and for every process
+    /// sharing the store: the tag's record is deleted, so that no entry stored before now
+    /// (even by a call still running) is served again, from the store or from an L1. This
+    /// process's L1 drops its copies before this returns; another process's, when its store
+    /// reports the change (within the L1's bound, see README).
+    ///
+    /// `Err` if the store could not be told: the invalidation did not happen.
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<(), StoreError> {
+        let record = crate::tags::record_key(self.namespace(), tag);
+        // The store first: a copy read before the delete reaches the store must not outlive
+        // this call here.
+        let deleted = self.inner.store.delete(&record).await;
+        if let Some(l1) = self.l1() {
+            l1.forget(&record);
+        }
+        deleted.map(drop)
+    }
+
     /// The L1, if this cache has one.
     pub(crate) fn l1(&self) -> Option<&L1> {
         self.inner.l1.as_deref()

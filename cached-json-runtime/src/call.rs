@@ -25,6 +25,7 @@ use crate::outcome::{record, CacheOutcome};
 use crate::shape::Shape;
 use crate::site::CacheSite;
 use crate::store::Health;
+use crate::tags::TagArgs;
 
 /// A value that can be part of a cache key: anything `Serialize`.
 ///
@@ -49,6 +50,8 @@ pub struct Call {
     pub(crate) refresh: bool,
     /// Run uncached: the output's type turned out not to be what the attribute chose for it.
     pub(crate) bypass: bool,
+    /// The key arguments its tags name, as they are written into them (tagged sites only).
+    pub(crate) tag_args: TagArgs,
 }
 
 static UNENCODABLE_ARGUMENTS: LogLimiter = LogLimiter::new(Duration::from_secs(10));
@@ -65,6 +68,7 @@ impl Call {
             finished: None,
             refresh: false,
             bypass: false,
+            tag_args: TagArgs::default(),
         }
     }
 
@@ -119,6 +123,9 @@ impl Call {
     /// Adds a key argument (names in ascending order; see [`KeyBuilder::arg`]).
     pub fn arg<T: KeyArg + ?Sized>(&mut self, name: &'static str, value: &T) -> &mut Self {
         self.args.arg(name, value);
+        if !self.site.tags.is_empty() && self.site.tag_names(name) {
+            self.tag_args.add(name, self.args.last_value());
+        }
         self
     }
 
@@ -166,6 +173,6 @@ impl Call {
                 None
             }
         };
-        Aside::new(self.cache, self.site, digest, self.refresh)
+        Aside::new(self.cache, self.site, digest, self.refresh).with_tags(self.tag_args)
     }
 }

@@ -70,6 +70,7 @@ impl Call {
             finished: None,
             refresh: false,
             bypass: false,
+            tag_args: Default::default(),
         }
     }
 

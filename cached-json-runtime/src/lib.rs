@@ -39,6 +39,7 @@ mod shape;
 mod site;
 mod stale;
 pub mod store;
+mod tags;
 mod timer;
 mod trust;
 mod unwind;
@@ -51,6 +52,7 @@ pub use http::Entry;
 pub use instruments::describe_metrics;
 pub use outcome::{observe, CacheOutcome};
 pub use store::redis::{ConfigError, RedisConfig};
+pub use tags::invalidate_tag;
 
 /// What the code `#[cached_json]` generates calls, and nothing else does: not public API.
 ///

@@ -141,7 +141,7 @@ pub(crate) async fn acquire_or_wait<S: Shape>(
             return LockWait::GaveUp;
         }
         crate::timer::sleep(LOCK_POLL).await;
-        match store.get(key.as_str()).await {
+        match crate::tags::read(store, key, key.as_str(), false).await.0 {
             Read::Value(bytes) => {
                 if let Some(output) = decode::<S>(codec, &bytes, key.as_str()) {
                     return LockWait::ValueAppeared(bytes, output);

@@ -50,6 +50,8 @@ pub struct CacheSite {
     pub(crate) ttl_with: bool,
     /// `none_ttl`: the TTL of a `None` (stored as `null`).
     pub(crate) none_ttl: Option<Duration>,
+    /// `tags(...)`: the templates of the tags its entries carry (see [`crate::tags`]).
+    pub(crate) tags: &'static [&'static str],
     /// Its metric keys and its function's recent duration.
     pub(crate) metrics: SiteMetrics,
     /// The hash of the keys' head (`prefix[:vN]`), for the L1's ids; made on first use.
@@ -90,6 +92,7 @@ impl CacheSite {
             l1_ttl: None,
             ttl_with: false,
             none_ttl: None,
+            tags: &[],
             metrics: SiteMetrics::new(),
             head: OnceLock::new(),
         }
@@ -107,6 +110,28 @@ impl CacheSite {
         self.location = location;
         self.expansion = expansion;
         self
+    }
+
+    /// Its entries carry `tags`, templates whose `{name}` is a key argument (`tags(...)`).
+    pub const fn with_tags(mut self, tags: &'static [&'static str]) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// How long an entry of it lives with its stale copy, at most (with the site's TTL).
+    pub(crate) fn entry_life(&self) -> Duration {
+        self.ttl + self.stale.unwrap_or_default()
+    }
+
+    /// Whether a tag of it names key argument `name`.
+    pub(crate) fn tag_names(&self, name: &str) -> bool {
+        self.tags.iter().any(|template| {
+            template.match_indices('{').any(|(at, _)| {
+                template[at + 1..]
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('}'))
+            })
+        })
     }
 
     /// Coalesce misses across processes with a lease in the store (`lock`).

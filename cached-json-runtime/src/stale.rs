@@ -75,7 +75,7 @@ pub(crate) async fn read<S: Shape>(
     why: &'static str,
 ) -> Option<(Vec<u8>, S::Output)> {
     let stale_key = key.stale();
-    let Read::Value(bytes) = store.get(&stale_key).await else {
+    let Read::Value(bytes) = crate::tags::read(store, key, &stale_key, false).await.0 else {
         return None;
     };
     let output = decode::<S>(codec, &bytes, &stale_key)?;

@@ -28,13 +28,22 @@ pub async fn forecast_info(state: &AppState, location_key: &str) -> Option<Forec
 /// The "next N events" ranking changes every few seconds: a 10 s snapshot is enough. It is
 /// read all the time, so it is refreshed in the background past 80% of its life: under steady
 /// traffic nobody waits for the database after the first request.
-#[cached_json("top-soon", ttl = 10, refresh_ahead = 0.8, skip(events))]
+///
+/// Both rankings carry the tag `events`: creating an event invalidates them together, on every
+/// instance, with one `invalidate_tag("events")`.
+#[cached_json(
+    "top-soon",
+    ttl = 10,
+    refresh_ahead = 0.8,
+    skip(events),
+    tags("events")
+)]
 pub async fn top_soon(events: &EventStore, limit: u32) -> Result<Vec<Event>, ApiError> {
     Ok(events.top_soon(limit).await?)
 }
 
 /// The most-viewed ranking changes only as views are counted: 30 s.
-#[cached_json("top-viewed", ttl = 30, skip(events))]
+#[cached_json("top-viewed", ttl = 30, skip(events), tags("events"))]
 pub async fn top_viewed(events: &EventStore, limit: u32) -> Result<Vec<Event>, ApiError> {
     Ok(events.top_viewed(limit).await?)
 }

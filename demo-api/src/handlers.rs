@@ -173,10 +173,10 @@ pub async fn create_event(
     check_text("venue", event.venue.as_deref(), 0, MAX_TEXT)?;
     check_text("description", event.description.as_deref(), 0, 2000)?;
     let created = state.events.create(&event).await?;
-    // The "next events" ranking may now differ: every cached `top_soon` answer is out of
-    // date, on every instance sharing the cache, at once.
-    if let Err(err) = crate::cached::top_soon_invalidate_all().await {
-        tracing::warn!(error = %err, "could not invalidate top-soon after a new event");
+    // The rankings may now differ: every cached answer tagged `events` (`top_soon`,
+    // `top_viewed`) is out of date, on every instance sharing the cache, at once.
+    if let Err(err) = cached_json::invalidate_tag("events").await {
+        tracing::warn!(error = %err, "could not invalidate the rankings after a new event");
     }
     Ok(HttpResponse::Created().json(created))
 }

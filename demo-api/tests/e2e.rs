@@ -664,8 +664,11 @@ async fn a_created_event_appears_in_top_soon_at_once() {
     let redis = RedisServer::start();
     let demo = Demo::start(Some(redis.url())).await;
     let path = "/api/v1/eventos/top/soon?limit=5";
+    let viewed = "/api/v1/eventos/top/most-viewed?limit=50";
     assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("MISS"));
     assert_eq!(demo.get(path).await.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(demo.get(viewed).await.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(demo.get(viewed).await.x_cache.as_deref(), Some("HIT"));
     // Sooner than any seeded event.
     let starts_at = (chrono::Utc::now() + chrono::Duration::seconds(5)).to_rfc3339();
     let created = demo
@@ -684,6 +687,14 @@ async fn a_created_event_appears_in_top_soon_at_once() {
         "the cached ranking was invalidated"
     );
     assert_eq!(top.body[0]["id"], created.body["id"], "{}", top.body);
+    // Both rankings carry the tag `events`: the most-viewed one was invalidated with it.
+    let most_viewed = demo.get(viewed).await;
+    assert_eq!(
+        most_viewed.x_cache.as_deref(),
+        Some("MISS"),
+        "{}",
+        most_viewed.body
+    );
 }
 
 #[tokio::test]

@@ -114,6 +114,52 @@ pub(super) fn parse_skip(input: ParseStream, name: Span) -> syn::Result<Option<V
     Ok(Some(names.into_iter().collect()))
 }
 
+/// `tags("catalog", "seller:{seller_id}")`: string literals, each checked on its own (its
+/// `{name}`s against the key arguments later, in `valid`).
+pub(super) fn parse_tags(input: ParseStream, name: Span) -> syn::Result<Option<Vec<LitStr>>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let tags = content.parse_terminated(|input| input.parse::<LitStr>(), Token![,])?;
+    if tags.is_empty() {
+        return Err(syn::Error::new(
+            name,
+            "`tags(...)` needs at least one tag, e.g. `tags(\"catalog\", \"seller:{seller_id}\")`",
+        ));
+    }
+    Ok(Some(tags.into_iter().collect()))
+}
+
+/// The argument names a tag template uses (`{name}`; `{{` and `}}` are braces), or what is
+/// wrong with it.
+pub(crate) fn tag_names(template: &str) -> Result<Vec<String>, String> {
+    if template.is_empty() {
+        return Err("a tag cannot be empty".into());
+    }
+    let mut names = Vec::new();
+    let mut rest = template;
+    while let Some(at) = rest.find(['{', '}']) {
+        let tail = &rest[at..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            rest = &tail[2..];
+        } else if tail.starts_with('}') {
+            return Err("a `}` without its `{` (write `}}` for a brace)".into());
+        } else {
+            let end = tail
+                .find('}')
+                .ok_or("a `{` without its `}` (write `{{` for a brace)")?;
+            let name = &tail[1..end];
+            if name.is_empty() || syn::parse_str::<Ident>(name).is_err() {
+                return Err(format!(
+                    "`{{{name}}}` is not an argument name: write `{{argument}}`"
+                ));
+            }
+            names.push(name.trim_start_matches("r#").to_owned());
+            rest = &tail[end + 1..];
+        }
+    }
+    Ok(names)
+}
+
 /// `returns = value | result | option`.
 pub(super) fn parse_returns(
     input: ParseStream,

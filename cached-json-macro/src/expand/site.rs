@@ -76,6 +76,10 @@ pub(super) fn site_definition(model: &Model, name_span: Span) -> TokenStream {
     if let Some(secs) = model.none_ttl {
         options.extend(quote!(.with_none_ttl(#secs)));
     }
+    if !model.tags.is_empty() {
+        let tags = &model.tags;
+        options.extend(quote!(.with_tags(&[#(#tags),*])));
+    }
     quote!(#private::CacheSite::new(#prefix, #ttl, #version)#options)
 }
 

@@ -21,10 +21,12 @@ pub(crate) enum Command {
     ExtendLock,
     Unlock,
     Publish,
+    GetTagged,
+    KeepTags,
 }
 
 impl Command {
-    const ALL: [Command; 8] = [
+    const ALL: [Command; 10] = [
         Command::Get,
         Command::GetWithTtl,
         Command::Set,
@@ -33,6 +35,8 @@ impl Command {
         Command::ExtendLock,
         Command::Unlock,
         Command::Publish,
+        Command::GetTagged,
+        Command::KeepTags,
     ];
 
     fn label(self) -> &'static str {
@@ -45,14 +49,16 @@ impl Command {
             Command::ExtendLock => "extend_lock",
             Command::Unlock => "unlock",
             Command::Publish => "publish",
+            Command::GetTagged => "get_tagged",
+            Command::KeepTags => "keep_tags",
         }
     }
 }
 
 /// Records one store round trip (answered, refused or timed out) of `elapsed`.
 pub(crate) fn store_command(command: Command, elapsed: Duration) {
-    static KEYS: OnceLock<[Key; 8]> = OnceLock::new();
-    static GLOBAL: OnceLock<[Histogram; 8]> = OnceLock::new();
+    static KEYS: OnceLock<[Key; 10]> = OnceLock::new();
+    static GLOBAL: OnceLock<[Histogram; 10]> = OnceLock::new();
     let keys = KEYS.get_or_init(|| {
         Command::ALL.map(|command| {
             Key::from_parts(

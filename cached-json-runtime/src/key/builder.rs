@@ -19,6 +19,8 @@ pub struct KeyBuilder {
     seed: u64,
     /// The first argument that has no canonical form, and why.
     unencodable: Option<Unencodable>,
+    /// Where the last argument's value begins in `canonical`.
+    last_value: usize,
     #[cfg(debug_assertions)]
     last_name: Option<&'static str>,
 }
@@ -45,6 +47,7 @@ impl KeyBuilder {
             first: true,
             seed,
             unencodable: None,
+            last_value: 0,
             #[cfg(debug_assertions)]
             last_name: None,
         }
@@ -75,6 +78,7 @@ impl KeyBuilder {
         self.canonical.push(b"\"");
         self.canonical.push(name.as_bytes());
         self.canonical.push(b"\":");
+        self.last_value = self.canonical.as_bytes().len();
         if let Err(err) = value.serialize(Canonical(&mut self.canonical)) {
             self.unencodable = Some(Unencodable {
                 argument: name,
@@ -82,6 +86,14 @@ impl KeyBuilder {
             });
         }
         self
+    }
+
+    /// The canonical JSON of the argument added last (empty before any, or when it had none).
+    pub(crate) fn last_value(&self) -> &[u8] {
+        match self.unencodable {
+            Some(_) => &[],
+            None => &self.canonical.as_bytes()[self.last_value..],
+        }
     }
 
     /// The hash of the arguments: the last part of the key. Consumes the builder, so that a

@@ -26,6 +26,7 @@ pub(crate) mod builder;
 mod canonical;
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 pub(crate) use builder::KeyBuilder;
 pub use builder::Unencodable;
@@ -42,6 +43,13 @@ pub struct Key {
     /// Which site's grammar made the key (its address): with the digest, the identity of a
     /// call in flight, cheaper to compare than the text.
     scope: usize,
+    /// The keys of the records of the entry's tags (`tags(...)`, see [`crate::tags`]); `None`
+    /// for an untagged function's.
+    tags: Option<Arc<[String]>>,
+    /// Mixed into its flight's identity: a tagged call's tokens as it read them, so that a call
+    /// that read a tag invalidated never waits for a run that began before (see
+    /// [`crate::tags`]).
+    flight_salt: u64,
 }
 
 impl Key {
@@ -74,7 +82,26 @@ impl Key {
             text,
             digest,
             scope: 0,
+            tags: None,
+            flight_salt: 0,
         }
+    }
+
+    /// Marks the entry as carrying the tags whose records are `tags` (see [`crate::tags`]).
+    pub(crate) fn tagged(mut self, tags: Option<Arc<[String]>>) -> Key {
+        self.tags = tags;
+        self
+    }
+
+    /// Makes calls whose reads saw other tag tokens (`salt`) run apart.
+    pub(crate) fn read_with(mut self, salt: u64) -> Key {
+        self.flight_salt = salt;
+        self
+    }
+
+    /// The keys of the records of the entry's tags; `None` when it has none.
+    pub(crate) fn tags(&self) -> Option<&Arc<[String]>> {
+        self.tags.as_ref()
     }
 
     /// Marks the key as made by the site at address `scope`, for [`Key::flight`].
@@ -105,7 +132,7 @@ impl Key {
 
     /// The identity of this call among the calls in flight in one cache: its site and digest.
     pub(crate) fn flight(&self) -> FlightId {
-        (self.scope, self.digest)
+        (self.scope, self.digest ^ u128::from(self.flight_salt))
     }
 }
 

@@ -65,8 +65,8 @@ impl Fence {
     }
 
     /// Whether a copy of `key` read since `stamp` may be kept: no flush and no change of `key`
-    /// heard since, and still armed.
-    pub(crate) fn admits(&self, id: EntryId, stamp: u64) -> bool {
+    /// (nor of the records of its tags, `tags`: their summaries) heard since, and still armed.
+    pub(crate) fn admits(&self, id: EntryId, tags: &[u64], stamp: u64) -> bool {
         if !self.armed() || self.flushed_at.load(Ordering::SeqCst) > stamp {
             return false;
         }
@@ -86,7 +86,7 @@ impl Fence {
             .iter()
             .rev()
             .take_while(|&&(at, _)| at > stamp)
-            .any(|&(_, changed)| changed == hash)
+            .any(|&(_, changed)| changed == hash || tags.contains(&changed))
     }
 
     /// The stamp now, to tell after a copy is made whether anything was heard meanwhile.
@@ -94,12 +94,13 @@ impl Fence {
         self.stamp.load(Ordering::SeqCst)
     }
 
-    /// Records a change of the entries `ids`; the caller drops their copies after.
-    pub(crate) fn changed(&self, ids: impl Iterator<Item = EntryId>) {
+    /// Records a change of the entries or tag records whose summaries are `changed`
+    /// ([`EntryId::summary`], [`super::tag_summary`]); the caller drops their copies after.
+    pub(crate) fn changed(&self, changed: impl Iterator<Item = u64>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let at = self.stamp.fetch_add(1, Ordering::SeqCst) + 1;
-        for id in ids {
-            changes.push_back((at, id.summary()));
+        for summary in changed {
+            changes.push_back((at, summary));
         }
         while changes.len() > REMEMBERED {
             changes.pop_front();
@@ -129,10 +130,10 @@ mod tests {
     fn nothing_is_admitted_until_changes_are_reported() {
         let fence = Fence::new();
         assert_eq!(fence.stamp(), None);
-        assert!(!fence.admits(id(1), 0));
+        assert!(!fence.admits(id(1), &[], 0));
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
-        assert!(fence.admits(id(1), stamp));
+        assert!(fence.admits(id(1), &[], stamp));
     }
 
     #[test]
@@ -140,12 +141,12 @@ mod tests {
         let fence = Fence::new();
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
-        fence.changed([id(2)].into_iter());
-        assert!(fence.admits(id(1), stamp), "another key changed");
-        fence.changed([id(1)].into_iter());
-        assert!(!fence.admits(id(1), stamp));
+        fence.changed([id(2).summary()].into_iter());
+        assert!(fence.admits(id(1), &[], stamp), "another key changed");
+        fence.changed([id(1).summary()].into_iter());
+        assert!(!fence.admits(id(1), &[], stamp));
         // A read that began after the change is fine.
-        assert!(fence.admits(id(1), fence.stamp().unwrap()));
+        assert!(fence.admits(id(1), &[], fence.stamp().unwrap()));
     }
 
     #[test]
@@ -154,10 +155,10 @@ mod tests {
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
         fence.flushed(true);
-        assert!(!fence.admits(id(1), stamp));
+        assert!(!fence.admits(id(1), &[], stamp));
         let stamp = fence.stamp().unwrap();
         fence.flushed(false);
-        assert!(!fence.admits(id(1), stamp));
+        assert!(!fence.admits(id(1), &[], stamp));
         assert_eq!(fence.stamp(), None);
     }
 
@@ -167,8 +168,8 @@ mod tests {
         fence.flushed(true);
         let stamp = fence.stamp().unwrap();
         for i in 0..REMEMBERED + 10 {
-            fence.changed([id(100 + i as u128)].into_iter());
+            fence.changed([id(100 + i as u128).summary()].into_iter());
         }
-        assert!(!fence.admits(id(1), stamp));
+        assert!(!fence.admits(id(1), &[], stamp));
     }
 }

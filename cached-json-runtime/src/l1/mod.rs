@@ -15,6 +15,7 @@
 
 mod fence;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -56,6 +57,13 @@ struct Copy {
     expires: Instant,
     /// Until when the copy may serve: `expires`, or sooner (`l1_ttl`).
     until: Instant,
+    /// The summaries of its tags' records ([`tag_summary`]): a change of one drops it.
+    tags: Option<Arc<[u64]>>,
+}
+
+/// The summary of a tag record's key, as the fence records changes.
+pub(crate) fn tag_summary(record: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(record.as_bytes())
 }
 
 /// What a copy weighs against the L1's bound: its JSON and [`OVERHEAD_BYTES`].
@@ -208,7 +216,8 @@ impl L1 {
 
     /// Copies `json`, read from the store since `stamp` with `remaining` life there and decoded
     /// by the function of `decoded_by`, for at most `limit` (the function's `l1_ttl`); unless
-    /// its key changed meanwhile.
+    /// its key, or the record of one of its `tags` (their keys), changed meanwhile.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(
         &self,
         id: EntryId,
@@ -216,13 +225,17 @@ impl L1 {
         remaining: Duration,
         limit: Option<Duration>,
         decoded_by: &'static CacheSite,
+        tags: Option<&Arc<[String]>>,
         stamp: u64,
     ) {
         let life = limit.map_or(remaining, |limit| limit.min(remaining));
+        let tags: Option<Arc<[u64]>> =
+            tags.map(|tags| tags.iter().map(|record| tag_summary(record)).collect());
+        let tag_summaries = tags.as_deref().unwrap_or_default();
         // Taken before the check: a change heard between the two must show as "something was
         // heard meanwhile" below, or its copy would stay.
         let before = self.fence.now();
-        if life.is_zero() || !self.fence.admits(id, stamp) {
+        if life.is_zero() || !self.fence.admits(id, tag_summaries, stamp) {
             return;
         }
         #[cfg(test)]
@@ -233,19 +246,48 @@ impl L1 {
             decoded_by,
             expires: now + remaining,
             until: now + life,
+            tags: tags.clone(),
         };
         self.entries.insert(id, copy);
         // A change heard between the check and the insert may have been dropped before the
         // copy was in: check again.
-        if self.fence.now() != before && !self.fence.admits(id, stamp) {
+        let tag_summaries = tags.as_deref().unwrap_or_default();
+        if self.fence.now() != before && !self.fence.admits(id, tag_summaries, stamp) {
             self.entries.remove(&id);
         }
     }
 
-    /// Drops the copy of `key` (this process changed it).
+    /// Drops the copy of `key` (this process changed it), or, for a tag record's key, the
+    /// copies carrying that tag.
     pub(crate) fn forget(&self, key: &str) {
         if let Some(id) = self.id_of(key) {
             self.entries.remove(&id);
+        } else if crate::tags::is_record(self.namespace.as_deref(), key) {
+            self.changed(&[key.to_owned()]);
+        }
+    }
+
+    /// Keys changed: drops the copies of those that are entries, and of the entries carrying
+    /// the tags of those that are tag records (a scan of the copies: tags change rarely).
+    fn changed(&self, keys: &[String]) {
+        let namespace = self.namespace.as_deref();
+        let ids: Vec<EntryId> = keys.iter().filter_map(|key| self.id_of(key)).collect();
+        let tags: Vec<u64> = keys
+            .iter()
+            .filter(|key| crate::tags::is_record(namespace, key))
+            .map(|key| tag_summary(key))
+            .collect();
+        self.fence
+            .changed(ids.iter().map(EntryId::summary).chain(tags.iter().copied()));
+        for id in &ids {
+            self.entries.remove(id);
+        }
+        if !tags.is_empty() {
+            self.entries.retain(|_, copy| {
+                copy.tags
+                    .as_deref()
+                    .is_none_or(|carried| !carried.iter().any(|tag| tags.contains(tag)))
+            });
         }
     }
 
@@ -258,13 +300,7 @@ impl L1 {
     /// What the store reported.
     pub(crate) fn heard(&self, event: KeyEvent) {
         match event {
-            KeyEvent::Changed(keys) => {
-                let ids: Vec<EntryId> = keys.iter().filter_map(|key| self.id_of(key)).collect();
-                self.fence.changed(ids.iter().copied());
-                for id in &ids {
-                    self.entries.remove(id);
-                }
-            }
+            KeyEvent::Changed(keys) => self.changed(&keys),
             KeyEvent::Tracking | KeyEvent::Flushed => {
                 self.fence.flushed(true);
                 self.entries.clear();
@@ -331,7 +367,15 @@ mod tests {
                 l1.heard(KeyEvent::Changed(vec![key.clone()]));
             }));
         });
-        l1.fill(k, &Bytes::from_static(b"old"), LONG, None, &SITE, stamp);
+        l1.fill(
+            k,
+            &Bytes::from_static(b"old"),
+            LONG,
+            None,
+            &SITE,
+            None,
+            stamp,
+        );
         BETWEEN.with(|between| *between.borrow_mut() = None);
         assert!(
             l1.get_at(k, Instant::now()).is_none(),
@@ -345,7 +389,7 @@ mod tests {
         l1.heard(KeyEvent::Tracking);
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, None, stamp);
         assert!(
             l1.get_at(k, Instant::now()).is_none(),
             "never heard on time yet"
@@ -372,8 +416,16 @@ mod tests {
         let l1 = tracking();
         let ((k, key), (other, other_key)) = (entry(1), entry(2));
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
-        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, &SITE, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, None, stamp);
+        l1.fill(
+            other,
+            &Bytes::from_static(b"2"),
+            LONG,
+            None,
+            &SITE,
+            None,
+            stamp,
+        );
         assert_eq!(&*l1.get_at(k, Instant::now()).unwrap().0, b"1");
         // Keys that are not entries (derived keys, other namespaces) change nothing.
         l1.heard(KeyEvent::Changed(vec![
@@ -399,7 +451,7 @@ mod tests {
         let l1 = tracking();
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, None, stamp);
         assert_eq!(
             &*l1.get_decoded_by(k, &SITE, Instant::now()).unwrap().0,
             b"1"
@@ -415,7 +467,15 @@ mod tests {
         let (k, key) = entry(1);
         let stamp = l1.stamp().unwrap();
         l1.heard(KeyEvent::Changed(vec![key]));
-        l1.fill(k, &Bytes::from_static(b"old"), LONG, None, &SITE, stamp);
+        l1.fill(
+            k,
+            &Bytes::from_static(b"old"),
+            LONG,
+            None,
+            &SITE,
+            None,
+            stamp,
+        );
         assert!(l1.get_at(k, Instant::now()).is_none());
     }
 
@@ -424,8 +484,16 @@ mod tests {
         let l1 = tracking();
         let ((k, _), (other, other_key)) = (entry(1), entry(2));
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
-        l1.fill(other, &Bytes::from_static(b"2"), LONG, None, &SITE, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, None, stamp);
+        l1.fill(
+            other,
+            &Bytes::from_static(b"2"),
+            LONG,
+            None,
+            &SITE,
+            None,
+            stamp,
+        );
         let before_pause = l1.stamp().unwrap();
         l1.heard(KeyEvent::Paused);
         assert!(
@@ -445,6 +513,7 @@ mod tests {
             LONG,
             None,
             &SITE,
+            None,
             before_pause,
         );
         assert!(l1.get_at(late, Instant::now()).is_none());
@@ -457,7 +526,7 @@ mod tests {
         let l1 = tracking();
         let (k, _) = entry(1);
         let stamp = l1.stamp().unwrap();
-        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, stamp);
+        l1.fill(k, &Bytes::from_static(b"1"), LONG, None, &SITE, None, stamp);
         l1.heard(KeyEvent::Lost);
         assert!(l1.get_at(k, Instant::now()).is_none());
         assert_eq!(l1.stamp(), None);
@@ -473,16 +542,25 @@ mod tests {
         let ((short, _), (limited, _), (long, _)) = (entry(1), entry(2), entry(3));
         let stamp = l1.stamp().unwrap();
         let one = Bytes::from_static(b"1");
-        l1.fill(short, &one, Duration::from_millis(30), None, &SITE, stamp);
+        l1.fill(
+            short,
+            &one,
+            Duration::from_millis(30),
+            None,
+            &SITE,
+            None,
+            stamp,
+        );
         l1.fill(
             limited,
             &one,
             LONG,
             Some(Duration::from_millis(30)),
             &SITE,
+            None,
             stamp,
         );
-        l1.fill(long, &one, LONG, Some(LONG), &SITE, stamp);
+        l1.fill(long, &one, LONG, Some(LONG), &SITE, None, stamp);
         let (_, remaining) = l1.get_at(limited, Instant::now()).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
         std::thread::sleep(Duration::from_millis(60));
@@ -521,7 +599,7 @@ mod tests {
         let json = Bytes::from(vec![b'1'; 1000]);
         for i in 0..1000 {
             let stamp = l1.stamp().unwrap();
-            l1.fill(entry(i).0, &json, LONG, None, &SITE, stamp);
+            l1.fill(entry(i).0, &json, LONG, None, &SITE, None, stamp);
         }
         let kept = l1.len();
         assert!(

@@ -1,10 +1,11 @@
 //! An in-process store: the embedded default when there is no Redis, and a fast store for tests
 //! of code that uses the attribute.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{BoxFuture, Read, Store, StoreError};
+use super::{BoxFuture, Read, Store, StoreError, TaggedRead};
 
 /// An in-process [`Store`] on a bounded [moka](https://docs.rs/moka) cache, with a TTL per entry.
 ///
@@ -24,6 +25,17 @@ use super::{BoxFuture, Read, Store, StoreError};
 #[derive(Clone)]
 pub struct MemoryStore {
     entries: moka::sync::Cache<String, Entry>,
+    /// The tag records (see [`Store::keep_tags`]): apart from the entries, so that evicting
+    /// entries never drops one (that would only cost misses, but it would cost them for every
+    /// entry of the tag).
+    tags: Arc<Mutex<HashMap<String, TagRecord>>>,
+}
+
+/// A tag record: its token, and when it expires.
+#[derive(Clone, Copy)]
+struct TagRecord {
+    token: u64,
+    expires: Instant,
 }
 
 #[derive(Clone)]
@@ -60,7 +72,14 @@ impl MemoryStore {
             })
             .expire_after(PerEntryTtl)
             .build();
-        MemoryStore { entries }
+        MemoryStore {
+            entries,
+            tags: Arc::default(),
+        }
+    }
+
+    fn tag_records(&self) -> std::sync::MutexGuard<'_, HashMap<String, TagRecord>> {
+        self.tags.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -91,6 +110,55 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(read))
     }
 
+    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
+        let now = Instant::now();
+        let tokens = {
+            let records = self.tag_records();
+            tags.iter()
+                .map(|tag| match records.get(tag) {
+                    Some(record) if record.expires > now => record.token,
+                    _ => 0,
+                })
+                .collect()
+        };
+        Box::pin(async move {
+            let (read, remaining) = self.get_with_ttl(key).await;
+            (read, remaining, Ok(tokens))
+        })
+    }
+
+    fn keep_tags<'a>(
+        &'a self,
+        tags: &'a [String],
+        life: Duration,
+    ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
+        let now = Instant::now();
+        let mut records = self.tag_records();
+        if records.len() >= 1024 && records.len().is_power_of_two() {
+            // Bounded by the tags in use: the expired go as the map doubles.
+            records.retain(|_, record| record.expires > now);
+        }
+        let tokens = tags
+            .iter()
+            .map(|tag| {
+                let record = records.entry(tag.clone()).or_insert(TagRecord {
+                    token: 0,
+                    expires: now,
+                });
+                if record.expires <= now {
+                    *record = TagRecord {
+                        token: crate::tags::new_token(),
+                        expires: now + 2 * life,
+                    };
+                } else if record.expires - now < life {
+                    record.expires = now + 2 * life;
+                }
+                record.token
+            })
+            .collect();
+        Box::pin(std::future::ready(Ok(tokens)))
+    }
+
     fn set<'a>(
         &'a self,
         key: &'a str,
@@ -109,7 +177,9 @@ impl Store for MemoryStore {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let existed = self.entries.remove(key).is_some();
+        // (A tag record's key is deleted to invalidate the tag.)
+        let tag = self.tag_records().remove(key).is_some();
+        let existed = self.entries.remove(key).is_some() || tag;
         Box::pin(std::future::ready(Ok(existed)))
     }
 

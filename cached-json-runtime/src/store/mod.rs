@@ -7,7 +7,8 @@
 //! stores shared by several processes implement for the `lock` option; and, for stores shared
 //! by several processes, messages between them ([`Store::publish`], [`Store::listen`]: the
 //! invalidations) and reports of changed keys ([`Store::track_keys`]: what keeps an L1
-//! coherent). Only `get`, `set`, `delete` and `kind` are required. A read answers one
+//! coherent); and the tag records of tagged functions ([`Store::get_tagged`],
+//! [`Store::keep_tags`]). Only `get`, `set`, `delete` and `kind` are required. A read answers one
 //! [`Read`]: the call never interprets backend errors itself.
 
 mod memory;
@@ -25,6 +26,10 @@ pub use redis::RedisStore;
 
 /// A boxed future, as returned by [`Store`] methods (the trait is object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What [`Store::get_tagged`] answers: the entry, its remaining life when known, and its tags'
+/// tokens.
+pub type TaggedRead = (Read, Option<Duration>, Result<Vec<u64>, StoreError>);
 
 /// What a store answered to a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +131,8 @@ pub enum StoreError {
     /// The store answered, with an error (out of memory, wrong type, no permission...): it is
     /// reachable, but refused this command.
     Reply(String),
+    /// The store cannot do this at all (e.g. a store of your own without tags).
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for StoreError {
@@ -135,6 +142,7 @@ impl fmt::Display for StoreError {
             StoreError::Timeout => f.write_str("store timed out"),
             StoreError::Connection(msg) => write!(f, "store connection failed: {msg}"),
             StoreError::Reply(msg) => write!(f, "store refused the command: {msg}"),
+            StoreError::Unsupported(what) => write!(f, "the store does not support {what}"),
         }
     }
 }
@@ -185,6 +193,31 @@ pub trait Store: Send + Sync + 'static {
     /// refresh-ahead). The default knows nothing of it: no refresh-ahead on such a store.
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
         Box::pin(async move { (self.get(key).await, None) })
+    }
+
+    /// [`Store::get_with_ttl`], and the tokens of the tag records `tags` (in their order, `0`
+    /// for one that does not exist), read together, in one round trip where the store can: a
+    /// tagged function's read (see [`Store::keep_tags`]). The default, for a store without
+    /// tags, answers [`Read::Unreachable`]: tagged functions run uncached on it.
+    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
+        let _ = (key, tags);
+        let unsupported = Err(StoreError::Unsupported("tags"));
+        Box::pin(std::future::ready((Read::Unreachable, None, unsupported)))
+    }
+
+    /// Makes each tag record of `tags` exist (with a new random token, never `0`, for one that
+    /// does not) and live at least `life` more; returns their tokens, in order. A tagged entry
+    /// is stored with the tokens its function's run began with, and served only while they are
+    /// still its tags' tokens; invalidating a tag deletes its record ([`Store::delete`]), and a
+    /// record lost any other way (expired, evicted) also makes its entries misses, never hits.
+    /// The default, for a store without tags, fails.
+    fn keep_tags<'a>(
+        &'a self,
+        tags: &'a [String],
+        life: Duration,
+    ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
+        let _ = (tags, life);
+        Box::pin(std::future::ready(Err(StoreError::Unsupported("tags"))))
     }
 
     /// Stores `value` under `key` for `ttl`.
@@ -277,6 +310,16 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
         (**self).get_with_ttl(key)
+    }
+    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
+        (**self).get_tagged(key, tags)
+    }
+    fn keep_tags<'a>(
+        &'a self,
+        tags: &'a [String],
+        life: Duration,
+    ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
+        (**self).keep_tags(tags, life)
     }
     fn set<'a>(
         &'a self,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::breaker::BreakerState;
 use super::{events, RedisStore};
 use crate::instruments::Command;
-use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError};
+use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError, TaggedRead};
 
 /// What [`RedisStore::run`] sends: one command, or a pipeline (several in one round trip).
 pub(super) enum Request {
@@ -70,6 +70,103 @@ impl Store for RedisStore {
                 Ok((None, _)) | Err(StoreError::Reply(_)) => (Read::Miss, None),
                 Err(_) => (Read::Unreachable, None),
             }
+        })
+    }
+
+    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
+        Box::pin(async move {
+            if self.shared.server.backend.is_cluster() {
+                // The records live in other slots: read them beside the entry, at once (one
+                // round trip's wait, on as many primaries as it takes).
+                let records = join_all(tags.iter().map(|tag| {
+                    Box::pin(async move {
+                        self.run::<Option<String>>(
+                            Command::GetTagged,
+                            Some(tag),
+                            key_command("GET", tag),
+                        )
+                        .await
+                    }) as BoxFuture<'a, _>
+                }));
+                let (entry, records) = tokio::join!(self.get_with_ttl(key), records);
+                let tokens = records
+                    .into_iter()
+                    .map(|record: Result<Option<String>, StoreError>| {
+                        record.and_then(|record| token(record.as_deref()))
+                    })
+                    .collect();
+                return (entry.0, entry.1, tokens);
+            }
+            // One server: one round trip, the entry, its life and the records together.
+            let mut pipe = redis::Pipeline::with_capacity(3);
+            let mut mget = redis::Cmd::with_capacity(
+                1 + tags.len(),
+                4 + tags.iter().map(String::len).sum::<usize>(),
+            );
+            mget.arg("MGET").arg(tags);
+            pipe.add_command(key_command("GET", key))
+                .add_command(key_command("PTTL", key))
+                .add_command(mget);
+            match self
+                .run::<(Option<Vec<u8>>, i64, Vec<Option<String>>)>(
+                    Command::GetTagged,
+                    Some(key),
+                    pipe,
+                )
+                .await
+            {
+                Ok((entry, pttl, records)) => {
+                    let tokens = records
+                        .iter()
+                        .map(|record| token(record.as_deref()))
+                        .collect();
+                    match entry {
+                        Some(bytes) => (
+                            Read::Value(bytes),
+                            u64::try_from(pttl).ok().map(Duration::from_millis),
+                            tokens,
+                        ),
+                        None => (Read::Miss, None, tokens),
+                    }
+                }
+                // Redis refused the entry's key (e.g. WRONGTYPE): a miss, and the value computed
+                // now overwrites it (its records are kept first, and read again next time).
+                Err(StoreError::Reply(_)) => (Read::Miss, None, Ok(Vec::new())),
+                Err(err) => (Read::Unreachable, None, Err(err)),
+            }
+        })
+    }
+
+    fn keep_tags<'a>(
+        &'a self,
+        tags: &'a [String],
+        life: Duration,
+    ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
+        let life = life.as_millis().max(1) as u64;
+        Box::pin(async move {
+            if self.shared.server.backend.is_cluster() {
+                let kept = join_all(tags.iter().map(|tag| {
+                    Box::pin(async move {
+                        self.run::<Vec<Option<String>>>(
+                            Command::KeepTags,
+                            Some(tag),
+                            keep_tags_script(std::slice::from_ref(tag), life),
+                        )
+                        .await
+                    }) as BoxFuture<'a, _>
+                }));
+                let mut tokens = Vec::with_capacity(tags.len());
+                for kept in kept.await {
+                    let kept: Vec<Option<String>> = kept?;
+                    tokens.push(token(kept.first().and_then(Option::as_deref))?);
+                }
+                return Ok(tokens);
+            }
+            let first = tags.first().map(String::as_str);
+            let kept = self
+                .run::<Vec<Option<String>>>(Command::KeepTags, first, keep_tags_script(tags, life))
+                .await?;
+            kept.iter().map(|kept| token(kept.as_deref())).collect()
         })
     }
 
@@ -191,4 +288,69 @@ impl Store for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
     }
+}
+
+/// Keeps the tag records `tags` (see [`Store::keep_tags`]) for `life` milliseconds: a record
+/// that does not exist is made with a new random token and twice that life; one with less than
+/// `life` left is given twice `life` again (so that a record is extended at most once per
+/// `life`: each extension is a change the L1s hear). Answers the tokens. One script, so that no
+/// other client sees a record made and not yet extended, and all keys of one server in one
+/// round trip (on a Cluster, one key per script: the records are in different slots).
+fn keep_tags_script(tags: &[String], life: u64) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(
+        "local life = tonumber(ARGV[1]) \
+         local tokens = {} \
+         for i, key in ipairs(KEYS) do \
+           redis.call('SET', key, ARGV[i + 1], 'NX', 'PX', 2 * life) \
+           local left = redis.call('PTTL', key) \
+           if left >= 0 and left < life then redis.call('PEXPIRE', key, 2 * life) end \
+           tokens[i] = redis.call('GET', key) \
+         end \
+         return tokens",
+    )
+    .arg(tags.len())
+    .arg(tags)
+    .arg(life);
+    for _ in tags {
+        cmd.arg(crate::tags::new_token());
+    }
+    cmd
+}
+
+/// A tag record's token: `0` for one that does not exist; a record holding anything but a
+/// token (written by someone else) is refused.
+fn token(record: Option<&str>) -> Result<u64, StoreError> {
+    match record {
+        None => Ok(0),
+        Some(text) => text.parse().map_err(|_| {
+            StoreError::Reply(format!("a tag record holds `{text:.32}`, not a token"))
+        }),
+    }
+}
+
+/// Awaits every future of `futures` at once; their outputs in order.
+async fn join_all<'a, T>(futures: impl Iterator<Item = BoxFuture<'a, T>>) -> Vec<T> {
+    let mut pending: Vec<(BoxFuture<'a, T>, Option<T>)> = futures.map(|f| (f, None)).collect();
+    std::future::poll_fn(|cx| {
+        let mut ready = true;
+        for (future, output) in &mut pending {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(done) => *output = Some(done),
+                    std::task::Poll::Pending => ready = false,
+                }
+            }
+        }
+        if ready {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    pending
+        .into_iter()
+        .filter_map(|(_, output)| output)
+        .collect()
 }
