@@ -3,7 +3,7 @@
 //! returns, neither serves a value stored before it for an entry carrying the tag (from Redis,
 //! from the stale copy, from a run that began before it), and the L1s drop their copies within
 //! their bound (measured, `--nocapture`); other tags' entries stay; a hit reads the tags' records
-//! with the entry, in one round trip and no other command; an invalidation Redis does not get is
+//! with the entry, in one `MGET` and no other command; an invalidation Redis does not get is
 //! an error. The same on a Redis Cluster (records in other slots than their entries) and on the
 //! in-process store.
 
@@ -183,15 +183,16 @@ async fn a_hit_reads_the_records_with_the_entry_and_runs_no_other_command() {
         assert_eq!(outcome(&cache, product(1, 1)).await.1, CacheOutcome::Hit);
     }
     let after = stats(&server);
-    // Each hit: GET (and PTTL) of the entry, MGET of its records, pipelined; no EVAL, no SET.
+    // Each hit: one `MGET` of the entry and its records (as cheap for Redis as an untagged
+    // hit's `GET`); no EVAL, no SET.
     assert_eq!(
         (after.1 - before.1, after.2 - before.2, after.3 - before.3),
         (10, 0, 0)
     );
-    // (A GET more now and then: the prefix's generation, read while the invalidation channel
-    // has not yet proved it hears, as for any function.)
+    // (A GET or two at most: the prefix's generation, read while the invalidation channel has
+    // not yet proved it hears, as for any function.)
     let gets = after.0 - before.0;
-    assert!((10..=12).contains(&gets), "{gets} GETs");
+    assert!(gets <= 2, "{gets} GETs");
 }
 
 #[tokio::test]

@@ -205,7 +205,7 @@ pub(crate) async fn read_seeing(
         };
         return (read, remaining, None);
     };
-    match store.get_tagged(stored_at, tags).await {
+    match store.get_tagged(stored_at, tags, with_ttl).await {
         (read, remaining, Ok(current)) => match read {
             Read::Value(bytes) => match check(bytes, &current) {
                 Some(json) => (Read::Value(json), remaining, Some(current)),

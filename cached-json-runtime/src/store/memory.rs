@@ -110,7 +110,13 @@ impl Store for MemoryStore {
         Box::pin(std::future::ready(read))
     }
 
-    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
+    fn get_tagged<'a>(
+        &'a self,
+        key: &'a str,
+        tags: &'a [String],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, TaggedRead> {
+        let _ = with_ttl;
         let now = Instant::now();
         let tokens = {
             let records = self.tag_records();

@@ -195,12 +195,18 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(async move { (self.get(key).await, None) })
     }
 
-    /// [`Store::get_with_ttl`], and the tokens of the tag records `tags` (in their order, `0`
+    /// [`Store::get`] (with the entry's remaining life when `with_ttl`, as
+    /// [`Store::get_with_ttl`]), and the tokens of the tag records `tags` (in their order, `0`
     /// for one that does not exist), read together, in one round trip where the store can: a
     /// tagged function's read (see [`Store::keep_tags`]). The default, for a store without
     /// tags, answers [`Read::Unreachable`]: tagged functions run uncached on it.
-    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
-        let _ = (key, tags);
+    fn get_tagged<'a>(
+        &'a self,
+        key: &'a str,
+        tags: &'a [String],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, TaggedRead> {
+        let _ = (key, tags, with_ttl);
         let unsupported = Err(StoreError::Unsupported("tags"));
         Box::pin(std::future::ready((Read::Unreachable, None, unsupported)))
     }
@@ -311,8 +317,13 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
         (**self).get_with_ttl(key)
     }
-    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
-        (**self).get_tagged(key, tags)
+    fn get_tagged<'a>(
+        &'a self,
+        key: &'a str,
+        tags: &'a [String],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, TaggedRead> {
+        (**self).get_tagged(key, tags, with_ttl)
     }
     fn keep_tags<'a>(
         &'a self,

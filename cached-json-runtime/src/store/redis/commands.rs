@@ -73,7 +73,12 @@ impl Store for RedisStore {
         })
     }
 
-    fn get_tagged<'a>(&'a self, key: &'a str, tags: &'a [String]) -> BoxFuture<'a, TaggedRead> {
+    fn get_tagged<'a>(
+        &'a self,
+        key: &'a str,
+        tags: &'a [String],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, TaggedRead> {
         Box::pin(async move {
             if self.shared.server.backend.is_cluster() {
                 // The records live in other slots: read them beside the entry, at once (one
@@ -88,7 +93,13 @@ impl Store for RedisStore {
                         .await
                     }) as BoxFuture<'a, _>
                 }));
-                let (entry, records) = tokio::join!(self.get_with_ttl(key), records);
+                let entry = async {
+                    match with_ttl {
+                        true => self.get_with_ttl(key).await,
+                        false => (self.get(key).await, None),
+                    }
+                };
+                let (entry, records) = tokio::join!(entry, records);
                 let tokens = records
                     .into_iter()
                     .map(|record: Result<Option<String>, StoreError>| {
@@ -97,41 +108,47 @@ impl Store for RedisStore {
                     .collect();
                 return (entry.0, entry.1, tokens);
             }
-            // One server: one round trip, the entry, its life and the records together.
-            let mut pipe = redis::Pipeline::with_capacity(3);
+            // One server: one command, `MGET key record...` (the entry and its records, as
+            // cheap for Redis as the `GET` of an untagged hit), with `PTTL key` in the same
+            // round trip when the entry's life is wanted.
             let mut mget = redis::Cmd::with_capacity(
-                1 + tags.len(),
-                4 + tags.iter().map(String::len).sum::<usize>(),
+                2 + tags.len(),
+                4 + key.len() + tags.iter().map(String::len).sum::<usize>(),
             );
-            mget.arg("MGET").arg(tags);
-            pipe.add_command(key_command("GET", key))
-                .add_command(key_command("PTTL", key))
-                .add_command(mget);
-            match self
-                .run::<(Option<Vec<u8>>, i64, Vec<Option<String>>)>(
-                    Command::GetTagged,
-                    Some(key),
-                    pipe,
-                )
-                .await
-            {
-                Ok((entry, pttl, records)) => {
-                    let tokens = records
-                        .iter()
-                        .map(|record| token(record.as_deref()))
+            mget.arg("MGET").arg(key).arg(tags);
+            let answer = match with_ttl {
+                true => {
+                    let mut pipe = redis::Pipeline::with_capacity(2);
+                    pipe.add_command(mget).add_command(key_command("PTTL", key));
+                    self.run::<(Vec<Option<Vec<u8>>>, i64)>(Command::GetTagged, Some(key), pipe)
+                        .await
+                        .map(|(values, pttl)| (values, u64::try_from(pttl).ok()))
+                }
+                false => self
+                    .run::<Vec<Option<Vec<u8>>>>(Command::GetTagged, Some(key), mget)
+                    .await
+                    .map(|values| (values, None)),
+            };
+            match answer {
+                Ok((values, pttl)) if values.len() == 1 + tags.len() => {
+                    let mut values = values.into_iter();
+                    let entry = values.next().flatten();
+                    let tokens = values
+                        .map(|record| {
+                            token(record.as_deref().map(String::from_utf8_lossy).as_deref())
+                        })
                         .collect();
                     match entry {
-                        Some(bytes) => (
-                            Read::Value(bytes),
-                            u64::try_from(pttl).ok().map(Duration::from_millis),
-                            tokens,
-                        ),
+                        Some(bytes) => {
+                            (Read::Value(bytes), pttl.map(Duration::from_millis), tokens)
+                        }
                         None => (Read::Miss, None, tokens),
                     }
                 }
-                // Redis refused the entry's key (e.g. WRONGTYPE): a miss, and the value computed
-                // now overwrites it (its records are kept first, and read again next time).
-                Err(StoreError::Reply(_)) => (Read::Miss, None, Ok(Vec::new())),
+                Ok(_) => {
+                    let err = StoreError::Reply("MGET answered another number of values".into());
+                    (Read::Unreachable, None, Err(err))
+                }
                 Err(err) => (Read::Unreachable, None, Err(err)),
             }
         })
