@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-features=actix,axum,tls
+features=actix,axum,tls,testing
 for crate in cached-json-runtime cached-json; do
   RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet --locked -p "$crate" --lib --features "$features" \
     -- -Z unstable-options --output-format json 2>/dev/null

@@ -41,6 +41,7 @@
 //! | `tls` | on | `rediss://` URLs, a private CA, client certificates (rustls) |
 //! | `actix` | off | an [`Entry`] is an actix-web `Responder` ([`actix`]) |
 //! | `axum` | off | an [`Entry`] is an axum 0.8 `IntoResponse`, and [`axum::not_modified`] answers `304`s |
+//! | `testing` | off | [`testing::TestCache`]: tests of code that uses the cache, with no Redis and no sleep (a `[dev-dependencies]` feature) |
 
 /// Makes an `async fn` cache-aside: key from its arguments, `GET`; on a hit the stored value,
 /// on a miss the body's value, stored as JSON with the TTL.
@@ -193,6 +194,41 @@ pub mod actix;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum {
     pub use cached_json_runtime::axum::{not_modified, X_CACHE};
+}
+
+/// A cache for your tests (cargo feature `testing`, for `[dev-dependencies]`): an in-process
+/// [`TestCache`](testing::TestCache) whose clock the test moves (or tokio's paused clock
+/// does), whose store fails when told, and which records every call's outcome by prefix.
+///
+/// ```
+/// use std::time::Duration;
+/// use cached_json::testing::TestCache;
+/// use cached_json::{cached_json, CacheOutcome::{Hit, Miss, Stale}};
+///
+/// #[cached_json("rates", ttl = 60, stale = 3600, skip(up))]
+/// async fn rate(currency: &str, up: bool) -> Result<f64, String> {
+///     if up { Ok(5.1) } else { Err("origin down".into()) }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let cache = TestCache::new();
+/// cache.scope(async {
+///     assert_eq!(rate("BRL", true).await, Ok(5.1));
+///     cache.advance(Duration::from_secs(61)); // expired, no sleep
+///     assert_eq!(rate("BRL", false).await, Ok(5.1)); // the origin fails: the stale value
+/// }).await;
+/// assert_eq!(cache.outcomes("rates"), [Miss, Stale]);
+/// # let _ = Hit;
+/// # });
+/// ```
+///
+/// `tests/test_kit.rs` in the repository is the complete example: a hit after a miss, `Err`
+/// not cached, the stale value answering when the origin fails after expiry, `refresh_ahead`
+/// refreshing, a store that hangs.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing {
+    pub use cached_json_runtime::testing::{TestCache, HANG_TIMEOUT};
 }
 
 /// The storage seam: the [`Store`](store::Store) trait, its answers, and the two stores that

@@ -409,6 +409,8 @@ impl Aside {
         }
         self.site.metrics.call(self.site.prefix, outcome);
         record(outcome);
+        #[cfg(feature = "testing")]
+        self.cache.recorded(self.site.prefix, outcome);
         output
     }
 }

@@ -45,6 +45,9 @@ pub(crate) struct Inner {
     /// The in-process copies of the store's entries, when asked for and the store can keep
     /// them coherent.
     pub(crate) l1: Option<Arc<L1>>,
+    /// Told each call's prefix and outcome (a [`TestCache`](crate::testing::TestCache)'s).
+    #[cfg(feature = "testing")]
+    pub(crate) recorder: Option<crate::testing::Recorder>,
 }
 
 /// [`CacheBuilder::max_value_bytes`](crate::CacheBuilder::max_value_bytes) unless set: 4 MiB.
@@ -66,7 +69,31 @@ impl Cache {
             generations: Arc::default(),
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             l1: None,
+            #[cfg(feature = "testing")]
+            recorder: None,
         })
+    }
+
+    /// A cache on `store` whose calls' outcomes `recorder` gets (a test's).
+    #[cfg(feature = "testing")]
+    pub(crate) fn recording(store: impl Store, recorder: crate::testing::Recorder) -> Self {
+        Cache::from_inner(Inner {
+            store: Box::new(store),
+            namespace: None,
+            flights: Arc::default(),
+            generations: Arc::default(),
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            l1: None,
+            recorder: Some(recorder),
+        })
+    }
+
+    /// Tells the cache's recorder (a test's) that a call of `prefix` ended with `outcome`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn recorded(&self, prefix: &'static str, outcome: crate::CacheOutcome) {
+        if let Some(recorder) = &self.inner.recorder {
+            recorder.record(prefix, outcome);
+        }
     }
 
     pub(crate) fn from_inner(inner: Inner) -> Self {

@@ -110,6 +110,8 @@ impl Call {
             .metrics
             .call(self.site.prefix, CacheOutcome::HitL1);
         record(CacheOutcome::HitL1);
+        #[cfg(feature = "testing")]
+        cache.recorded(self.site.prefix, CacheOutcome::HitL1);
         Some(Entry::new(CacheOutcome::HitL1, json, ttl, Some(remaining)))
     }
 

@@ -40,6 +40,9 @@ mod site;
 mod stale;
 pub mod store;
 mod tags;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod timer;
 mod trust;
 mod unwind;

@@ -1,13 +1,14 @@
 //! Baselines for the HTTP benchmark (BENCHMARKS.md), served only with `DEMO_BENCH_ROUTES=1`:
 //! the same `local_info` answer through a hand-written Redis cache-aside, from a hand-written
-//! in-memory map, and with no cache.
+//! in-memory map, with no cache, and cached with tags (the price of tags on a hit).
 
 use actix_web::{get, web, HttpResponse};
+use cached_json::{cached_json, Entry};
 use redis::AsyncCommands;
 
 use crate::error::ApiError;
 use crate::geocoder::{Geocoder, LocalInfo};
-use crate::query::LocationQuery;
+use crate::query::{location_key, LocationQuery};
 use crate::text::fold;
 
 /// A Redis connection of its own, as a hand-written cache-aside would hold it.
@@ -84,4 +85,29 @@ pub async fn uncached(
         Some(place) => Ok(HttpResponse::Ok().json(place)),
         None => Err(ApiError::NotFound(format!("unknown place: {name:?}"))),
     }
+}
+
+/// `local_info` as the demo caches it, carrying two tags (one fixed, one from its argument):
+/// each hit also reads the tags' records, in the same `MGET`.
+#[cached_json(
+    "local-info-tagged",
+    ttl = 86400,
+    none_ttl = 60,
+    skip(geocoder),
+    tags("places", "place:{location_key}")
+)]
+pub async fn local_info_tagged(geocoder: &Geocoder, location_key: &str) -> Option<LocalInfo> {
+    geocoder.locate(location_key).await
+}
+
+/// `/api/v1/local_info` with the tagged function: the tagged HIT next to the untagged one.
+#[get("/bench/local_info/tagged")]
+pub async fn tagged(
+    geocoder: web::Data<Geocoder>,
+    query: web::Query<LocationQuery>,
+) -> Result<Entry, ApiError> {
+    let key = location_key(&query)?;
+    local_info_tagged_json(&geocoder, &key)
+        .await
+        .ok_or_else(|| ApiError::NotFound(format!("unknown place: {key:?}")))
 }

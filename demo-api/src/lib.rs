@@ -84,7 +84,8 @@ pub async fn run(config: Config) -> Result<(), String> {
                         .app_data(in_memory.clone())
                         .service(bench_routes::manual)
                         .service(bench_routes::memory)
-                        .service(bench_routes::uncached);
+                        .service(bench_routes::uncached)
+                        .service(bench_routes::tagged);
                 }
             })
             .configure(routes_config)

@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use super::{BoxFuture, Read, Store, StoreError, TaggedRead};
 
-/// An in-process [`Store`] on a bounded [moka](https://docs.rs/moka) cache, with a TTL per entry.
+/// An in-process [`Store`]: a bounded [quick_cache](https://docs.rs/quick_cache) (the L1's
+/// crate too), with a TTL per entry.
 ///
-/// Values live in this process only: two instances of an app do not share them. Entries are
-/// evicted by TTL and, past `max_bytes`, by moka's TinyLFU policy.
+/// Values live in this process only: two instances of an app do not share them. An entry past
+/// its TTL is never read (checked on read, and dropped then); past `max_bytes` of keys and
+/// values, entries are evicted by quick_cache's policy (CLOCK-Pro: what is not read again goes
+/// first, expired entries among them).
 ///
 /// ```
 /// use cached_json_runtime::store::{MemoryStore, Read, Store};
@@ -24,12 +27,20 @@ use super::{BoxFuture, Read, Store, StoreError, TaggedRead};
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    entries: moka::sync::Cache<String, Entry>,
+    entries: Arc<Entries>,
     /// The tag records (see [`Store::keep_tags`]): apart from the entries, so that evicting
     /// entries never drops one (that would only cost misses, but it would cost them for every
     /// entry of the tag).
     tags: Arc<Mutex<HashMap<String, TagRecord>>>,
 }
+
+type Entries = quick_cache::sync::Cache<
+    String,
+    Entry,
+    EntryWeight,
+    std::hash::RandomState,
+    quick_cache::sync::DefaultLifecycle<String, Entry>,
+>;
 
 /// A tag record: its token, and when it expires.
 #[derive(Clone, Copy)]
@@ -41,41 +52,47 @@ struct TagRecord {
 #[derive(Clone)]
 struct Entry {
     value: Arc<[u8]>,
-    ttl: Duration,
-    written: Instant,
+    expires: Instant,
 }
 
-struct PerEntryTtl;
+/// What an entry weighs against `max_bytes`: its key and its value.
+#[derive(Clone)]
+struct EntryWeight;
 
-impl moka::Expiry<String, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _: &String, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.ttl)
-    }
-    fn expire_after_update(
-        &self,
-        _: &String,
-        entry: &Entry,
-        _: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.ttl)
+impl quick_cache::Weighter<String, Entry> for EntryWeight {
+    fn weight(&self, key: &String, entry: &Entry) -> u64 {
+        // Never 0: quick_cache never evicts what weighs nothing.
+        (key.len() + entry.value.len()).max(1) as u64
     }
 }
 
 impl MemoryStore {
     /// A store holding at most about `max_bytes` of keys and values.
     pub fn new(max_bytes: u64) -> Self {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|key: &String, entry: &Entry| {
-                u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
-            })
-            .expire_after(PerEntryTtl)
-            .build();
+        // quick_cache sizes its shards from an estimate of the count: entries of ~200 bytes.
+        let estimated = (max_bytes / 200).clamp(64, 1 << 22) as usize;
+        let entries = Entries::with(
+            estimated,
+            max_bytes,
+            EntryWeight,
+            std::hash::RandomState::new(),
+            Default::default(),
+        );
         MemoryStore {
-            entries,
+            entries: Arc::new(entries),
             tags: Arc::default(),
         }
+    }
+
+    /// The live value of `key`, and how long it has left.
+    fn live(&self, key: &str) -> Option<(Vec<u8>, Duration)> {
+        let entry = self.entries.get(key)?;
+        let now = Instant::now();
+        if entry.expires <= now {
+            self.entries.remove(key);
+            return None;
+        }
+        Some((entry.value.to_vec(), entry.expires - now))
     }
 
     fn tag_records(&self) -> std::sync::MutexGuard<'_, HashMap<String, TagRecord>> {
@@ -92,19 +109,16 @@ impl Default for MemoryStore {
 
 impl Store for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
-        let read = match self.entries.get(key) {
-            Some(entry) => Read::Value(entry.value.to_vec()),
+        let read = match self.live(key) {
+            Some((value, _)) => Read::Value(value),
             None => Read::Miss,
         };
         Box::pin(std::future::ready(read))
     }
 
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
-        let read = match self.entries.get(key) {
-            Some(entry) => (
-                Read::Value(entry.value.to_vec()),
-                Some(entry.ttl.saturating_sub(entry.written.elapsed())),
-            ),
+        let read = match self.live(key) {
+            Some((value, remaining)) => (Read::Value(value), Some(remaining)),
             None => (Read::Miss, None),
         };
         Box::pin(std::future::ready(read))
@@ -175,8 +189,7 @@ impl Store for MemoryStore {
             key.to_owned(),
             Entry {
                 value: value.into(),
-                ttl,
-                written: Instant::now(),
+                expires: Instant::now() + ttl,
             },
         );
         Box::pin(std::future::ready(Ok(())))
@@ -185,7 +198,12 @@ impl Store for MemoryStore {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         // (A tag record's key is deleted to invalidate the tag.)
         let tag = self.tag_records().remove(key).is_some();
-        let existed = self.entries.remove(key).is_some() || tag;
+        let now = Instant::now();
+        let existed = self
+            .entries
+            .remove(key)
+            .is_some_and(|(_, entry)| entry.expires > now)
+            || tag;
         Box::pin(std::future::ready(Ok(existed)))
     }
 
