@@ -56,6 +56,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
 scripts/public-api.sh
 # The three published crates make packages (sources, README, licenses, changelog) that build
 # on their own: cargo packages them together, each verified against the others' packages.
+# (Cargo verifies the facade against the other two unpacked from a local registry of its own,
+# and reuses what it unpacked before for the same version: drop that first, or the facade is
+# checked against an earlier run's sources.)
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/cached-json-*
 cargo package --quiet --locked -p cached-json-macro -p cached-json-runtime -p cached-json --allow-dirty
 # README's complete example is examples/tokio_plain.rs (after its opening comment), which runs
 # below: the README cannot drift from code that compiles.
@@ -80,6 +84,14 @@ cargo test --locked --features testing --test test_kit
 cargo test --locked --features testing --doc -p cached-json
 cargo test --locked --features testing -p cached-json-runtime --lib testing
 cargo clippy --locked --features testing -p cached-json -p cached-json-runtime --all-targets -- -D warnings
+
+# The MSRV (`rust-version` in Cargo.toml, the newest any dependency of the published crates
+# needs, with every feature: actix-web's 1.89): on that toolchain (installed if missing) the
+# three crates build with every feature, and the runtime's unit tests pass.
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "$msrv" --profile minimal
+cargo "+$msrv" check --locked -p cached-json --all-features
+cargo "+$msrv" test --locked -p cached-json-runtime --lib --all-features
 
 # The copyable example runs (on the in-process store: no Redis needed).
 CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain
