@@ -33,7 +33,7 @@ async fn forecast(city: &str, valid_secs: u64) -> Result<Forecast, String> {
 }
 
 fn is_even(n: &u32) -> bool {
-    n % 2 == 0
+    n.is_multiple_of(2)
 }
 
 static HALVES: AtomicU32 = AtomicU32::new(0);

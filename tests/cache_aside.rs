@@ -154,7 +154,7 @@ static FIND_RUNS: AtomicUsize = AtomicUsize::new(0);
 #[cached_json("find", ttl = 60)]
 async fn find(id: u32) -> Option<String> {
     FIND_RUNS.fetch_add(1, Ordering::SeqCst);
-    (id % 2 == 0).then(|| format!("item {id}"))
+    id.is_multiple_of(2).then(|| format!("item {id}"))
 }
 
 static FIND_ALL_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -162,7 +162,7 @@ static FIND_ALL_RUNS: AtomicUsize = AtomicUsize::new(0);
 #[cached_json("find-with-none", ttl = 60, cache_none)]
 async fn find_caching_none(id: u32) -> Option<String> {
     FIND_ALL_RUNS.fetch_add(1, Ordering::SeqCst);
-    (id % 2 == 0).then(|| format!("item {id}"))
+    id.is_multiple_of(2).then(|| format!("item {id}"))
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ impl Tracked {
     /// Cluster every [`PING_ALL_EVERY`].
     pub(super) fn pings_due(&self, turn: usize) -> bool {
         let every = (PING_ALL_EVERY.as_millis() / CHECK_EVERY.as_millis()).max(1) as usize;
-        self.primaries.is_none() || turn % every == 0
+        self.primaries.is_none() || turn.is_multiple_of(every)
     }
 
     /// A check of the connections (made to run on its own), each command within
