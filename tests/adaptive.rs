@@ -10,6 +10,8 @@ use cached_json::{cached_json, observe, Cache, CacheOutcome};
 use cached_json_test_support::RedisServer;
 use redis::Commands;
 
+mod support;
+
 /// A forecast says how long it stays true.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Forecast {
@@ -233,4 +235,32 @@ async fn refresh_ahead_is_due_by_the_value_s_own_ttl() {
             assert!(pttl(&server, key.as_str()) > 1_500);
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_l1_copy_lives_no_longer_than_the_value_s_own_ttl() {
+    let server = RedisServer::start();
+    let cache = Cache::builder()
+        .redis_url(server.url())
+        .namespace("adaptive-l1")
+        .l1(1 << 20)
+        .build()
+        .unwrap();
+    // A value good for 2 s, under a site TTL of an hour: its copy in the L1 serves it...
+    let first = support::until_l1(&cache, Duration::from_secs(2), || lives_for(2)).await;
+    assert_eq!(first, 2);
+    // ...for what was left of its 2 s when it was read, never the site's hour.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (value, outcome) = cache.scope(observe(lives_for(2))).await;
+    assert_eq!(value, 2);
+    assert_eq!(
+        outcome,
+        Some(CacheOutcome::Miss),
+        "the copy outlived its value's TTL"
+    );
+}
+
+#[cached_json("adaptive-l1", ttl = 3600, ttl_with = units::secs)]
+async fn lives_for(secs: u64) -> u64 {
+    secs
 }

@@ -1,14 +1,14 @@
 //! A full Redis (`maxmemory` reached with `noeviction`) against the cache: writes are refused
 //! with `-OOM`, every call still answers its own value, entries already stored keep hitting
 //! (the breaker stays closed: Redis answers), and each refusal is counted by kind
-//! (`cached_json_store_errors_total{kind="oom"}`). Alone in its test binary: it installs the
-//! process's global recorder.
+//! (`cached_json_store_errors_total{kind="oom"}`) and logged once per interval. Alone in its
+//! test binary: it installs the process's global recorder and log subscriber.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use cached_json::store::Health;
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::{prometheus_series as series, RedisServer};
+use cached_json_test_support::{prometheus_series as series, CapturedLogs, RedisServer};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use redis::Commands;
 
@@ -23,6 +23,13 @@ async fn square(n: u64) -> u64 {
 #[tokio::test]
 async fn a_full_redis_refuses_writes_and_every_call_still_answers() {
     let metrics = PrometheusBuilder::new().install_recorder().unwrap();
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .init();
     let server =
         RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
     let cache = Cache::builder().redis_url(server.url()).build().unwrap();
@@ -75,4 +82,12 @@ async fn a_full_redis_refuses_writes_and_every_call_still_answers() {
         series(&scrape, r#"cached_json_store_errors_total{kind="timeout"}"#),
         0.0
     );
+    // Three refusals within the interval (10 s): one warning, naming the refusal.
+    let text = logs.text();
+    let refused: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("redis refused a cache command"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{text}");
+    assert!(refused[0].contains("OOM"), "{text}");
 }
