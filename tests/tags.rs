@@ -393,3 +393,72 @@ async fn tags_work_on_the_in_process_store() {
     assert_eq!(outcome(&cache, product(5, 5)).await.1, CacheOutcome::Miss);
     assert_eq!(outcome(&cache, product(5, 5)).await.1, CacheOutcome::Hit);
 }
+
+static PARTITIONED: Mutex<BTreeMap<u64, u32>> = Mutex::new(BTreeMap::new());
+
+fn version_of(id: u64) -> u32 {
+    *PARTITIONED.lock().unwrap().entry(id).or_insert(1)
+}
+
+#[cached_json("tags-partitioned", ttl = 600, tags("partition:{id}"))]
+async fn partitioned(id: u64) -> u32 {
+    version_of(id)
+}
+
+#[cached_json("tags-partitioned-prefix", ttl = 600)]
+async fn partitioned_prefix(id: u64) -> u32 {
+    version_of(id)
+}
+
+/// Redis frozen (`SIGSTOP`) while an instance invalidates: the invalidation returns `Err`
+/// within its command timeout; Redis, resumed (`SIGCONT`), carries out the commands it had
+/// received, and from then on no instance serves the old value, from Redis or from its L1 (the
+/// tag's record is gone; the prefix's generation changed, and every instance reads it again,
+/// since its subscription could not prove it heard everything while Redis was frozen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_during_a_partition_is_an_error_and_holds_once_redis_is_back() {
+    let mut server = RedisServer::start();
+    let (a, b) = (with_l1(&server), with_l1(&server));
+    let within = Duration::from_secs(2);
+    for cache in [&a, &b] {
+        assert_eq!(support::until_l1(cache, within, || partitioned(1)).await, 1);
+        assert_eq!(
+            support::until_l1(cache, within, || partitioned_prefix(2)).await,
+            1
+        );
+    }
+    *PARTITIONED.lock().unwrap() = BTreeMap::from([(1, 2), (2, 2)]);
+    server.pause();
+    let tag = a.invalidate_tag("partition:1").await;
+    let prefix = a.invalidate_prefix("tags-partitioned-prefix").await;
+    assert!(tag.is_err(), "{tag:?}");
+    assert!(prefix.is_err(), "{prefix:?}");
+    server.resume();
+    // Once Redis answers again (the breaker closes, the failed invalidations are retried),
+    // both instances serve the new values, within a bound, and never the old ones again.
+    let started = Instant::now();
+    for cache in [&a, &b] {
+        loop {
+            let tagged = outcome(cache, partitioned(1)).await.0;
+            let prefixed = outcome(cache, partitioned_prefix(2)).await.0;
+            if (tagged, prefixed) == (2, 2) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "still {tagged} and {prefixed} {:?} after Redis came back",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let settled = started.elapsed();
+    for _ in 0..20 {
+        for cache in [&a, &b] {
+            assert_eq!(outcome(cache, partitioned(1)).await.0, 2);
+            assert_eq!(outcome(cache, partitioned_prefix(2)).await.0, 2);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("after the partition, both instances served the new values {settled:?} after SIGCONT");
+}

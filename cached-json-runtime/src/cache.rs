@@ -177,16 +177,27 @@ impl Cache {
     /// this for one function; this form serves tools and admin routes that know prefixes by
     /// name.
     ///
-    /// `Err` if the new generation could not be written. Once it is, this process uses it at
-    /// once; if telling the other processes failed, that is retried in the background (on the
-    /// caller's Tokio runtime, backing off from 25 ms to 250 ms) until it goes through or a newer
-    /// invalidation of the prefix makes it moot.
+    /// `Err` if the new generation could not be written; the invalidation is then retried in
+    /// the background (on the caller's Tokio runtime, backing off from 25 ms to 250 ms) until
+    /// Redis takes it, so that one made while Redis was away is not lost. Once it is written,
+    /// this process uses it at once; if telling the other processes failed, that is retried
+    /// the same way until it goes through or a newer invalidation of the prefix makes it moot.
     pub async fn invalidate_prefix(&self, prefix: &str) -> Result<(), StoreError> {
-        let bumped = self
+        let bumped = match self
             .inner
             .generations
             .bump(self.store(), self.namespace(), prefix)
-            .await?;
+            .await
+        {
+            Ok(bumped) => bumped,
+            Err(err) => {
+                // The caller is told; the invalidation is also retried until the store gets
+                // it, so that it is not lost when the store was only briefly away (a write
+                // that timed out may even have been carried out: one more is harmless).
+                self.retry(Retried::Prefix(prefix.to_owned()), &err);
+                return Err(err);
+            }
+        };
         if let Err(err) = bumped.published {
             tracing::warn!(prefix, error = %err,
                 "an invalidation was written but not published: retrying in the background");
@@ -210,7 +221,8 @@ impl Cache {
     /// process's L1 drops its copies before this returns; another process's, when its store
     /// reports the change (within the L1's bound, see README).
     ///
-    /// `Err` if the store could not be told: the invalidation did not happen.
+    /// `Err` if the store could not be told (never a silent success); it is then retried in
+    /// the background until the store takes it, as [`Cache::invalidate_prefix`] is.
     pub async fn invalidate_tag(&self, tag: &str) -> Result<(), StoreError> {
         let record = crate::tags::record_key(self.namespace(), tag);
         // The store first: a copy read before the delete reaches the store must not outlive
@@ -219,7 +231,63 @@ impl Cache {
         if let Some(l1) = self.l1() {
             l1.forget(&record);
         }
+        if let Err(err) = &deleted {
+            // As for a prefix: `Err`, and retried until the store gets it.
+            self.retry(Retried::Tag(record), err);
+        }
         deleted.map(drop)
+    }
+
+    /// Retries `invalidation`, which failed with `err`, in the background (on the caller's
+    /// Tokio runtime, backing off from 25 ms to 250 ms) until the store carries it out; stops
+    /// when the cache is dropped.
+    fn retry(&self, invalidation: Retried, err: &StoreError) {
+        let what = format!("{invalidation:?}");
+        tracing::warn!(invalidation = what, error = %err,
+            "an invalidation did not reach the store: retrying it in the background");
+        let cache = Arc::downgrade(&self.inner);
+        let retried = async move {
+            let mut delay = Duration::from_millis(25);
+            loop {
+                tokio::time::sleep(delay).await;
+                let Some(inner) = cache.upgrade() else {
+                    return;
+                };
+                let cache = Cache { inner };
+                let done = match &invalidation {
+                    Retried::Tag(record) => cache.inner.store.delete(record).await.is_ok(),
+                    Retried::Prefix(prefix) => {
+                        let namespace = cache.namespace();
+                        let generations = &cache.inner.generations;
+                        match generations.bump(cache.store(), namespace, prefix).await {
+                            Ok(bumped) if bumped.published.is_ok() => true,
+                            // Written, not published: the publication's own retry takes over.
+                            Ok(bumped) => {
+                                let weak = Arc::downgrade(&cache.inner);
+                                drop(tokio::spawn(republish(weak, bumped.key, bumped.generation)));
+                                true
+                            }
+                            Err(_) => false,
+                        }
+                    }
+                };
+                if done {
+                    if let (Retried::Tag(record), Some(l1)) = (&invalidation, cache.l1()) {
+                        l1.forget(record);
+                    }
+                    tracing::info!(invalidation = ?invalidation, "a failed invalidation went through");
+                    return;
+                }
+                delay = (delay * 2).min(Duration::from_millis(250));
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(retried)),
+            Err(_) => tracing::warn!(
+                invalidation = what,
+                "no Tokio runtime to retry the invalidation on"
+            ),
+        }
     }
 
     /// The L1, if this cache has one.
@@ -274,6 +342,25 @@ async fn republish(cache: std::sync::Weak<Inner>, key: String, generation: u64) 
             }
             Republished::Moot => return,
             Republished::Failed => delay = (delay * 2).min(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// An invalidation retried until the store carries it out ([`Cache::retry`]).
+enum Retried {
+    /// Delete this tag record.
+    Tag(String),
+    /// Write a new generation of this prefix.
+    Prefix(String),
+}
+
+/// For logs: a prefix is the code's, a tag may hold an argument's value (personal data,
+/// perhaps): it is not written.
+impl std::fmt::Debug for Retried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retried::Tag(_) => f.write_str("a tag"),
+            Retried::Prefix(prefix) => write!(f, "prefix {prefix}"),
         }
     }
 }
