@@ -1,7 +1,8 @@
 //! A steady HIT load for profilers: 64 tasks calling a `#[cached_json]` function that hits,
 //! against a redis-server it starts, for `SECONDS` (default 10). With
 //! `CONTENDER=hand-written`, the same load through the hand-written floor instead (redis-rs
-//! `GET` + `serde_json::from_slice` on one multiplexed connection), to compare profiles.
+//! `GET` + `serde_json::from_slice` on one multiplexed connection), with `CONTENDER=tagged`
+//! through the same function carrying two tags, to compare profiles.
 //!
 //! ```text
 //! cargo build --release --example profile_hit
@@ -20,6 +21,15 @@ use common::{lookup, LocalInfo};
 
 #[cached_json("profile-local-info", ttl = 3600)]
 async fn local_info(location_name: &str) -> Result<LocalInfo, String> {
+    Ok(lookup(location_name))
+}
+
+#[cached_json(
+    "profile-local-info-tagged",
+    ttl = 3600,
+    tags("places", "place:{location_name}")
+)]
+async fn tagged(location_name: &str) -> Result<LocalInfo, String> {
     Ok(lookup(location_name))
 }
 
@@ -45,9 +55,11 @@ fn main() {
         .build()
         .unwrap();
     let hand_written = std::env::var("CONTENDER").is_ok_and(|c| c == "hand-written");
+    let with_tags = std::env::var("CONTENDER").is_ok_and(|c| c == "tagged");
     let url = server.url();
     let calls = runtime.block_on(async move {
         local_info("Recife").await.unwrap();
+        tagged("Recife").await.unwrap();
         let client = redis::Client::open(url).unwrap();
         let connection = client.get_multiplexed_async_connection().await.unwrap();
         let json = serde_json::to_vec(&lookup("Recife")).unwrap();
@@ -69,6 +81,8 @@ fn main() {
                                     .unwrap();
                             let info: LocalInfo = serde_json::from_slice(&bytes.unwrap()).unwrap();
                             std::hint::black_box(info);
+                        } else if with_tags {
+                            tagged("Recife").await.unwrap();
                         } else {
                             local_info("Recife").await.unwrap();
                         }

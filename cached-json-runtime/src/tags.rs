@@ -62,6 +62,24 @@ pub(crate) fn is_record(namespace: Option<&str>, key: &str) -> bool {
     rest.is_some_and(|rest| rest.starts_with(RECORD_HEAD))
 }
 
+/// A token as stored (decimal digits), without going through `str::parse` (it ran on every
+/// tagged hit, twice per tag); `None` for anything else.
+pub(crate) fn parse_token(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if text.len() < 20 {
+        // 19 digits cannot overflow: no checks on the way.
+        return Some(
+            text.iter()
+                .fold(0u64, |token, &digit| token * 10 + u64::from(digit - b'0')),
+        );
+    }
+    text.iter().try_fold(0u64, |token, &digit| {
+        token.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
+}
+
 /// A new token for a tag record: random, never `0` (a missing record's).
 pub(crate) fn new_token() -> u64 {
     fastrand::u64(1..)
@@ -84,9 +102,15 @@ pub(crate) struct TagArgs {
 impl TagArgs {
     /// Records argument `name`, whose canonical JSON is `json`.
     pub(crate) fn add(&mut self, name: &'static str, json: &[u8]) {
-        let text = match serde_json::from_slice::<String>(json) {
-            Ok(text) => text,
-            Err(_) => String::from_utf8_lossy(json).into_owned(),
+        let text = match json {
+            // A string without escapes: its text is between the quotes.
+            [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
+                String::from_utf8_lossy(inner).into_owned()
+            }
+            _ => match serde_json::from_slice::<String>(json) {
+                Ok(text) => text,
+                Err(_) => String::from_utf8_lossy(json).into_owned(),
+            },
         };
         self.args.push((name, text));
     }
@@ -102,17 +126,37 @@ impl TagArgs {
     pub(crate) fn records(&self, templates: &[&str], namespace: Option<&str>) -> Arc<[String]> {
         templates
             .iter()
-            .map(|template| record_key(namespace, &render(template, |name| self.get(name))))
+            .map(|template| {
+                // Written in one go: `[namespace:]cached-json:tag:` and the rendered template.
+                let mut key = String::with_capacity(
+                    namespace.map_or(0, |n| n.len() + 1) + RECORD_HEAD.len() + template.len() + 16,
+                );
+                if let Some(namespace) = namespace {
+                    key.push_str(namespace);
+                    key.push(':');
+                }
+                key.push_str(RECORD_HEAD);
+                render_into(&mut key, template, |name| self.get(name));
+                key
+            })
             .collect()
     }
 }
 
 /// `template` with each `{name}` replaced by that argument's text (`{{` and `}}` are braces);
 /// the attribute has checked that every name is a key argument.
+#[cfg(test)]
 pub(crate) fn render<'a>(template: &str, arg: impl Fn(&str) -> Option<&'a str>) -> String {
     let mut out = String::with_capacity(template.len() + 16);
+    render_into(&mut out, template, arg);
+    out
+}
+
+/// [`render`], appended to `out`.
+fn render_into<'a>(out: &mut String, template: &str, arg: impl Fn(&str) -> Option<&'a str>) {
+    let brace = |text: &str| text.bytes().position(|b| b == b'{' || b == b'}');
     let mut rest = template;
-    while let Some(at) = rest.find(['{', '}']) {
+    while let Some(at) = brace(rest) {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
         if tail.starts_with("{{") || tail.starts_with("}}") {
@@ -127,7 +171,6 @@ pub(crate) fn render<'a>(template: &str, arg: impl Fn(&str) -> Option<&'a str>) 
         }
     }
     out.push_str(rest);
-    out
 }
 
 /// What a tagged entry is stored as: `{"tags":[<token>,...],"value":<json>}` (itself JSON).
@@ -147,31 +190,37 @@ pub(crate) fn wrap(tokens: &[u64], json: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The tokens a tagged entry was stored with, and where its JSON is in `bytes`; `None` for
-/// bytes that are not a tagged entry.
-fn unwrap(bytes: &[u8]) -> Option<(Vec<u64>, Range<usize>)> {
+/// Where a tagged entry's JSON is in `bytes`, if it was stored with exactly the tokens
+/// `current`; `None` for bytes that are not a tagged entry, or were stored with other tokens.
+fn stored_with(bytes: &[u8], current: &[u64]) -> Option<Range<usize>> {
     let rest = bytes.strip_prefix(b"{\"tags\":[")?;
     let close = rest.iter().position(|&b| b == b']')?;
-    let tokens = std::str::from_utf8(&rest[..close]).ok()?;
-    let tokens = tokens
-        .split(',')
-        .map(|token| token.parse().ok())
-        .collect::<Option<Vec<u64>>>()?;
+    let mut stored = rest[..close].split(|&b| b == b',');
+    let mut text = itoa::Buffer::new();
+    for token in current {
+        // Compared as written: formatting a token is cheaper than parsing one.
+        if stored.next() != Some(text.format(*token).as_bytes()) {
+            return None;
+        }
+    }
+    if stored.next().is_some() {
+        return None;
+    }
     let value = rest[close..].strip_prefix(b"],\"value\":")?;
     if value.last() != Some(&b'}') {
         return None;
     }
     let start = bytes.len() - value.len();
-    Some((tokens, start..bytes.len() - 1))
+    Some(start..bytes.len() - 1)
 }
 
 /// The JSON of a tagged entry read as `bytes`, if it was stored with exactly the tokens
 /// `current` (its tags' records now, none missing); `None`: a miss.
 pub(crate) fn check(mut bytes: Vec<u8>, current: &[u64]) -> Option<Vec<u8>> {
-    let (tokens, json) = unwrap(&bytes)?;
-    if tokens != current || current.contains(&0) {
+    if current.contains(&0) {
         return None;
     }
+    let json = stored_with(&bytes, current)?;
     bytes.truncate(json.end);
     bytes.drain(..json.start);
     Some(bytes)

@@ -103,7 +103,7 @@ impl Store for RedisStore {
                 let tokens = records
                     .into_iter()
                     .map(|record: Result<Option<String>, StoreError>| {
-                        record.and_then(|record| token(record.as_deref()))
+                        record.and_then(|record| token(record.as_deref().map(str::as_bytes)))
                     })
                     .collect();
                 return (entry.0, entry.1, tokens);
@@ -133,11 +133,7 @@ impl Store for RedisStore {
                 Ok((values, pttl)) if values.len() == 1 + tags.len() => {
                     let mut values = values.into_iter();
                     let entry = values.next().flatten();
-                    let tokens = values
-                        .map(|record| {
-                            token(record.as_deref().map(String::from_utf8_lossy).as_deref())
-                        })
-                        .collect();
+                    let tokens = values.map(|record| token(record.as_deref())).collect();
                     match entry {
                         Some(bytes) => {
                             (Read::Value(bytes), pttl.map(Duration::from_millis), tokens)
@@ -175,7 +171,9 @@ impl Store for RedisStore {
                 let mut tokens = Vec::with_capacity(tags.len());
                 for kept in kept.await {
                     let kept: Vec<Option<String>> = kept?;
-                    tokens.push(token(kept.first().and_then(Option::as_deref))?);
+                    tokens.push(token(
+                        kept.first().and_then(Option::as_deref).map(str::as_bytes),
+                    )?);
                 }
                 return Ok(tokens);
             }
@@ -183,7 +181,9 @@ impl Store for RedisStore {
             let kept = self
                 .run::<Vec<Option<String>>>(Command::KeepTags, first, keep_tags_script(tags, life))
                 .await?;
-            kept.iter().map(|kept| token(kept.as_deref())).collect()
+            kept.iter()
+                .map(|kept| token(kept.as_deref().map(str::as_bytes)))
+                .collect()
         })
     }
 
@@ -337,11 +337,12 @@ fn keep_tags_script(tags: &[String], life: u64) -> redis::Cmd {
 
 /// A tag record's token: `0` for one that does not exist; a record holding anything but a
 /// token (written by someone else) is refused.
-fn token(record: Option<&str>) -> Result<u64, StoreError> {
+fn token(record: Option<&[u8]>) -> Result<u64, StoreError> {
     match record {
         None => Ok(0),
-        Some(text) => text.parse().map_err(|_| {
-            StoreError::Reply(format!("a tag record holds `{text:.32}`, not a token"))
+        Some(text) => crate::tags::parse_token(text).ok_or_else(|| {
+            let text = String::from_utf8_lossy(&text[..text.len().min(32)]);
+            StoreError::Reply(format!("a tag record holds `{text}`, not a token"))
         }),
     }
 }
