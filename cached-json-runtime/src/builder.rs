@@ -209,6 +209,7 @@ impl CacheBuilder {
             generations: Default::default(),
             max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
             l1,
+            retries: Default::default(),
             #[cfg(feature = "testing")]
             recorder: None,
         }))

@@ -17,10 +17,14 @@ impl Store for NoStore {
         _: &'a [u8],
         _: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError::Unavailable)))
+        Box::pin(std::future::ready(Err(StoreError::Unsupported(
+            "writes: caching is off",
+        ))))
     }
     fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(std::future::ready(Err(StoreError::Unavailable)))
+        Box::pin(std::future::ready(Err(StoreError::Unsupported(
+            "writes: caching is off",
+        ))))
     }
     fn health(&self) -> Health {
         Health::Down
