@@ -203,15 +203,10 @@ impl CacheBuilder {
         let namespace = self.namespace;
         let l1 = l1_for(&*store, namespace.as_deref(), self.l1_bytes);
         Ok(Cache::from_inner(Inner {
-            store,
             namespace,
-            flights: Default::default(),
-            generations: Default::default(),
             max_value_bytes: self.max_value_bytes.unwrap_or(DEFAULT_MAX_VALUE_BYTES),
             l1,
-            retries: Default::default(),
-            #[cfg(feature = "testing")]
-            recorder: None,
+            ..Inner::on(store)
         }))
     }
 }

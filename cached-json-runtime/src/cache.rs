@@ -52,6 +52,23 @@ pub(crate) struct Inner {
     pub(crate) recorder: Option<crate::testing::Recorder>,
 }
 
+impl Inner {
+    /// A cache's parts on `store`, every setting at its default.
+    pub(crate) fn on(store: Box<dyn Store>) -> Self {
+        Inner {
+            store,
+            namespace: None,
+            flights: Arc::default(),
+            generations: Arc::default(),
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            l1: None,
+            retries: Retries::default(),
+            #[cfg(feature = "testing")]
+            recorder: None,
+        }
+    }
+}
+
 /// [`CacheBuilder::max_value_bytes`](crate::CacheBuilder::max_value_bytes) unless set: 4 MiB.
 pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = 4 << 20;
 
@@ -64,31 +81,15 @@ tokio::task_local! {
 impl Cache {
     /// A cache on `store`, without namespace.
     pub fn new(store: impl Store) -> Self {
-        Cache::from_inner(Inner {
-            store: Box::new(store),
-            namespace: None,
-            flights: Arc::default(),
-            generations: Arc::default(),
-            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
-            l1: None,
-            retries: Retries::default(),
-            #[cfg(feature = "testing")]
-            recorder: None,
-        })
+        Cache::from_inner(Inner::on(Box::new(store)))
     }
 
     /// A cache on `store` whose calls' outcomes `recorder` gets (a test's).
     #[cfg(feature = "testing")]
     pub(crate) fn recording(store: impl Store, recorder: crate::testing::Recorder) -> Self {
         Cache::from_inner(Inner {
-            store: Box::new(store),
-            namespace: None,
-            flights: Arc::default(),
-            generations: Arc::default(),
-            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
-            l1: None,
-            retries: Retries::default(),
             recorder: Some(recorder),
+            ..Inner::on(Box::new(store))
         })
     }
 

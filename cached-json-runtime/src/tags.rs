@@ -85,6 +85,19 @@ pub(crate) fn new_token() -> u64 {
     fastrand::u64(1..)
 }
 
+/// What keeping a tag record for `life` does to it ([`Store::keep_tags`]): `live` is its
+/// token and remaining life, if it exists. Answers the token it holds then, and the life to
+/// give it (`None`: left as it is): a new record gets a new token and twice `life`; one with
+/// less than `life` left gets twice `life` again, so that it changes (which every L1 hears) at
+/// most once per `life`. (The Redis store runs the same rule in a script.)
+pub(crate) fn kept(live: Option<(u64, Duration)>, life: Duration) -> (u64, Option<Duration>) {
+    match live {
+        Some((token, left)) if left >= life => (token, None),
+        Some((token, _)) => (token, Some(2 * life)),
+        None => (new_token(), Some(2 * life)),
+    }
+}
+
 /// How long a run's records are kept for: the life of the entry and its stale copy, and the
 /// longest run that still stores its value.
 pub(crate) fn record_life(entry_life: Duration) -> Duration {

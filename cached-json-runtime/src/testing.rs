@@ -33,11 +33,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::cache::Cache;
 use crate::outcome::CacheOutcome;
-use crate::store::{BoxFuture, Read, Store, StoreError, TaggedRead};
+use crate::store::{BoxFuture, MemoryStore, Read, Store, StoreError, TaggedRead};
 
 /// How long an operation of a hung store waits before it fails (tokio's clock: at once under a
 /// paused clock), as a Redis command past its timeout.
@@ -130,19 +128,14 @@ impl Recorder {
     }
 }
 
-/// The store of a [`TestCache`].
-#[derive(Default)]
+/// The store of a [`TestCache`]: the in-process store on the test's clock, behind the faults
+/// the test scripts.
 struct TestStore {
-    entries: Mutex<HashMap<String, Stored>>,
+    store: MemoryStore,
     /// How far the test moved the clock past tokio's.
-    offset: Mutex<Duration>,
+    offset: Arc<Mutex<Duration>>,
     faults: Mutex<Faults>,
     recovered: tokio::sync::Notify,
-}
-
-struct Stored {
-    value: Vec<u8>,
-    expires: Instant,
 }
 
 #[derive(Default)]
@@ -155,11 +148,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl TestStore {
-    fn now(&self) -> Instant {
-        Instant::now() + *lock(&self.offset)
+impl Default for TestStore {
+    fn default() -> Self {
+        let offset = Arc::default();
+        TestStore {
+            store: MemoryStore::on_test_clock(64 << 20, Arc::clone(&offset)),
+            offset,
+            faults: Mutex::default(),
+            recovered: tokio::sync::Notify::new(),
+        }
     }
+}
 
+impl TestStore {
     /// Whether the operation may go ahead, or the fault it meets.
     async fn answers(&self) -> Result<(), StoreError> {
         let hanging = {
@@ -178,41 +179,14 @@ impl TestStore {
         }
         Ok(())
     }
-
-    /// The live value of `key`, and its remaining life.
-    fn live(&self, key: &str) -> Option<(Vec<u8>, Duration)> {
-        let now = self.now();
-        let mut entries = lock(&self.entries);
-        match entries.get(key) {
-            Some(stored) if stored.expires > now => {
-                Some((stored.value.clone(), stored.expires - now))
-            }
-            Some(_) => {
-                entries.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) {
-        let expires = self.now() + ttl;
-        lock(&self.entries).insert(key.to_owned(), Stored { value, expires });
-    }
-
-    fn read(&self, key: &str) -> (Read, Option<Duration>) {
-        match self.live(key) {
-            Some((value, remaining)) => (Read::Value(value), Some(remaining)),
-            None => (Read::Miss, None),
-        }
-    }
 }
 
+/// Each operation: the scripted fault, if any, else the in-process store's answer.
 impl Store for TestStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
         Box::pin(async move {
             match self.answers().await {
-                Ok(()) => self.read(key).0,
+                Ok(()) => self.store.get(key).await,
                 Err(_) => Read::Unreachable,
             }
         })
@@ -221,7 +195,7 @@ impl Store for TestStore {
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
         Box::pin(async move {
             match self.answers().await {
-                Ok(()) => self.read(key),
+                Ok(()) => self.store.get_with_ttl(key).await,
                 Err(_) => (Read::Unreachable, None),
             }
         })
@@ -233,17 +207,11 @@ impl Store for TestStore {
         tags: &'a [String],
         with_ttl: bool,
     ) -> BoxFuture<'a, TaggedRead> {
-        let _ = with_ttl;
         Box::pin(async move {
-            if let Err(err) = self.answers().await {
-                return (Read::Unreachable, None, Err(err));
+            match self.answers().await {
+                Ok(()) => self.store.get_tagged(key, tags, with_ttl).await,
+                Err(err) => (Read::Unreachable, None, Err(err)),
             }
-            let tokens = tags
-                .iter()
-                .map(|tag| self.live(tag).map_or(0, |(token, _)| token_of(&token)))
-                .collect();
-            let (read, remaining) = self.read(key);
-            (read, remaining, Ok(tokens))
         })
     }
 
@@ -254,22 +222,7 @@ impl Store for TestStore {
     ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
         Box::pin(async move {
             self.answers().await?;
-            Ok(tags
-                .iter()
-                .map(|tag| match self.live(tag) {
-                    Some((token, left)) => {
-                        if left < life {
-                            self.put(tag, token.clone(), 2 * life);
-                        }
-                        token_of(&token)
-                    }
-                    None => {
-                        let token = crate::tags::new_token();
-                        self.put(tag, token.to_string().into_bytes(), 2 * life);
-                        token
-                    }
-                })
-                .collect())
+            self.store.keep_tags(tags, life).await
         })
     }
 
@@ -281,28 +234,20 @@ impl Store for TestStore {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.answers().await?;
-            self.put(key, value.to_vec(), ttl);
-            Ok(())
+            self.store.set(key, value, ttl).await
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
             self.answers().await?;
-            Ok(self.live(key).is_some() && lock(&self.entries).remove(key).is_some())
+            self.store.delete(key).await
         })
     }
 
     fn kind(&self) -> &'static str {
         "test"
     }
-}
-
-fn token_of(stored: &[u8]) -> u64 {
-    std::str::from_utf8(stored)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub struct MemoryStore {
     /// entries never drops one (that would only cost misses, but it would cost them for every
     /// entry of the tag).
     tags: Arc<Mutex<HashMap<String, TagRecord>>>,
+    /// `None`: the system's clock. `Some`: tokio's (paused in a test, perhaps) moved ahead by
+    /// this much more: a [`TestCache`](crate::testing::TestCache)'s.
+    clock: Option<Arc<Mutex<Duration>>>,
 }
 
 type Entries = quick_cache::sync::Cache<
@@ -81,13 +84,33 @@ impl MemoryStore {
         MemoryStore {
             entries: Arc::new(entries),
             tags: Arc::default(),
+            clock: None,
+        }
+    }
+
+    /// A store on tokio's clock moved ahead by `offset` (a test's clock).
+    #[cfg(feature = "testing")]
+    pub(crate) fn on_test_clock(max_bytes: u64, offset: Arc<Mutex<Duration>>) -> Self {
+        MemoryStore {
+            clock: Some(offset),
+            ..MemoryStore::new(max_bytes)
+        }
+    }
+
+    fn now(&self) -> Instant {
+        match &self.clock {
+            None => Instant::now(),
+            Some(offset) => {
+                tokio::time::Instant::now().into_std()
+                    + *offset.lock().unwrap_or_else(|e| e.into_inner())
+            }
         }
     }
 
     /// The live value of `key`, and how long it has left.
     fn live(&self, key: &str) -> Option<(Vec<u8>, Duration)> {
         let entry = self.entries.get(key)?;
-        let now = Instant::now();
+        let now = self.now();
         if entry.expires <= now {
             self.entries.remove(key);
             return None;
@@ -131,7 +154,7 @@ impl Store for MemoryStore {
         with_ttl: bool,
     ) -> BoxFuture<'a, TaggedRead> {
         let _ = with_ttl;
-        let now = Instant::now();
+        let now = self.now();
         let tokens = {
             let records = self.tag_records();
             tags.iter()
@@ -152,7 +175,7 @@ impl Store for MemoryStore {
         tags: &'a [String],
         life: Duration,
     ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
-        let now = Instant::now();
+        let now = self.now();
         let mut records = self.tag_records();
         if records.len() >= 1024 && records.len().is_power_of_two() {
             // Bounded by the tags in use: the expired go as the map doubles.
@@ -161,19 +184,16 @@ impl Store for MemoryStore {
         let tokens = tags
             .iter()
             .map(|tag| {
-                let record = records.entry(tag.clone()).or_insert(TagRecord {
-                    token: 0,
-                    expires: now,
-                });
-                if record.expires <= now {
-                    *record = TagRecord {
-                        token: crate::tags::new_token(),
-                        expires: now + 2 * life,
-                    };
-                } else if record.expires - now < life {
-                    record.expires = now + 2 * life;
+                let live = records
+                    .get(tag)
+                    .filter(|record| record.expires > now)
+                    .map(|record| (record.token, record.expires - now));
+                let (token, new_life) = crate::tags::kept(live, life);
+                if let Some(new_life) = new_life {
+                    let expires = now + new_life;
+                    records.insert(tag.clone(), TagRecord { token, expires });
                 }
-                record.token
+                token
             })
             .collect();
         Box::pin(std::future::ready(Ok(tokens)))
@@ -189,7 +209,7 @@ impl Store for MemoryStore {
             key.to_owned(),
             Entry {
                 value: value.into(),
-                expires: Instant::now() + ttl,
+                expires: self.now() + ttl,
             },
         );
         Box::pin(std::future::ready(Ok(())))
@@ -198,7 +218,7 @@ impl Store for MemoryStore {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         // (A tag record's key is deleted to invalidate the tag.)
         let tag = self.tag_records().remove(key).is_some();
-        let now = Instant::now();
+        let now = self.now();
         let existed = self
             .entries
             .remove(key)
