@@ -5,7 +5,9 @@
 //! - `cached-json`: a `#[cached_json]` function on a hit;
 //! - `cached-crate`: the `cached` crate's `#[concurrent_cached]` over its `AsyncRedisCache`;
 //! - then `cached-json` against itself with two tags (`tags(...)`: the records read with the
-//!   entry).
+//!   entry);
+//! - then a batch of 100 ids, all cached: `hand-written` `MGET` of the 100 keys + decoding each
+//!   into a `HashMap` (one round trip), against a `#[cached_json(.., batch)]` function.
 //!
 //! Criterion measures each contender in turn. On a shared 2-core machine the speed of the
 //! machine drifts by tens of percent between two such measurements, so the ratios come from a
@@ -14,6 +16,7 @@
 //!
 //! `cargo bench --bench hit_path` for figures; `cargo test --benches` runs each once (CI).
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, OnceLock};
 
@@ -42,6 +45,25 @@ async fn with_cached_json(location_name: &str) -> Result<LocalInfo, String> {
 )]
 async fn with_tags(location_name: &str) -> Result<LocalInfo, String> {
     Ok(lookup(location_name))
+}
+
+/// 100 places at once, each its own entry.
+#[cached_json("bench-places", ttl = 3600, batch)]
+async fn places(ids: &[u64]) -> Result<HashMap<u64, LocalInfo>, String> {
+    Ok(ids.iter().map(|&id| (id, lookup("Recife"))).collect())
+}
+
+/// The hand-written batch read: `MGET` of `keys`, each value decoded, by id.
+async fn hand_written_batch(
+    connection: &mut redis::aio::MultiplexedConnection,
+    ids: &[u64],
+    keys: &[String],
+) -> HashMap<u64, LocalInfo> {
+    let values: Vec<Option<Vec<u8>>> = connection.mget(keys).await.expect("MGET");
+    ids.iter()
+        .zip(values)
+        .filter_map(|(&id, bytes)| Some((id, serde_json::from_slice(&bytes?).expect("JSON"))))
+        .collect()
 }
 
 static CACHED_CRATE_URL: OnceLock<String> = OnceLock::new();
@@ -142,6 +164,52 @@ fn hit_path(c: &mut Criterion) {
         "HIT, tagged vs untagged, 64 concurrent tasks",
         true,
         &tagged,
+    );
+
+    // Batch loading: 100 ids, every one cached.
+    let ids: Arc<Vec<u64>> = Arc::new((0..100).collect());
+    let keys: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|id| format!("bench-hand-batch:{id}"))
+            .collect(),
+    );
+    runtime.block_on(async {
+        let mut connection = connection.clone();
+        let value = serde_json::to_vec(&lookup("Recife")).unwrap();
+        for key in keys.iter() {
+            let _: () = connection.set(key, &value).await.unwrap();
+        }
+        assert_eq!(places(&ids).await.unwrap().len(), 100);
+        assert_eq!(
+            hand_written_batch(&mut connection, &ids, &keys).await.len(),
+            100
+        );
+    });
+    let batch: Vec<Contender> = vec![
+        ("hand-written MGET", {
+            let (connection, ids, keys) = (connection.clone(), ids.clone(), keys.clone());
+            Arc::new(move || {
+                let (mut connection, ids, keys) = (connection.clone(), ids.clone(), keys.clone());
+                Box::pin(async move {
+                    black_box(hand_written_batch(&mut connection, &ids, &keys).await);
+                })
+            })
+        }),
+        ("cached-json batch", {
+            let ids = ids.clone();
+            Arc::new(move || {
+                let ids = ids.clone();
+                Box::pin(async move {
+                    black_box(places(&ids).await.unwrap());
+                })
+            })
+        }),
+    ];
+    paired(
+        &runtime,
+        "HIT, a batch of 100 ids, one call at a time",
+        false,
+        &batch,
     );
 
     let mut group = c.benchmark_group("hit/sequential");

@@ -67,6 +67,8 @@
 /// | `cache_if = path` | `fn(&V) -> bool`, `V` what is stored (the `Ok` value, the `Some` value, or the whole value): a value for which it is false is returned and not stored |
 /// | `ttl_with = path` | `fn(&V) -> std::time::Duration`: each value stored for its own TTL instead of `ttl` (zero: not stored); `jitter`, `stale`, `refresh_ahead`, the L1 and HTTP `max-age` follow it |
 /// | `none_ttl = N` | with `Option<T>`: cache `None` for N seconds too (negative caching; `cache_none` caches it for `ttl`); `V` is then the whole `Option` |
+/// | `tags("catalog", "seller:{id}")` | tags its entries carry (fixed, or built from key arguments); [`invalidate_tag`] makes every entry of a tag a miss, on every instance, in O(1) |
+/// | `batch` | on a function taking a list of ids (`Vec<K>` or `&[K]`) and returning `HashMap<K, V>` (or a `Result` of it): one read for every id's entry, one run with the missing ids only, each id its own entry (below) |
 /// | `crate = "path"` | where this crate is, when it is renamed in `Cargo.toml` or re-exported by another crate |
 ///
 /// - `Result<T, E>`: only `Ok` is cached. `Option<T>`: only `Some` (add `cache_none` to cache
@@ -141,6 +143,35 @@
 ///     assert_eq!(price_refresh(&Db, "a-1").await, 42); // ran and stored, hit or not
 ///     price_invalidate_all().await.unwrap(); // every "prices" entry, at once
 ///     assert_eq!(observe(price(&Db, "a-1")).await.1, Some(CacheOutcome::Miss));
+/// }).await;
+/// # });
+/// ```
+///
+/// Batch loading: each id its own entry, one read for all of them, the body run once with the
+/// ids missing from the cache (ids it leaves out of its map are absent from the answer, and
+/// not cached). The companions take one id:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use cached_json::{cached_json, Cache};
+///
+/// static ORIGIN_CALLS: AtomicUsize = AtomicUsize::new(0);
+///
+/// #[cached_json("users", ttl = 60, batch)]
+/// async fn users(ids: &[u64]) -> HashMap<u64, String> {
+///     ORIGIN_CALLS.fetch_add(1, Ordering::Relaxed);
+///     ids.iter().filter(|id| **id < 100).map(|id| (*id, format!("user {id}"))).collect()
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let cache = Cache::builder().memory(1 << 20).build().unwrap();
+/// cache.scope(async {
+///     assert_eq!(users(&[1, 2]).await.len(), 2); // one call with [1, 2]
+///     let found = users(&[1, 2, 3, 500]).await; // one call with [3, 500]
+///     assert_eq!(found.len(), 3); // 500 does not exist
+///     assert_eq!(ORIGIN_CALLS.load(Ordering::Relaxed), 2);
+///     assert!(users_invalidate(&2).await.unwrap());
 /// }).await;
 /// # });
 /// ```

@@ -71,6 +71,8 @@ pub(crate) struct Attr {
     pub none_ttl: Option<Spanned<u64>>,
     /// `tags("catalog", "seller:{seller_id}")`: the tags its entries carry, as written.
     pub tags: Vec<LitStr>,
+    /// `batch`: the function loads many ids at once, each its own entry.
+    pub batch: Option<Span>,
 }
 
 const USAGE: &str = "expected `#[cached_json(\"prefix\", ttl = SECONDS)]`";
@@ -141,6 +143,7 @@ options! {
     ttl_with: "ttl_with = path::to::fn",
     none_ttl: "none_ttl = SECONDS",
     tags: "tags(\"tag\", \"tag:{arg}\", ...)",
+    batch: "batch",
 }
 
 impl Parse for Attr {
@@ -180,6 +183,7 @@ impl Parse for Attr {
         let mut ttl_with = None;
         let mut none_ttl = None;
         let mut tags = None;
+        let mut batch = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -236,6 +240,7 @@ impl Parse for Attr {
                     parse_function(input, name, "`fn(&V) -> std::time::Duration`, the value's TTL")?,
                 ),
                 Opt::tags => set_once(&mut tags, parse_tags(input, span)?),
+                Opt::batch => set_once(&mut batch, Some(span)),
                 Opt::none_ttl => integer!(
                     "seconds a `None` is cached, e.g. `none_ttl = 30`",
                     &mut none_ttl
@@ -318,6 +323,7 @@ impl Parse for Attr {
             ttl_with: ttl_with.flatten(),
             none_ttl: none_ttl.flatten(),
             tags: tags.flatten().unwrap_or_default(),
+            batch: batch.flatten(),
         })
     }
 }

@@ -18,14 +18,27 @@ use syn::{Attribute, Ident};
 use crate::item::MaybeItemFn;
 use crate::valid::{DetachedArg, Mode, Model};
 
+mod batch;
 mod companions;
 mod site;
 
+use batch::batch_function;
 use companions::companions;
 use site::site_definition;
 
 pub(crate) fn expand(model: &Model, function: MaybeItemFn) -> TokenStream {
     let site = site_definition(model, function.sig.ident.span());
+    if let Some(batch) = &model.batch {
+        // A batch has no `f_json`: its answer is a map, not one entry.
+        let cached = batch_function(model, batch, &function, &site, false);
+        let refresh = batch_function(model, batch, &function, &site, true);
+        let companions = companions(model, &function, &site);
+        return quote! {
+            #cached
+            #refresh
+            #companions
+        };
+    }
     let cached = cached_function(model, &function, &site, Twin::Function);
     let refresh = cached_function(model, &function, &site, Twin::Refresh);
     let json = cached_function(model, &function, &site, Twin::Json);

@@ -261,3 +261,56 @@ fn tags_may_only_use_key_arguments_and_are_kept_as_templates() {
     let empty = error(r#""p", ttl = 1, skip(pool), tags()"#, f);
     assert!(empty.contains("needs at least one tag"), "{empty}");
 }
+
+#[test]
+fn a_batch_knows_its_ids_its_output_and_what_each_run_copies() {
+    let batch_model = model(
+        r#""users", ttl = 60, batch, skip(db), none_ttl = 5"#,
+        "async fn users(&self, db: &Db, lang: String, mut ids: Vec<u64>) \
+         -> Result<HashMap<u64, User>, Error> { todo!() }",
+    )
+    .unwrap();
+    let batch = batch_model.batch.as_ref().unwrap();
+    assert_eq!(batch.ids, "ids");
+    assert_eq!(batch.id_ty.to_token_stream().to_string(), "u64");
+    assert!(!batch.slice && batch.mutable && batch.result && batch.stores_absent);
+    let others: Vec<String> = batch.others.iter().map(|(i, _)| i.to_string()).collect();
+    assert_eq!(others, ["db", "lang"]);
+    // The ids are a key argument like any other: between the others by name.
+    assert_eq!(key_names(&batch_model), ["ids", "lang"]);
+
+    let slice = model(
+        r#""users", ttl = 60, batch"#,
+        "async fn users(ids: &[String]) -> HashMap<String, u8> { todo!() }",
+    )
+    .unwrap();
+    let batch = slice.batch.as_ref().unwrap();
+    assert_eq!(batch.id_ty.to_token_stream().to_string(), "String");
+    assert!(batch.slice && !batch.result && !batch.stores_absent);
+}
+
+#[test]
+fn a_batch_refuses_what_works_one_key_at_a_time_and_every_other_shape() {
+    let errors = error(
+        r#""p", ttl = 60, batch, lock, stale = 5, tags("t")"#,
+        "async fn f(&mut self, ids: Vec<u64>, more: &[u8]) -> Vec<u64> { ids }",
+    );
+    for expected in [
+        "`lock` is not supported with `batch`",
+        "`stale` is not supported with `batch`",
+        "`tags` is not supported with `batch`",
+        "`more` is a second key argument",
+        "returns `HashMap<K, V>` or `Result<HashMap<K, V>, E>`",
+        "a method takes `&self`",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "{expected:?} missing from:\n{errors}"
+        );
+    }
+    assert!(error(
+        r#""p", ttl = 60, batch"#,
+        "async fn f(id: u64) -> HashMap<u64, u64> { todo!() }"
+    )
+    .contains("takes its ids as one key argument of type `Vec<K>` or `&[K]`"));
+}

@@ -36,7 +36,7 @@ use crate::tags::{self, Began, TagArgs};
 
 /// The generation a key is built at when the store cannot tell the real one: a key no entry
 /// has (a real generation is random), for coalescing only.
-const UNKNOWN_GENERATION: u64 = u64::MAX;
+pub(crate) const UNKNOWN_GENERATION: u64 = u64::MAX;
 
 /// A call with the hash of its arguments: what the cache-aside future carries.
 pub(crate) struct Aside {

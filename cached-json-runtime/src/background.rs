@@ -101,6 +101,44 @@ impl<S: Shape> Computation<S> {
         self
     }
 
+    /// Steps 4 and 5 for `output`, computed elsewhere (a batch's run, which computes many keys
+    /// at once): stored as [`Computation::run`] stores a fresh value; the followers answered.
+    /// For an untagged key.
+    pub(crate) async fn store(self, output: S::Output) -> S::Output {
+        let Computation {
+            cache,
+            site,
+            key,
+            codec,
+            reachable,
+            lead,
+            lease,
+            ..
+        } = self;
+        debug_assert!(key.tags().is_none(), "a batch's keys are untagged");
+        let (done, landing) = fresh::<S>(
+            &cache,
+            site,
+            &key,
+            codec,
+            reachable,
+            lead.as_ref(),
+            None,
+            output,
+        )
+        .await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        if let Some(lead) = lead {
+            lead.land(landing);
+        }
+        match done {
+            Done::Answer(_, output) => output,
+            Done::Panicked(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
     /// Runs `function` (extending the lease meanwhile; with `stale`, a failure, or
     /// `soft_timeout`, answers the last good value), stores a fresh value if anyone will read
     /// it (the store, or followers), releases the lease, answers the followers.
@@ -150,66 +188,17 @@ impl<S: Shape> Computation<S> {
                 (Done::Answer(CacheOutcome::Stale, output), landing)
             }
             Ran::Fresh(output) => {
-                let followers = lead.as_ref().is_some_and(Lead::has_followers);
-                let (bytes, mut landing) = written::<S>(codec, &key, &output, reachable, followers);
-                // The value's own TTL (`ttl_with`, `none_ttl`); `None`: it says not to store it
-                // (`cache_if`, a zero TTL). It is still answered, to this caller and the
-                // followers.
-                let value_ttl = stored_ttl::<S>(&codec, &output, site.ttl);
-                // A tagged entry's JSON is stored with its tokens (`None`: not stored).
-                let wrapped = began.as_ref().map(|began| {
-                    let began = began.as_ref()?;
-                    bytes.as_deref().and_then(|bytes| began.wrap(bytes))
-                });
-                let storable = !matches!(wrapped, Some(None));
-                if let (Some(bytes), Some(value_ttl), true) =
-                    (bytes.filter(|_| reachable), value_ttl, storable)
-                {
-                    let payload = wrapped
-                        .as_ref()
-                        .and_then(Option::as_deref)
-                        .unwrap_or(&bytes);
-                    if bytes.len() > cache.max_value_bytes() {
-                        // One huge value must not clog the connection every key shares.
-                        if let Some(held_back) = OVERSIZED_VALUES.allow() {
-                            tracing::warn!(
-                                key = key.as_str(),
-                                bytes = bytes.len(),
-                                max_value_bytes = cache.max_value_bytes(),
-                                held_back,
-                                "value larger than the cache's limit: returned, not stored"
-                            );
-                        }
-                    } else {
-                        // Written before the flight lands, so that a caller arriving as it
-                        // lands finds the value in the store.
-                        let ttl = site.jittered(value_ttl);
-                        let written = store.set(key.as_str(), payload, ttl).await;
-                        // This process reads its own write at once; the others drop their copy
-                        // when the store reports it.
-                        if let Some(l1) = cache.l1() {
-                            l1.forget(key.as_str());
-                        }
-                        stale::write(store, &key, site, payload, ttl).await;
-                        if let (Landing::Value(_, stored), true) = (&mut landing, written.is_ok()) {
-                            *stored = true;
-                        }
-                        if observed && written.is_ok() {
-                            http::record(Entry::new(
-                                CacheOutcome::Miss,
-                                bytes.into(),
-                                value_ttl,
-                                Some(ttl),
-                            ));
-                        }
-                    }
-                }
-                let outcome = if reachable {
-                    CacheOutcome::Miss
-                } else {
-                    CacheOutcome::Bypass
-                };
-                (Done::Answer(outcome, output), landing)
+                fresh::<S>(
+                    &cache,
+                    site,
+                    &key,
+                    codec,
+                    reachable,
+                    lead.as_ref(),
+                    began,
+                    output,
+                )
+                .await
             }
             Ran::Panicked(panic) => {
                 // The callers that waited panic too, at once.
@@ -225,6 +214,82 @@ impl<S: Shape> Computation<S> {
         }
         done
     }
+}
+
+/// Step 4 for a fresh output: stores its JSON if it is cacheable and anyone will read it (with
+/// its tags' tokens `began`, for a tagged key), and what the followers get.
+#[allow(clippy::too_many_arguments)]
+async fn fresh<S: Shape>(
+    cache: &CurrentCache,
+    site: &'static CacheSite,
+    key: &Key,
+    codec: S::Codec,
+    reachable: bool,
+    lead: Option<&Lead>,
+    began: Option<Option<Began>>,
+    output: S::Output,
+) -> (Done<S::Output>, Landing) {
+    let store = cache.store();
+    let observed = http::wanted();
+    let followers = lead.is_some_and(Lead::has_followers);
+    let (bytes, mut landing) = written::<S>(codec, key, &output, reachable, followers);
+    // The value's own TTL (`ttl_with`, `none_ttl`); `None`: it says not to store it
+    // (`cache_if`, a zero TTL). It is still answered, to this caller and the
+    // followers.
+    let value_ttl = stored_ttl::<S>(&codec, &output, site.ttl);
+    // A tagged entry's JSON is stored with its tokens (`None`: not stored).
+    let wrapped = began.as_ref().map(|began| {
+        let began = began.as_ref()?;
+        bytes.as_deref().and_then(|bytes| began.wrap(bytes))
+    });
+    let storable = !matches!(wrapped, Some(None));
+    if let (Some(bytes), Some(value_ttl), true) = (bytes.filter(|_| reachable), value_ttl, storable)
+    {
+        let payload = wrapped
+            .as_ref()
+            .and_then(Option::as_deref)
+            .unwrap_or(&bytes);
+        if bytes.len() > cache.max_value_bytes() {
+            // One huge value must not clog the connection every key shares.
+            if let Some(held_back) = OVERSIZED_VALUES.allow() {
+                tracing::warn!(
+                    key = key.as_str(),
+                    bytes = bytes.len(),
+                    max_value_bytes = cache.max_value_bytes(),
+                    held_back,
+                    "value larger than the cache's limit: returned, not stored"
+                );
+            }
+        } else {
+            // Written before the flight lands, so that a caller arriving as it
+            // lands finds the value in the store.
+            let ttl = site.jittered(value_ttl);
+            let written = store.set(key.as_str(), payload, ttl).await;
+            // This process reads its own write at once; the others drop their copy
+            // when the store reports it.
+            if let Some(l1) = cache.l1() {
+                l1.forget(key.as_str());
+            }
+            stale::write(store, key, site, payload, ttl).await;
+            if let (Landing::Value(_, stored), true) = (&mut landing, written.is_ok()) {
+                *stored = true;
+            }
+            if observed && written.is_ok() {
+                http::record(Entry::new(
+                    CacheOutcome::Miss,
+                    bytes.into(),
+                    value_ttl,
+                    Some(ttl),
+                ));
+            }
+        }
+    }
+    let outcome = if reachable {
+        CacheOutcome::Miss
+    } else {
+        CacheOutcome::Bypass
+    };
+    (Done::Answer(outcome, output), landing)
 }
 
 /// A fresh output's JSON, if it is cacheable and someone will read it, and what the followers

@@ -16,6 +16,7 @@ mod aside;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod background;
+mod batch;
 mod body;
 mod builder;
 mod cache;
@@ -28,6 +29,7 @@ mod generation;
 mod http;
 mod instance;
 mod instruments;
+mod join;
 mod json;
 pub mod key;
 mod l1;
@@ -63,6 +65,9 @@ pub use tags::invalidate_tag;
 /// so these may change in any release; a user never writes these paths.
 #[doc(hidden)]
 pub mod __private {
+    pub mod batch {
+        pub use crate::batch::{again, Again, Batch, BatchId};
+    }
     pub use crate::call::{Call, KeyArg};
     pub use crate::companion::invalidate_all;
     pub mod detach {

@@ -201,6 +201,20 @@ impl Store for TestStore {
         })
     }
 
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, Vec<(Read, Option<Duration>)>> {
+        // One read: one scripted fault fails it all.
+        Box::pin(async move {
+            match self.answers().await {
+                Ok(()) => self.store.get_many(keys, with_ttl).await,
+                Err(_) => keys.iter().map(|_| (Read::Unreachable, None)).collect(),
+            }
+        })
+    }
+
     fn get_tagged<'a>(
         &'a self,
         key: &'a str,

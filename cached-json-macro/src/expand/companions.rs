@@ -24,9 +24,16 @@ pub(super) fn companions(model: &Model, function: &MaybeItemFn, site: &TokenStre
     let sig = &function.sig;
     let name = &sig.ident;
     let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+    // A batch's companions take one id in place of the list.
     let params = key_args.iter().map(|arg| {
         let (ident, ty) = (&arg.ident, &arg.ty);
-        quote!(#ident: #ty)
+        match &model.batch {
+            Some(batch) if batch.ids == *ident => {
+                let id_ty = &batch.id_ty;
+                quote!(#ident: &#id_ty)
+            }
+            _ => quote!(#ident: #ty),
+        }
     });
     let params = quote!(#(#params),*);
     // One `Call::arg` per key argument, on the companion's `Call`.

@@ -23,10 +23,11 @@ pub(crate) enum Command {
     Publish,
     GetTagged,
     KeepTags,
+    GetMany,
 }
 
 impl Command {
-    const ALL: [Command; 10] = [
+    const ALL: [Command; 11] = [
         Command::Get,
         Command::GetWithTtl,
         Command::Set,
@@ -37,6 +38,7 @@ impl Command {
         Command::Publish,
         Command::GetTagged,
         Command::KeepTags,
+        Command::GetMany,
     ];
 
     fn label(self) -> &'static str {
@@ -51,14 +53,15 @@ impl Command {
             Command::Publish => "publish",
             Command::GetTagged => "get_tagged",
             Command::KeepTags => "keep_tags",
+            Command::GetMany => "get_many",
         }
     }
 }
 
 /// Records one store round trip (answered, refused or timed out) of `elapsed`.
 pub(crate) fn store_command(command: Command, elapsed: Duration) {
-    static KEYS: OnceLock<[Key; 10]> = OnceLock::new();
-    static GLOBAL: OnceLock<[Histogram; 10]> = OnceLock::new();
+    static KEYS: OnceLock<[Key; 11]> = OnceLock::new();
+    static GLOBAL: OnceLock<[Histogram; 11]> = OnceLock::new();
     let keys = KEYS.get_or_init(|| {
         Command::ALL.map(|command| {
             Key::from_parts(

@@ -12,6 +12,7 @@ use super::canonical::{Canonical, Sink};
 ///
 /// Arguments must be added in ascending order of their names: the `#[cached_json]` attribute
 /// sorts them at compile time, so that the canonical object is sorted without work at run time.
+#[derive(Clone)]
 pub struct KeyBuilder {
     canonical: CanonicalBuffer,
     first: bool,
@@ -51,6 +52,34 @@ impl KeyBuilder {
             #[cfg(debug_assertions)]
             last_name: None,
         }
+    }
+
+    /// The arguments that follow another's in a key, for [`KeyBuilder::extend`]: a batch's key
+    /// arguments named after its ids' (see `crate::batch`).
+    pub(crate) fn members() -> Self {
+        KeyBuilder {
+            canonical: CanonicalBuffer::new(),
+            first: false,
+            seed: 0,
+            unencodable: None,
+            last_value: 0,
+            #[cfg(debug_assertions)]
+            last_name: None,
+        }
+    }
+
+    /// Appends the arguments of `members` (made by [`KeyBuilder::members`]), whose names come
+    /// after every name added here.
+    pub(crate) fn extend(&mut self, members: &KeyBuilder) -> &mut Self {
+        if let Some(unencodable) = &members.unencodable {
+            self.unencodable.get_or_insert_with(|| unencodable.clone());
+        }
+        self.canonical.push(members.canonical.as_bytes());
+        #[cfg(debug_assertions)]
+        {
+            self.last_name = members.last_name.or(self.last_name);
+        }
+        self
     }
 
     /// Adds one argument. `name` must be a plain identifier (no escaping is done) and names must
@@ -132,6 +161,7 @@ impl Unencodable {
 /// The canonical JSON being built: on the stack up to 256 bytes (typical arguments), on the
 /// heap past that. Hashed in one go at the end, which for short input is several times faster
 /// than a streaming hasher's set-up.
+#[derive(Clone)]
 struct CanonicalBuffer {
     len: usize,
     inline: [u8; INLINE],
@@ -213,5 +243,33 @@ mod tests {
         let spilled = builder.finish().unwrap();
         let canonical = format!(r#"{{"a":"short","b":"{long}"}}"#);
         assert_eq!(spilled, xxh3_128(canonical.as_bytes()));
+    }
+
+    #[test]
+    fn a_key_continued_with_members_is_the_key_of_all_its_arguments() {
+        // A batch's id between other arguments: `a`, then the id `b`, then `c` and `d`.
+        let mut whole = KeyBuilder::seeded(7);
+        whole
+            .arg("a", &1)
+            .arg("b", "id")
+            .arg("c", &[2, 3])
+            .arg("d", &true);
+        let mut members = KeyBuilder::members();
+        members.arg("c", &[2, 3]).arg("d", &true);
+        let mut head = KeyBuilder::seeded(7);
+        head.arg("a", &1);
+        let mut continued = head.clone();
+        continued.arg("b", "id").extend(&members);
+        assert_eq!(continued.finish(), whole.finish());
+        // The head is untouched by its clone's use: another id, another key.
+        let mut other = head.clone();
+        other.arg("b", "other").extend(&members);
+        let mut by_hand = KeyBuilder::seeded(7);
+        by_hand
+            .arg("a", &1)
+            .arg("b", "other")
+            .arg("c", &[2, 3])
+            .arg("d", &true);
+        assert_eq!(other.finish(), by_hand.finish());
     }
 }

@@ -195,6 +195,27 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(async move { (self.get(key).await, None) })
     }
 
+    /// [`Store::get`] of every key of `keys` (with each entry's remaining life when
+    /// `with_ttl`, as [`Store::get_with_ttl`]), answered in their order, in one round trip
+    /// where the store can: a batch function's read (`#[cached_json(.., batch)]`). The default
+    /// reads them one after the other.
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, Vec<(Read, Option<Duration>)>> {
+        Box::pin(async move {
+            let mut reads = Vec::with_capacity(keys.len());
+            for key in keys {
+                reads.push(match with_ttl {
+                    true => self.get_with_ttl(key).await,
+                    false => (self.get(key).await, None),
+                });
+            }
+            reads
+        })
+    }
+
     /// [`Store::get`] (with the entry's remaining life when `with_ttl`, as
     /// [`Store::get_with_ttl`]), and the tokens of the tag records `tags` (in their order, `0`
     /// for one that does not exist), read together, in one round trip where the store can: a
@@ -316,6 +337,13 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     }
     fn get_with_ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, (Read, Option<Duration>)> {
         (**self).get_with_ttl(key)
+    }
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, Vec<(Read, Option<Duration>)>> {
+        (**self).get_many(keys, with_ttl)
     }
     fn get_tagged<'a>(
         &'a self,

@@ -83,7 +83,7 @@ impl Store for RedisStore {
             if self.shared.server.backend.is_cluster() {
                 // The records live in other slots: read them beside the entry, at once (one
                 // round trip's wait, on as many primaries as it takes).
-                let records = join_all(tags.iter().map(|tag| {
+                let records = crate::join::all(tags.iter().map(|tag| {
                     Box::pin(async move {
                         self.run::<Option<String>>(
                             Command::GetTagged,
@@ -150,6 +150,31 @@ impl Store for RedisStore {
         })
     }
 
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        with_ttl: bool,
+    ) -> BoxFuture<'a, Vec<(Read, Option<Duration>)>> {
+        Box::pin(async move {
+            // One `MGET` for all (a Cluster's command may only name keys of one slot: one per
+            // slot there, all at once).
+            let groups = match self.shared.server.backend.is_cluster() {
+                true => by_slot(keys),
+                false => vec![(0..keys.len()).collect()],
+            };
+            let answers =
+                crate::join::all(groups.iter().map(|group| self.mget(keys, group, with_ttl))).await;
+            let mut reads: Vec<(Read, Option<Duration>)> =
+                keys.iter().map(|_| (Read::Unreachable, None)).collect();
+            for (group, answer) in groups.iter().zip(answers) {
+                for (&index, read) in group.iter().zip(answer) {
+                    reads[index] = read;
+                }
+            }
+            reads
+        })
+    }
+
     fn keep_tags<'a>(
         &'a self,
         tags: &'a [String],
@@ -158,7 +183,7 @@ impl Store for RedisStore {
         let life = life.as_millis().max(1) as u64;
         Box::pin(async move {
             if self.shared.server.backend.is_cluster() {
-                let kept = join_all(tags.iter().map(|tag| {
+                let kept = crate::join::all(tags.iter().map(|tag| {
                     Box::pin(async move {
                         self.run::<Vec<Option<String>>>(
                             Command::KeepTags,
@@ -307,6 +332,89 @@ impl Store for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// `MGET` of the keys of `keys` at `indices` (one slot's, on a Cluster), with each one's
+    /// `PTTL` in the same round trip when `with_ttl`.
+    async fn mget(
+        &self,
+        keys: &[&str],
+        indices: &[usize],
+        with_ttl: bool,
+    ) -> Vec<(Read, Option<Duration>)> {
+        let group: Vec<&str> = indices.iter().map(|&index| keys[index]).collect();
+        let mut mget = redis::Cmd::with_capacity(
+            1 + group.len(),
+            4 + group.iter().map(|key| key.len()).sum::<usize>(),
+        );
+        mget.arg("MGET").arg(&group[..]);
+        let first = group.first().copied();
+        let answer = match with_ttl {
+            false => self
+                .run::<Values>(Command::GetMany, first, mget)
+                .await
+                .map(|values| (values, Vec::new())),
+            true => {
+                let mut pipe = redis::Pipeline::with_capacity(1 + group.len());
+                pipe.add_command(mget);
+                for key in &group {
+                    pipe.add_command(key_command("PTTL", key));
+                }
+                self.run::<Vec<redis::Value>>(Command::GetMany, first, pipe)
+                    .await
+                    .and_then(values_and_lives)
+            }
+        };
+        match answer {
+            Ok((values, lives)) if values.len() == group.len() => values
+                .into_iter()
+                .enumerate()
+                .map(|(at, value)| match value {
+                    Some(bytes) => (Read::Value(bytes), lives.get(at).copied().flatten()),
+                    None => (Read::Miss, None),
+                })
+                .collect(),
+            // Redis answered, refusing the command: nothing usable, and it is reachable.
+            Err(StoreError::Reply(_)) => group.iter().map(|_| (Read::Miss, None)).collect(),
+            _ => group.iter().map(|_| (Read::Unreachable, None)).collect(),
+        }
+    }
+}
+
+/// What `MGET` answers: each key's value, if it has one.
+type Values = Vec<Option<Vec<u8>>>;
+
+/// The answers of `MGET key...` then `PTTL key` for each: the values, and each one's remaining
+/// life (`None` for a key without one).
+fn values_and_lives(
+    answers: Vec<redis::Value>,
+) -> Result<(Values, Vec<Option<Duration>>), StoreError> {
+    let malformed = |_| StoreError::Reply("MGET and PTTL answered unexpected values".into());
+    let mut answers = answers.into_iter();
+    let values = answers.next().ok_or_else(|| malformed(()))?;
+    let values =
+        redis::from_redis_value::<Vec<Option<Vec<u8>>>>(values).map_err(|_| malformed(()))?;
+    let lives = answers
+        .map(|pttl| {
+            let pttl = redis::from_redis_value::<i64>(pttl).map_err(|_| malformed(()))?;
+            Ok(u64::try_from(pttl).ok().map(Duration::from_millis))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((values, lives))
+}
+
+/// The indices of `keys` grouped by their Cluster slot, in the order each slot first appears.
+fn by_slot(keys: &[&str]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (index, key) in keys.iter().enumerate() {
+        let slot = super::cluster::shards::slot_of(key.as_bytes());
+        match groups.iter_mut().find(|(of, _)| *of == slot) {
+            Some((_, group)) => group.push(index),
+            None => groups.push((slot, vec![index])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
 /// Keeps the tag records `tags` (see [`Store::keep_tags`]) for `life` milliseconds: a record
 /// that does not exist is made with a new random token and twice that life; one with less than
 /// `life` left is given twice `life` again (so that a record is extended at most once per
@@ -345,30 +453,4 @@ fn token(record: Option<&[u8]>) -> Result<u64, StoreError> {
             StoreError::Reply(format!("a tag record holds `{text}`, not a token"))
         }),
     }
-}
-
-/// Awaits every future of `futures` at once; their outputs in order.
-async fn join_all<'a, T>(futures: impl Iterator<Item = BoxFuture<'a, T>>) -> Vec<T> {
-    let mut pending: Vec<(BoxFuture<'a, T>, Option<T>)> = futures.map(|f| (f, None)).collect();
-    std::future::poll_fn(|cx| {
-        let mut ready = true;
-        for (future, output) in &mut pending {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(done) => *output = Some(done),
-                    std::task::Poll::Pending => ready = false,
-                }
-            }
-        }
-        if ready {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    pending
-        .into_iter()
-        .filter_map(|(_, output)| output)
-        .collect()
 }
