@@ -52,7 +52,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The published crates' docs build without a warning (broken links included), and the facade's
 # public API is the one in public-api.txt (a change to it is a reviewed diff).
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
-  -p cached-json -p cached-json-runtime -p cached-json-macro --features actix,axum,testing
+  -p cached-json -p cached-json-runtime -p cached-json-macro --features actix,axum,testing,sentinel
 scripts/public-api.sh
 # The three published crates make packages (sources, README, licenses, changelog) that build
 # on their own: cargo packages them together, each verified against the others' packages.
@@ -79,11 +79,15 @@ cargo test --locked --features axum --doc -p cached-json
 cargo test --locked --features actix --doc -p cached-json
 cargo clippy --locked --features axum -p cached-json --all-targets -- -D warnings
 
+# Redis Sentinel (feature `sentinel`): a master, its replica and three sentinels; the master
+# killed under load.
+cargo test --locked --features sentinel --test sentinel
+
 # The test kit (feature `testing`): its example tests, its docs, its unit tests, its lints.
 cargo test --locked --features testing --test test_kit
 cargo test --locked --features testing --doc -p cached-json
 cargo test --locked --features testing -p cached-json-runtime --lib testing
-cargo clippy --locked --features testing -p cached-json -p cached-json-runtime --all-targets -- -D warnings
+cargo clippy --locked --features testing,sentinel -p cached-json -p cached-json-runtime --all-targets -- -D warnings
 
 # The MSRV (`rust-version` in Cargo.toml, the newest any dependency of the published crates
 # needs, with every feature: actix-web's 1.89): on that toolchain (installed if missing) the

@@ -8,6 +8,7 @@ pub mod child;
 mod cluster;
 mod logs;
 mod proxy;
+mod sentinel;
 mod server;
 mod tls;
 
@@ -21,6 +22,7 @@ pub use acl::documented_acl_rule;
 pub use cluster::{redis_cli_bin, RedisCluster, NODE_TIMEOUT_MS};
 pub use logs::{prometheus_series, CapturedLogs};
 pub use proxy::TcpProxy;
+pub use sentinel::{RedisSentinels, MASTER_NAME};
 pub use server::{redis_server_bin, RedisServer};
 pub use tls::TlsFiles;
 

@@ -250,7 +250,7 @@ fn tls_args(files: &crate::TlsFiles, tls_port: u16, client_certificates: bool) -
     ]
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -258,7 +258,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether a server on `port` answers (a `-NOAUTH` error counts: it is up).
-fn ping(port: u16) -> bool {
+pub(crate) fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

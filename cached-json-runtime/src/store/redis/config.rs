@@ -65,7 +65,10 @@ impl RedisConfig {
     }
 
     /// The defaults, for `url`: `redis://[user:password@]host[:port][/db]` (`rediss://` for
-    /// TLS); for a Cluster, one or more seed nodes separated by commas.
+    /// TLS); for a Cluster, one or more seed nodes separated by commas; with the `sentinel`
+    /// feature, `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/db]`
+    /// for the master Redis Sentinel names (the credentials and database are the master's;
+    /// `rediss+sentinel://` for TLS).
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),

@@ -54,12 +54,17 @@ pub(super) async fn listen(store: Weak<Server>, listener: Listener) {
             return;
         };
         let (timeout, backoff) = (shared.config.connect_timeout, shared.config.backoff());
-        let clients = shared.backend.pubsub_clients();
-        let client = clients[seed % clients.len()].clone();
         let subscribe = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            // With Redis Sentinel, on the master it names now.
+            shared.locate().await?;
+            let clients = shared.backend.pubsub_clients();
+            let client = &clients[seed % clients.len()];
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(CHANNEL).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            subscribed.await.map_err(|err| err.to_string())
         };
         let subscribed = tokio::time::timeout(timeout, subscribe).await;
         drop(shared);

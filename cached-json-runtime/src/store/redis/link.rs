@@ -14,6 +14,10 @@ use redis::{
     RedisFuture, Value,
 };
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
 use super::tls::Certificates as TlsCertificates;
 use super::{ConfigError, RedisConfig};
 use crate::logging::{redact_url, scrub};
@@ -22,9 +26,8 @@ use crate::logging::{redact_url, scrub};
 // One per store, inside its `Arc`: the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Backend {
-    /// One server: the client, and one speaking RESP3 for the connection that hears of
-    /// changed keys (`CLIENT TRACKING` pushes them; see `tracking.rs`).
-    Single { client: Client, tracking: Client },
+    /// One server (found through Redis Sentinel, or not).
+    Single(Single),
     /// A Cluster: the client (with its seed nodes), a client per seed node for the pub/sub
     /// subscription (cluster-wide `PUBLISH` reaches every node, so one node's will do), and
     /// RESP3 clients for tracking changed keys on every primary.
@@ -35,10 +38,81 @@ pub(super) enum Backend {
     },
 }
 
+/// One server: its clients, and, with Redis Sentinel, where to ask which server it is.
+pub(super) struct Single {
+    /// The clients of the server connected to (swapped when the sentinels name another master).
+    clients: ArcSwap<Clients>,
+    #[cfg(feature = "sentinel")]
+    sentinels: Option<super::sentinel::Sentinels>,
+    certificates: Option<TlsCertificates>,
+    display_url: String,
+}
+
+/// The clients of one server.
+pub(super) struct Clients {
+    pub(super) client: Client,
+    /// The same, speaking RESP3, for the connection that hears of changed keys (`CLIENT
+    /// TRACKING` pushes them; see `tracking.rs`).
+    pub(super) tracking: Client,
+}
+
+impl Single {
+    fn new(
+        info: ConnectionInfo,
+        certificates: Option<TlsCertificates>,
+        display_url: &str,
+    ) -> Result<Single, ConfigError> {
+        Ok(Single {
+            clients: ArcSwap::from_pointee(Clients::of(info, certificates.as_ref(), display_url)?),
+            #[cfg(feature = "sentinel")]
+            sentinels: None,
+            certificates,
+            display_url: display_url.to_owned(),
+        })
+    }
+
+    /// The clients of the server to connect to.
+    pub(super) fn clients(&self) -> Arc<Clients> {
+        self.clients.load_full()
+    }
+
+    /// With Redis Sentinel: asks the sentinels which server is the master now (within
+    /// `within`), and connects there from now on. Without, nothing to do.
+    pub(super) async fn locate(&self, within: std::time::Duration) -> Result<(), String> {
+        #[cfg(feature = "sentinel")]
+        if let Some(sentinels) = &self.sentinels {
+            let master = sentinels.master(within).await?;
+            let current = self.clients.load();
+            if master.addr().to_string() != current.client.get_connection_info().addr().to_string()
+            {
+                let clients = Clients::of(master, self.certificates.as_ref(), &self.display_url)
+                    .map_err(|err| err.0)?;
+                self.clients.store(Arc::new(clients));
+            }
+        }
+        #[cfg(not(feature = "sentinel"))]
+        let _ = (within, &self.certificates, &self.display_url);
+        Ok(())
+    }
+}
+
+impl Clients {
+    fn of(
+        info: ConnectionInfo,
+        certificates: Option<&TlsCertificates>,
+        display_url: &str,
+    ) -> Result<Clients, ConfigError> {
+        Ok(Clients {
+            tracking: client(resp3(&info), certificates, display_url)?,
+            client: client(info, certificates, display_url)?,
+        })
+    }
+}
+
 /// Where the connections that track changed keys come from.
 pub(super) enum Tracking<'a> {
-    /// One server: its RESP3 client.
-    Single(&'a Client),
+    /// One server: its clients (the RESP3 one tracks).
+    Single(Arc<Clients>),
     /// A Cluster: every primary needs one (Redis reports a change on the node that made it,
     /// and on its replicas as they apply it: the primaries together hear every change), found
     /// from a seed node.
@@ -95,6 +169,9 @@ impl Backend {
     /// The backend `config` describes: a Cluster when it says so, or when its URL lists several
     /// seed nodes separated by commas. Reads the TLS files (once), connects to nothing.
     pub(super) fn open(config: &RedisConfig) -> Result<Opened, ConfigError> {
+        if is_sentinel_url(&config.url) {
+            return Self::open_sentinel(config);
+        }
         let urls: Vec<&str> = config
             .url
             .split(',')
@@ -156,10 +233,7 @@ impl Backend {
             }
         } else {
             let info = infos.remove(0);
-            Backend::Single {
-                tracking: client(resp3(&info))?,
-                client: client(info)?,
-            }
+            Backend::Single(Single::new(info, certificates, &display_url).map_err(scrubbed)?)
         };
         Ok(Opened {
             backend,
@@ -168,11 +242,55 @@ impl Backend {
         })
     }
 
-    /// The clients a pub/sub subscription may be made with, in the order to try them.
-    pub(super) fn pubsub_clients(&self) -> &[Client] {
+    /// A backend on the master Redis Sentinel names: the sentinels of `config`'s URL, asked
+    /// before each connection (see [`Single::locate`]).
+    #[cfg(feature = "sentinel")]
+    fn open_sentinel(config: &RedisConfig) -> Result<Opened, ConfigError> {
+        let display_url = redact_url(&config.url);
+        let (sentinels, master) = super::sentinel::Sentinels::open(&config.url)?;
+        let secrets: Vec<String> = master
+            .redis_settings()
+            .password()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        let scrubbed = |err: ConfigError| ConfigError(scrub(&err.0, &secrets));
+        let certificates =
+            certificates(std::slice::from_ref(&master), config, &display_url).map_err(scrubbed)?;
+        // Until the sentinels are first asked: their first address (never connected to as
+        // the master: every connection asks them first).
+        let mut single = Single::new(master, certificates, &display_url).map_err(scrubbed)?;
+        single.sentinels = Some(sentinels);
+        Ok(Opened {
+            backend: Backend::Single(single),
+            display_url,
+            secrets,
+        })
+    }
+
+    #[cfg(not(feature = "sentinel"))]
+    fn open_sentinel(config: &RedisConfig) -> Result<Opened, ConfigError> {
+        Err(ConfigError(format!(
+            "{} is a Redis Sentinel URL: enable the `sentinel` feature of cached-json",
+            redact_url(&config.url)
+        )))
+    }
+
+    /// With Redis Sentinel: asks the sentinels where the master is now, and connects there
+    /// from now on (see [`Single::locate`]). Every part of the store that (re)connects calls
+    /// it first.
+    pub(super) async fn locate(&self, within: std::time::Duration) -> Result<(), String> {
         match self {
-            Backend::Single { client, .. } => std::slice::from_ref(client),
-            Backend::Cluster { seeds, .. } => seeds,
+            Backend::Single(single) => single.locate(within).await,
+            Backend::Cluster { .. } => Ok(()),
+        }
+    }
+
+    /// The clients a pub/sub subscription may be made with, in the order to try them.
+    pub(super) fn pubsub_clients(&self) -> Vec<Client> {
+        match self {
+            Backend::Single(single) => vec![single.clients().client.clone()],
+            Backend::Cluster { seeds, .. } => seeds.clone(),
         }
     }
 
@@ -183,10 +301,16 @@ impl Backend {
     /// Where the connections that track changed keys come from.
     pub(super) fn tracking(&self) -> Tracking<'_> {
         match self {
-            Backend::Single { tracking, .. } => Tracking::Single(tracking),
+            Backend::Single(single) => Tracking::Single(single.clients()),
             Backend::Cluster { tracking, .. } => Tracking::Cluster(tracking),
         }
     }
+}
+
+/// Whether `url` names Redis Sentinels (`redis+sentinel://`, `rediss+sentinel://`).
+fn is_sentinel_url(url: &str) -> bool {
+    let url = url.trim_start();
+    url.starts_with("redis+sentinel://") || url.starts_with("rediss+sentinel://")
 }
 
 /// `info`, speaking RESP3: the protocol that pushes changed keys.
@@ -317,4 +441,19 @@ fn cluster_client(
             "invalid Redis Cluster configuration {display_url}: {err}"
         ))
     })
+}
+
+#[cfg(all(test, not(feature = "sentinel")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentinel_url_without_the_feature_says_which_to_enable_and_hides_the_password() {
+        let config = RedisConfig::new("redis+sentinel://cache:s3cret@10.0.0.1:26379/main");
+        let Err(err) = Backend::open(&config) else {
+            panic!("a sentinel URL opened without the feature");
+        };
+        assert!(err.0.contains("enable the `sentinel` feature"), "{}", err.0);
+        assert!(!err.0.contains("s3cret"), "{}", err.0);
+    }
 }

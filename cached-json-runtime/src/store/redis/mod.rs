@@ -13,6 +13,8 @@ mod connections;
 mod events;
 mod link;
 mod reconnect;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod server;
 mod tls;
 mod tracking;

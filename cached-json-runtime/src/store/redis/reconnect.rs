@@ -56,7 +56,11 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
             return;
         };
         attempts += 1;
-        match shared.server.connect("cached-json").await {
+        let connected = match shared.server.locate().await {
+            Ok(()) => shared.server.connect("cached-json").await,
+            Err(err) => Err(err),
+        };
+        match connected {
             Ok(connection) => {
                 shared.connections.connected(connection);
                 shared.breaker.on_connected();

@@ -26,9 +26,20 @@ impl Server {
     /// timeouts (every seed's handshake, a connection then an answer, then the slot map's read).
     pub(super) fn connect_budget(&self) -> Duration {
         match &self.backend {
-            Backend::Single { .. } => self.config.connect_timeout,
+            Backend::Single(_) => self.config.connect_timeout,
             Backend::Cluster { .. } => self.config.connect_timeout + self.config.op_timeout * 2,
         }
+    }
+
+    /// With Redis Sentinel, asks the sentinels where the master is now (within
+    /// `connect_timeout`), so that the connections made next go there; every part of the store
+    /// that reconnects (the command connection, the invalidation subscriber, the L1's tracking)
+    /// calls it first. Without, nothing to do. The error is for the log (scrubbed).
+    pub(super) async fn locate(&self) -> Result<(), String> {
+        self.backend
+            .locate(self.config.connect_timeout)
+            .await
+            .map_err(|err| crate::logging::scrub(&err, &self.secrets))
     }
 
     /// One connection, made and checked within [`Server::connect_budget`], driven on the current runtime,
@@ -43,8 +54,10 @@ impl Server {
             .set_response_timeout(None);
         let attempt = async {
             let mut link = match &self.backend {
-                Backend::Single { client, .. } => Link::Single(
-                    client
+                Backend::Single(single) => Link::Single(
+                    single
+                        .clients()
+                        .client
                         .get_multiplexed_async_connection_with_config(&config)
                         .await?,
                 ),

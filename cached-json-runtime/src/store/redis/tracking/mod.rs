@@ -144,9 +144,14 @@ pub(super) async fn track(
             op_timeout,
             pushes: pushes_in,
         };
-        let opened = open
-            .tracked(shared.backend.tracking(), named_by.take(), &known)
-            .await;
+        // With Redis Sentinel, on the master it names now.
+        let opened = match shared.locate().await {
+            Ok(()) => {
+                open.tracked(shared.backend.tracking(), named_by.take(), &known)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
         let (display_url, secrets) = (shared.display_url.clone(), shared.secrets.clone());
         drop(shared);
         let tracked = match opened {

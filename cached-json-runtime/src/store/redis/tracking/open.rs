@@ -23,8 +23,8 @@ impl Opener {
         known: &[Primary],
     ) -> Result<Tracked, String> {
         match tracking {
-            Tracking::Single(client) => Ok(Tracked {
-                connections: Arc::new([self.open(client, None).await?]),
+            Tracking::Single(clients) => Ok(Tracked {
+                connections: Arc::new([self.open(&clients.tracking, None).await?]),
                 primaries: None,
             }),
             Tracking::Cluster(nodes) => self.tracked_cluster(nodes, named_by, known).await,
