@@ -41,6 +41,7 @@
 //! | `tls` | on | `rediss://` URLs, a private CA, client certificates (rustls) |
 //! | `actix` | off | an [`Entry`] is an actix-web `Responder` ([`actix`]) |
 //! | `axum` | off | an [`Entry`] is an axum 0.8 `IntoResponse`, and [`axum::not_modified`] answers `304`s |
+//! | `sentinel` | off | `redis+sentinel://` URLs: the master Redis Sentinel names, found again after a failover |
 //! | `testing` | off | [`testing::TestCache`]: tests of code that uses the cache, with no Redis and no sleep (a `[dev-dependencies]` feature) |
 
 /// Makes an `async fn` cache-aside: key from its arguments, `GET`; on a hit the stored value,
