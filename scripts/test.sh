@@ -97,6 +97,10 @@ rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "
 cargo "+$msrv" check --locked -p cached-json --all-features
 cargo "+$msrv" test --locked -p cached-json-runtime --lib --all-features
 
+# The soak (examples/soak.rs), quick: the long run's load and checks for a few seconds (its
+# figures come from long runs: RESILIENCE.md).
+cargo run --quiet --locked --example soak -- 6
+
 # The copyable example runs (on the in-process store: no Redis needed).
 CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain
 

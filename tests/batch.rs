@@ -393,3 +393,48 @@ async fn a_batch_on_a_cluster_reads_with_one_mget_per_slot() {
     assert!(gets() - gets_before <= 2, "the generation's GET at most");
     assert_eq!(runs_of("users", 8000..8030).len(), 1);
 }
+
+/// Fails with `fail`, panics with `panic`; the last good values kept 600 s past the TTL.
+#[cached_json("batch-stale", ttl = 1, batch, stale = 600, skip(fail, panic))]
+async fn with_stale(
+    ids: Vec<u64>,
+    fail: bool,
+    panic: bool,
+) -> Result<HashMap<u64, String>, String> {
+    ran("with_stale", &ids);
+    if panic {
+        panic!("the origin broke");
+    }
+    match fail {
+        true => Err("origin down".into()),
+        false => Ok(ids.iter().map(|&id| (id, value(id))).collect()),
+    }
+}
+
+#[tokio::test]
+async fn with_stale_a_failed_run_answers_every_id_s_last_good_value_or_fails() {
+    let server = RedisServer::start();
+    let cache = cache(&server, "batch-test");
+    let ids: Vec<u64> = (9000..9004).collect();
+    let (found, was) = outcome(&cache, with_stale(ids.clone(), false, false)).await;
+    assert_eq!(
+        (found, was),
+        (Ok(expected(ids.clone())), CacheOutcome::Miss)
+    );
+    // Past the TTL, the origin failing or panicking: the last good values answer.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for (fail, panic) in [(true, false), (false, true)] {
+        let (found, was) = outcome(&cache, with_stale(ids.clone(), fail, panic)).await;
+        assert_eq!(
+            (found, was),
+            (Ok(expected(ids.clone())), CacheOutcome::Stale)
+        );
+    }
+    // An id without a last good value: the batch cannot answer for it, the failure is the
+    // answer.
+    let mut more = ids.clone();
+    more.push(9010);
+    let (found, _) = outcome(&cache, with_stale(more, true, false)).await;
+    assert_eq!(found, Err("origin down".to_owned()));
+    assert_eq!(runs_of("with_stale", 9000..9011).len(), 4);
+}

@@ -243,7 +243,6 @@ fn batch(attr: &Attr, sig: &Signature, key_args: &[KeyArg]) -> syn::Result<Batch
     let mut errors = Errors::new();
     let refused = [
         ("lock", attr.lock),
-        ("stale", attr.stale.map(|(_, span)| span)),
         ("timeout_ms", attr.timeout_ms.map(|(_, span)| span)),
         ("refresh_ahead", attr.refresh_ahead.map(|(_, span)| span)),
         ("returns", attr.returns.map(|(_, span)| span)),

@@ -29,7 +29,7 @@ use crate::instruments;
 use crate::key::Key;
 use crate::lock::{self, Lease, LockWait};
 use crate::outcome::{record, CacheOutcome};
-use crate::shape::{decode, entry_ttl, Shape};
+use crate::shape::{decode, decode_stored, entry_ttl, Decoded, Shape};
 use crate::site::CacheSite;
 use crate::store::{Health, Read};
 use crate::tags::{self, Began, TagArgs};
@@ -61,6 +61,12 @@ enum Looked<O> {
     Hit(O, CacheOutcome, Option<Duration>),
     /// No usable value; `reachable`: the store answered (so it may be written, locked...).
     Miss { reachable: bool },
+    /// The entry holds another build's value (JSON of another shape, stored with a TTL) and
+    /// the call's second entry, `<key>:alt`, nothing usable: computed, and stored there.
+    MissAlternate,
+    /// A hit on the call's second entry (see [`Aside::look_alternate`]), and, when it is due
+    /// for a refresh, its life in full.
+    HitAlternate(O, Option<Duration>),
 }
 
 /// How coalescing and locking ended for this caller.
@@ -168,14 +174,21 @@ impl Aside {
             true => self.look::<S>(codec, &key).await,
             false => (Looked::Miss { reachable: false }, None),
         };
-        let reachable = match looked {
+        let (key, reachable) = match looked {
             Looked::Hit(output, outcome, refresh) => {
                 if let Some(ttl) = refresh {
                     self.refresh(body, codec, &key, ttl);
                 }
                 return self.finish(outcome, output);
             }
-            Looked::Miss { reachable } => reachable,
+            Looked::HitAlternate(output, refresh) => {
+                if let Some(ttl) = refresh {
+                    self.refresh(body, codec, &key.alternate(), ttl);
+                }
+                return self.finish(CacheOutcome::Hit, output);
+            }
+            Looked::Miss { reachable } => (key, reachable),
+            Looked::MissAlternate => (key.alternate(), true),
         };
         // The miss path is boxed: its futures (lock waits, timeouts, stale reads) would make
         // every call's future kilobytes larger, and hits never need them.
@@ -263,8 +276,8 @@ impl Aside {
         // `reachable`: the store answered. When it did not (down, slow), nothing more is asked
         // of it for this call: no write, no lock, no stale read.
         let looked = match read {
-            Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
-                Some(output) => {
+            Read::Value(bytes) => match decode_stored::<S>(codec, &bytes, key.as_str()) {
+                Decoded::Output(output) => {
                     // Shared by the L1's copy and the HTTP layer's body, not copied.
                     let bytes = Bytes::from(bytes);
                     if let (Some(l1), Some(stamp), Some(remaining)) = (l1, stamp, remaining) {
@@ -286,13 +299,60 @@ impl Aside {
                     let refresh = self.site.refresh_due(remaining, ttl).then_some(ttl);
                     Looked::Hit(output, CacheOutcome::Hit, refresh)
                 }
-                // Corrupt or of another type: a miss, and overwritten.
-                None => Looked::Miss { reachable: true },
+                // Another build's value (a rolling deploy): left in place, this build's kept
+                // beside it.
+                Decoded::OtherShape if key.tags().is_none() && !self.refresh => {
+                    Box::pin(self.look_alternate::<S>(codec, key)).await
+                }
+                // Corrupt: a miss, and overwritten.
+                Decoded::OtherShape | Decoded::Corrupt => Looked::Miss { reachable: true },
             },
             Read::Miss => Looked::Miss { reachable: true },
             Read::Unreachable => Looked::Miss { reachable: false },
         };
         (looked, seen)
+    }
+
+    /// The call's entry holds JSON its type cannot read: most likely the value of another
+    /// build of the app, whose type changed shape (a field added or renamed), during a rolling
+    /// deploy. Overwriting it would make that build miss and overwrite back, each build
+    /// computing every call while both run. So the entry is left to the build that reads it,
+    /// and this one reads (and on a miss stores) its value under its second entry,
+    /// `<key>:alt`: both builds hit, for one more read on this one's side while the deploy
+    /// lasts (or until the entry expires, and the next miss stores it in this build's shape).
+    /// An entry without a TTL was not stored by a cache: it is overwritten, as a corrupt one.
+    /// Not for tagged functions (their entries are overwritten), nor copied into the L1.
+    async fn look_alternate<S: Shape>(&self, codec: S::Codec, key: &Key) -> Looked<S::Output> {
+        let alternate = key.alternate();
+        let store = self.cache.store();
+        let keys = [key.as_str(), alternate.as_str()];
+        let mut reads = store.get_many(&keys, true).await.into_iter();
+        let (Some(entry), Some(second)) = (reads.next(), reads.next()) else {
+            return Looked::Miss { reachable: false };
+        };
+        match (entry, second) {
+            // Gone meanwhile: stored in this build's shape.
+            ((Read::Miss, _), _) => Looked::Miss { reachable: true },
+            ((Read::Unreachable, _), _) | (_, (Read::Unreachable, _)) => {
+                Looked::Miss { reachable: false }
+            }
+            // No TTL: not a cache's entry.
+            ((Read::Value(_), None), _) => Looked::Miss { reachable: true },
+            ((Read::Value(_), Some(_)), (Read::Value(bytes), remaining)) => {
+                match decode::<S>(codec, &bytes, alternate.as_str()) {
+                    Some(output) => {
+                        let ttl = entry_ttl::<S>(&codec, &output, self.site.ttl);
+                        if http::wanted() {
+                            self.observed(CacheOutcome::Hit, bytes.into(), remaining, ttl);
+                        }
+                        let refresh = self.site.refresh_due(remaining, ttl).then_some(ttl);
+                        Looked::HitAlternate(output, refresh)
+                    }
+                    None => Looked::MissAlternate,
+                }
+            }
+            ((Read::Value(_), Some(_)), (Read::Miss, _)) => Looked::MissAlternate,
+        }
     }
 
     /// The miss path, in the order its steps run.

@@ -50,9 +50,11 @@ use crate::outcome::{record, CacheOutcome};
 use crate::shape::{decode, Codec, OptionShape, Shape, ValueShape};
 use crate::site::CacheSite;
 use crate::store::{Health, Read};
+use crate::unwind::CatchUnwind;
 use tracing::Instrument;
 
 static UNENCODABLE_IDS: LogLimiter = LogLimiter::new(Duration::from_secs(10));
+static STALE_SERVED: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 /// An id of a batch: part of its entry's key (`Serialize`), and the key of the map the function
 /// returns (`Eq + Hash + Clone`).
@@ -446,6 +448,7 @@ impl<K: BatchId> Batch<K> {
 /// The outcomes of a batch's ids, for the batch's own.
 #[derive(Default)]
 struct Seen {
+    stale: bool,
     miss: bool,
     bypass: bool,
     coalesced: bool,
@@ -457,17 +460,19 @@ impl Seen {
         match outcome {
             CacheOutcome::Miss => self.miss = true,
             CacheOutcome::Bypass => self.bypass = true,
-            CacheOutcome::Coalesced | CacheOutcome::Stale => self.coalesced = true,
+            CacheOutcome::Stale => self.stale = true,
+            CacheOutcome::Coalesced => self.coalesced = true,
             CacheOutcome::Hit => self.hit = true,
             CacheOutcome::HitL1 => {}
         }
     }
 
-    /// `Miss` if the function ran for an id the store answered for, else `Bypass` if it ran,
-    /// else `Coalesced` if another call computed an id, else a hit (`HitL1` when the L1
-    /// answered every id).
+    /// `Stale` if a last good value answered for an id, else `Miss` if the function ran for an
+    /// id the store answered for, else `Bypass` if it ran, else `Coalesced` if another call
+    /// computed an id, else a hit (`HitL1` when the L1 answered every id).
     fn outcome(&self) -> CacheOutcome {
         match self {
+            Seen { stale: true, .. } => CacheOutcome::Stale,
             Seen { miss: true, .. } => CacheOutcome::Miss,
             Seen { bypass: true, .. } => CacheOutcome::Bypass,
             Seen {
@@ -506,7 +511,30 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
     {
         let site = self.site;
         let run_ids: Vec<K> = which.iter().map(|(at, _)| self.ids[*at].clone()).collect();
-        let mut values = match site.metrics.timed(site.prefix, body(run_ids)).await {
+        let ran = CatchUnwind::new(site.metrics.timed(site.prefix, body(run_ids))).await;
+        // `stale`: a failure (an `Err`, a panic) answers every id's last good value, when each
+        // has one; else the failure is the answer.
+        let ran = match ran {
+            Ok(Ok(values)) => Ok(values),
+            failed => match self.stale::<S, V>(&which, known).await {
+                Some(stale) => {
+                    for ((_, lead), (_, _, bytes)) in which.into_iter().zip(&stale) {
+                        if let Some(lead) = lead {
+                            lead.land(Landing::Stale(bytes.as_slice().into()));
+                        }
+                    }
+                    return Ok(stale
+                        .into_iter()
+                        .map(|(at, value, _)| (at, Known::Answered(value, CacheOutcome::Stale)))
+                        .collect());
+                }
+                None => match failed {
+                    Ok(result) => result,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+            },
+        };
+        let mut values = match ran {
             Ok(values) => values,
             Err(err) => {
                 // The call's answer: counted as the single calls of these ids would be.
@@ -550,6 +578,47 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
             }
         });
         Ok(crate::join::all(stored).await)
+    }
+
+    /// With `stale`: the last good value of each id of `which` (as stored, and decoded), read
+    /// at once; `None` unless every one has a readable copy (a batch answers for all its ids
+    /// or fails).
+    async fn stale<S, V>(
+        &self,
+        which: &[(usize, Option<Lead>)],
+        known: &[Known<V>],
+    ) -> Option<Vec<(usize, Option<V>, Vec<u8>)>>
+    where
+        S: Shape<Output = Option<V>, Codec = C>,
+    {
+        let site = self.site;
+        site.stale?;
+        let keys: Vec<String> = which
+            .iter()
+            .map(|(at, _)| match known[*at] {
+                Known::Missing { reachable: true } => Some(self.keys[*at].as_ref()?.stale()),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let reads = self.cache.store().get_many(&names, false).await;
+        let mut stale = Vec::with_capacity(which.len());
+        for ((at, _), (read, _)) in which.iter().zip(reads) {
+            let Read::Value(bytes) = read else {
+                return None;
+            };
+            let value = decode::<S>(self.codec, &bytes, site.prefix)?;
+            stale.push((*at, value, bytes));
+        }
+        if let Some(held_back) = STALE_SERVED.allow() {
+            tracing::warn!(
+                prefix = site.prefix,
+                ids = stale.len(),
+                held_back,
+                "batch function failed: serving the ids' last good values"
+            );
+        }
+        Some(stale)
     }
 }
 

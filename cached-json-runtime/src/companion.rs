@@ -95,7 +95,11 @@ impl Call {
         // reports the delete.)
         let existed = cache.delete(key.as_str()).await?;
         cache.store().delete(&key.stale()).await?;
-        Ok(existed)
+        // The entry another build's type made this call keep apart (see `Key::alternate`).
+        let alternate = key.alternate();
+        let alternate_existed = cache.store().delete(alternate.as_str()).await?;
+        cache.store().delete(&alternate.stale()).await?;
+        Ok(existed || alternate_existed)
     }
 }
 

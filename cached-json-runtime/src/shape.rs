@@ -285,14 +285,41 @@ static UNREADABLE_VALUES: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 /// The stored JSON as the function's output, or `None` (logged) if it does not deserialize:
 /// corrupt, or written by an older version of the type. The caller treats that as a miss.
 pub(crate) fn decode<S: Shape>(codec: S::Codec, bytes: &[u8], key: &str) -> Option<S::Output> {
+    match decode_stored::<S>(codec, bytes, key) {
+        Decoded::Output(output) => Some(output),
+        Decoded::OtherShape | Decoded::Corrupt => None,
+    }
+}
+
+/// What stored bytes are to a function.
+pub(crate) enum Decoded<O> {
+    /// Its output.
+    Output(O),
+    /// JSON, of another shape than its type's: most likely another build's type (a field
+    /// added or renamed by a deploy that is rolling out).
+    OtherShape,
+    /// Not JSON at all.
+    Corrupt,
+}
+
+/// [`decode`], telling JSON of another shape (see [`Decoded::OtherShape`]) from bytes that are
+/// not JSON.
+pub(crate) fn decode_stored<S: Shape>(
+    codec: S::Codec,
+    bytes: &[u8],
+    key: &str,
+) -> Decoded<S::Output> {
     match S::decode(codec, bytes) {
-        Ok(value) => Some(S::from_stored(value)),
+        Ok(value) => Decoded::Output(S::from_stored(value)),
         Err(err) => {
             if let Some(held_back) = UNREADABLE_VALUES.allow() {
                 tracing::warn!(key, error = %err, held_back,
                     "cached value does not deserialize: treated as a miss");
             }
-            None
+            match err.classify() {
+                serde_json::error::Category::Data => Decoded::OtherShape,
+                _ => Decoded::Corrupt,
+            }
         }
     }
 }

@@ -130,11 +130,28 @@ impl Key {
         format!("{}:lock", self.text)
     }
 
+    /// The key of this call's second entry, `<key>:alt`: where a build whose type cannot read
+    /// the entry another build of the app stored (a rolling deploy that changed the type's
+    /// shape) keeps its own value, leaving the other's in place (see [`crate::aside`]). Its
+    /// own flight: a call computing it never waits for one computing the entry.
+    pub(crate) fn alternate(&self) -> Key {
+        Key {
+            text: format!("{}:alt", self.text),
+            digest: self.digest,
+            scope: self.scope,
+            tags: None,
+            flight_salt: self.flight_salt ^ ALTERNATE_SALT,
+        }
+    }
+
     /// The identity of this call among the calls in flight in one cache: its site and digest.
     pub(crate) fn flight(&self) -> FlightId {
         (self.scope, self.digest ^ u128::from(self.flight_salt))
     }
 }
+
+/// Mixed into an alternate entry's flight (see [`Key::alternate`]).
+const ALTERNATE_SALT: u64 = 0x616c_7465_726e_6174;
 
 /// A call's identity among the calls in flight in one cache (one namespace): its site and the
 /// hash of its arguments. Within a cache that is its key, without comparing strings.
