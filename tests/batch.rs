@@ -438,3 +438,36 @@ async fn with_stale_a_failed_run_answers_every_id_s_last_good_value_or_fails() {
     assert_eq!(found, Err("origin down".to_owned()));
     assert_eq!(runs_of("with_stale", 9000..9011).len(), 4);
 }
+
+/// Takes 300 ms; with `lock`, across instances.
+#[cached_json("batch-locked", ttl = 600, batch, lock)]
+async fn locked(ids: &[u64]) -> HashMap<u64, String> {
+    ran("locked", ids);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ids.iter().map(|&id| (id, value(id))).collect()
+}
+
+#[tokio::test]
+async fn with_lock_two_instances_compute_each_id_once() {
+    let server = RedisServer::start();
+    // Two instances: two caches, each with its own flights (coalescing does not join them).
+    let (a, b) = (cache(&server, "batch-lock"), cache(&server, "batch-lock"));
+    let first: Vec<u64> = (9100..9110).collect();
+    let second: Vec<u64> = (9105..9115).collect();
+    let (one, two) = tokio::join!(a.scope(observe(locked(&first))), async {
+        // Starts while the first instance computes 9105..9110, holding their locks.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b.scope(observe(locked(&second))).await
+    },);
+    assert_eq!(one.0, expected(first.clone()));
+    assert_eq!(two.0, expected(second));
+    assert_eq!(
+        runs_of("locked", 9100..9115),
+        [first, (9110..9115).collect()],
+        "the ids the other instance held the locks of awaited, not computed twice"
+    );
+    assert!(
+        server.keys("batch-lock:*:lock").is_empty(),
+        "every lock released"
+    );
+}

@@ -292,11 +292,11 @@ fn a_batch_knows_its_ids_its_output_and_what_each_run_copies() {
 #[test]
 fn a_batch_refuses_what_works_one_key_at_a_time_and_every_other_shape() {
     let errors = error(
-        r#""p", ttl = 60, batch, lock, refresh_ahead = 0.5, tags("t")"#,
+        r#""p", ttl = 60, batch, returns = value, refresh_ahead = 0.5, tags("t")"#,
         "async fn f(&mut self, ids: Vec<u64>, more: &[u8]) -> Vec<u64> { ids }",
     );
     for expected in [
-        "`lock` is not supported with `batch`",
+        "`returns` is not supported with `batch`",
         "`refresh_ahead` is not supported with `batch`",
         "`tags` is not supported with `batch`",
         "`more` is a second key argument",

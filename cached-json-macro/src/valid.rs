@@ -242,20 +242,33 @@ fn tag_templates(tags: &[LitStr], key_args: &[KeyArg], skip: &[Ident]) -> syn::R
 fn batch(attr: &Attr, sig: &Signature, key_args: &[KeyArg]) -> syn::Result<Batch> {
     let mut errors = Errors::new();
     let refused = [
-        ("lock", attr.lock),
-        ("timeout_ms", attr.timeout_ms.map(|(_, span)| span)),
-        ("refresh_ahead", attr.refresh_ahead.map(|(_, span)| span)),
-        ("returns", attr.returns.map(|(_, span)| span)),
-        ("tags", attr.tags.first().map(LitStr::span)),
+        (
+            "timeout_ms",
+            attr.timeout_ms.map(|(_, span)| span),
+            "a batch's ids are computed in one run, which a soft timeout would answer for \
+             with the stale values of some ids and not others",
+        ),
+        (
+            "refresh_ahead",
+            attr.refresh_ahead.map(|(_, span)| span),
+            "not yet: a batch's hits do not refresh their ids in the background",
+        ),
+        (
+            "returns",
+            attr.returns.map(|(_, span)| span),
+            "a batch returns a map of its ids' values (`cache_none` stores the ids left out)",
+        ),
+        (
+            "tags",
+            attr.tags.first().map(LitStr::span),
+            "not yet: a batch reads its ids' entries without their tags' records",
+        ),
     ];
-    for (option, span) in refused {
+    for (option, span, why) in refused {
         if let Some(span) = span {
             errors.push(syn::Error::new(
                 span,
-                format!(
-                    "`{option}` is not supported with `batch` (yet): a batch computes its ids \
-                     together, and `{option}` works one key at a time"
-                ),
+                format!("`{option}` is not supported with `batch`: {why}"),
             ));
         }
     }

@@ -45,6 +45,7 @@ use crate::flight::{Followed, Joined, Landing, Lane, Lead};
 use crate::generation::at_generation;
 use crate::instance;
 use crate::key::{Key, KeyBuilder};
+use crate::lock::{self, Lease};
 use crate::logging::LogLimiter;
 use crate::outcome::{record, CacheOutcome};
 use crate::shape::{decode, Codec, OptionShape, Shape, ValueShape};
@@ -364,6 +365,16 @@ impl<K: BatchId> Batch<K> {
                 None => led.push((at, None)),
             }
         }
+        // 3b. `lock`: across processes, one computes each id. The ids whose lock another
+        //     process holds are awaited after this call's own run (never before: two processes
+        //     each waiting for the other's ids would wait in a circle).
+        let (led, locked_elsewhere) = match site.lock {
+            true => lock_ids(&cache, site, &keys, &known, led).await,
+            false => (
+                led.into_iter().map(|(at, lead)| (at, lead, None)).collect(),
+                Vec::new(),
+            ),
+        };
         let computing = Computing {
             cache: &cache,
             site,
@@ -380,7 +391,15 @@ impl<K: BatchId> Batch<K> {
                 known[at] = value;
             }
         }
-        // 5. The ids others computed; those they could not, in one more run.
+        // 5. The ids others computed (other processes, then this one's calls); those they
+        //    could not, in one more run.
+        let mut again = Vec::new();
+        for (at, awaited) in await_values::<S, _>(&cache, site, codec, locked_elsewhere).await {
+            match awaited {
+                Awaited::Value(value) => known[at] = Known::Answered(value, CacheOutcome::Hit),
+                Awaited::Compute(lead, lease) => again.push((at, lead, lease)),
+            }
+        }
         let landings = crate::join::all(followed.into_iter().map(
             |(at, flight, mut follower)| async move {
                 let followed = flights
@@ -390,7 +409,6 @@ impl<K: BatchId> Batch<K> {
             },
         ))
         .await;
-        let mut again = Vec::new();
         for (at, followed) in landings {
             let landed = match followed {
                 Followed::Landed(Landing::Value(bytes, _)) => {
@@ -401,7 +419,7 @@ impl<K: BatchId> Batch<K> {
                 Followed::Landed(Landing::Stale(bytes)) => decode::<S>(codec, &bytes, site.prefix)
                     .map(|value| (value, CacheOutcome::Stale)),
                 Followed::TookOver(lead) => {
-                    again.push((at, Some(lead)));
+                    again.push((at, Some(lead), None));
                     continue;
                 }
                 // Failed, panicked or cancelled there: computed here.
@@ -409,7 +427,7 @@ impl<K: BatchId> Batch<K> {
             };
             match landed {
                 Some((value, outcome)) => known[at] = Known::Answered(value, outcome),
-                None => again.push((at, None)),
+                None => again.push((at, None, None)),
             }
         }
         if !again.is_empty() {
@@ -500,7 +518,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
     async fn run<S, V, E, H, F, Fut>(
         &self,
         body: &F,
-        which: Vec<(usize, Option<Lead>)>,
+        which: Vec<Computed>,
         known: &[Known<V>],
     ) -> Result<Vec<(usize, Known<V>)>, E>
     where
@@ -510,15 +528,22 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
         Fut: Future<Output = Result<HashMap<K, V, H>, E>>,
     {
         let site = self.site;
-        let run_ids: Vec<K> = which.iter().map(|(at, _)| self.ids[*at].clone()).collect();
-        let ran = CatchUnwind::new(site.metrics.timed(site.prefix, body(run_ids))).await;
+        let run_ids: Vec<K> = which.iter().map(|(at, ..)| self.ids[*at].clone()).collect();
+        // With `lock`, the leases taken are extended while the body runs.
+        let leases: Vec<&Lease> = which
+            .iter()
+            .filter_map(|(.., lease)| lease.as_ref())
+            .collect();
+        let run = lock::hold_all(&leases, site.metrics.timed(site.prefix, body(run_ids)));
+        let ran = CatchUnwind::new(run).await;
+        drop(leases);
         // `stale`: a failure (an `Err`, a panic) answers every id's last good value, when each
         // has one; else the failure is the answer.
         let ran = match ran {
             Ok(Ok(values)) => Ok(values),
             failed => match self.stale::<S, V>(&which, known).await {
                 Some(stale) => {
-                    for ((_, lead), (_, _, bytes)) in which.into_iter().zip(&stale) {
+                    for ((_, lead, _), (_, _, bytes)) in which.into_iter().zip(&stale) {
                         if let Some(lead) = lead {
                             lead.land(Landing::Stale(bytes.as_slice().into()));
                         }
@@ -539,7 +564,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
             Err(err) => {
                 // The call's answer: counted as the single calls of these ids would be.
                 let mut seen = Seen::default();
-                for (at, _) in &which {
+                for (at, ..) in &which {
                     let outcome = match known[*at] {
                         Known::Missing { reachable: true } => CacheOutcome::Miss,
                         _ => CacheOutcome::Bypass,
@@ -553,7 +578,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
                 return Err(err);
             }
         };
-        let stored = which.into_iter().map(|(at, lead)| {
+        let stored = which.into_iter().map(|(at, lead, lease)| {
             let value = values.remove(&self.ids[at]);
             let reachable = matches!(known[at], Known::Missing { reachable: true });
             let key = self.keys[at].clone();
@@ -568,7 +593,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
                     Some(key) => {
                         Computation::<S>::new(cache, site, &key, codec)
                             .reachable(reachable)
-                            .leading(lead, None)
+                            .leading(lead, lease)
                             .store(value)
                             .await
                     }
@@ -585,7 +610,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
     /// or fails).
     async fn stale<S, V>(
         &self,
-        which: &[(usize, Option<Lead>)],
+        which: &[Computed],
         known: &[Known<V>],
     ) -> Option<Vec<(usize, Option<V>, Vec<u8>)>>
     where
@@ -595,7 +620,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
         site.stale?;
         let keys: Vec<String> = which
             .iter()
-            .map(|(at, _)| match known[*at] {
+            .map(|(at, ..)| match known[*at] {
                 Known::Missing { reachable: true } => Some(self.keys[*at].as_ref()?.stale()),
                 _ => None,
             })
@@ -603,7 +628,7 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
         let names: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reads = self.cache.store().get_many(&names, false).await;
         let mut stale = Vec::with_capacity(which.len());
-        for ((at, _), (read, _)) in which.iter().zip(reads) {
+        for ((at, ..), (read, _)) in which.iter().zip(reads) {
             let Read::Value(bytes) = read else {
                 return None;
             };
@@ -620,6 +645,123 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
         }
         Some(stale)
     }
+}
+
+/// An id this call computes: where it is among the ids, its flight's lead (to answer the
+/// calls of this process that wait for it), its lock's lease (with `lock`).
+type Computed = (usize, Option<Lead>, Option<Lease>);
+
+/// An id whose lock another process holds: where it is, its key, its flight's lead.
+type LockedElsewhere = (usize, Key, Option<Lead>);
+
+/// Takes the lock of each id of `led` the store answered for, at once: the ids this call
+/// computes (with their leases, or without a lock to take), and those whose lock another
+/// process holds.
+async fn lock_ids<V>(
+    cache: &CurrentCache,
+    site: &'static CacheSite,
+    keys: &[Option<Key>],
+    known: &[Known<V>],
+    led: Vec<(usize, Option<Lead>)>,
+) -> (Vec<Computed>, Vec<LockedElsewhere>) {
+    let lockable = |at: usize| {
+        keys[at]
+            .as_ref()
+            .filter(|_| matches!(known[at], Known::Missing { reachable: true }))
+    };
+    let taken = crate::join::all(led.iter().map(|(at, _)| {
+        let key = lockable(*at);
+        async move {
+            match key {
+                Some(key) => Some(lock::try_once(cache, site, key).await),
+                None => None,
+            }
+        }
+    }))
+    .await;
+    let (mut mine, mut elsewhere) = (Vec::new(), Vec::new());
+    for ((at, lead), taken) in led.into_iter().zip(taken) {
+        match (taken, lockable(at)) {
+            (Some(None), Some(key)) => elsewhere.push((at, key.clone(), lead)),
+            (Some(lease), _) => mine.push((at, lead, lease)),
+            (None, _) => mine.push((at, lead, None)),
+        }
+    }
+    (mine, elsewhere)
+}
+
+/// What waiting for a value another process computes gave.
+enum Awaited<V> {
+    /// It stored it.
+    Value(Option<V>),
+    /// This call computes it after all (the wait was too long, the store failed, or the other
+    /// process let the lock go without storing a value: then with the lock, taken).
+    Compute(Option<Lead>, Option<Lease>),
+}
+
+/// Waits for the values of the ids other processes hold the locks of, reading them all at
+/// once every poll; past the site's `wait`, or on a store failure, this call computes them.
+async fn await_values<S, V>(
+    cache: &CurrentCache,
+    site: &'static CacheSite,
+    codec: S::Codec,
+    mut waiting: Vec<LockedElsewhere>,
+) -> Vec<(usize, Awaited<V>)>
+where
+    S: Shape<Output = Option<V>>,
+{
+    let store = cache.store();
+    let deadline = Instant::now() + site.wait;
+    let mut awaited = Vec::with_capacity(waiting.len());
+    while !waiting.is_empty() {
+        crate::timer::sleep(lock::LOCK_POLL).await;
+        let names: Vec<&str> = waiting.iter().map(|(_, key, _)| key.as_str()).collect();
+        let reads = store.get_many(&names, false).await;
+        let mut still = Vec::new();
+        for ((at, key, lead), (read, _)) in waiting.into_iter().zip(reads) {
+            match read {
+                Read::Value(bytes) => match decode::<S>(codec, &bytes, key.as_str()) {
+                    Some(value) => {
+                        if let Some(lead) = lead {
+                            lead.land(Landing::Value(bytes.as_slice().into(), true));
+                        }
+                        awaited.push((at, Awaited::Value(value)));
+                    }
+                    None => still.push((at, key, lead)),
+                },
+                Read::Miss => still.push((at, key, lead)),
+                Read::Unreachable => awaited.push((at, Awaited::Compute(lead, None))),
+            }
+        }
+        if Instant::now() >= deadline {
+            tracing::debug!(
+                prefix = site.prefix,
+                ids = still.len(),
+                "waited too long for another process's values: computing them"
+            );
+            awaited.extend(
+                still
+                    .into_iter()
+                    .map(|(at, _, lead)| (at, Awaited::Compute(lead, None))),
+            );
+            break;
+        }
+        // A holder that failed lets its locks go: take them, and compute.
+        let retaken = crate::join::all(
+            still
+                .iter()
+                .map(|(_, key, _)| lock::try_once(cache, site, key)),
+        )
+        .await;
+        waiting = Vec::new();
+        for ((at, key, lead), lease) in still.into_iter().zip(retaken) {
+            match lease {
+                Some(lease) => awaited.push((at, Awaited::Compute(lead, Some(lease)))),
+                None => waiting.push((at, key, lead)),
+            }
+        }
+    }
+    awaited
 }
 
 /// The prefix's generation (`None` when the store cannot tell it: the ids are computed, and

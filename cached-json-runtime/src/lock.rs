@@ -20,7 +20,7 @@ use crate::site::CacheSite;
 use crate::store::Read;
 
 /// How often a waiting caller looks for the value (and retries the lock).
-const LOCK_POLL: Duration = Duration::from_millis(25);
+pub(crate) const LOCK_POLL: Duration = Duration::from_millis(25);
 
 /// The lock held by this caller. Dropped without [`Lease::release`] (the call was cancelled),
 /// it still releases the lock, from a task of its own.
@@ -41,32 +41,45 @@ impl Lease {
 
     /// Runs `work`, extending the lease by its full length every third of it meanwhile.
     pub(crate) async fn hold<F: Future>(&self, work: F) -> F::Output {
-        let mut work = pin!(work);
-        loop {
-            let mut tick = pin!(crate::timer::sleep(self.lease / 3));
-            let done = std::future::poll_fn(|cx| {
-                if let Poll::Ready(output) = work.as_mut().poll(cx) {
-                    return Poll::Ready(Some(output));
-                }
-                tick.as_mut().poll(cx).map(|()| None)
-            })
+        hold_all(&[self], work).await
+    }
+
+    /// Extends the lease by its full length from now.
+    async fn extend(&self) {
+        let extended = self
+            .cache
+            .store()
+            .extend_lock(&self.key, &self.token, self.lease)
             .await;
-            match done {
-                Some(output) => return output,
-                None => {
-                    let extended = self
-                        .cache
-                        .store()
-                        .extend_lock(&self.key, &self.token, self.lease)
-                        .await;
-                    if !matches!(extended, Ok(true)) {
-                        tracing::debug!(
-                            key = self.key.as_str(),
-                            "could not extend the lock's lease: another process may compute \
-                             the value too"
-                        );
-                    }
-                }
+        if !matches!(extended, Ok(true)) {
+            tracing::debug!(
+                key = self.key.as_str(),
+                "could not extend the lock's lease: another process may compute the value too"
+            );
+        }
+    }
+}
+
+/// Runs `work`, extending every lease of `leases` (taken with one lease length: one site's) by
+/// its full length every third of it meanwhile: a batch computes many keys in one run.
+pub(crate) async fn hold_all<F: Future>(leases: &[&Lease], work: F) -> F::Output {
+    let Some(first) = leases.first() else {
+        return work.await;
+    };
+    let mut work = pin!(work);
+    loop {
+        let mut tick = pin!(crate::timer::sleep(first.lease / 3));
+        let done = std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            tick.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match done {
+            Some(output) => return output,
+            None => {
+                crate::join::all(leases.iter().map(|lease| lease.extend())).await;
             }
         }
     }

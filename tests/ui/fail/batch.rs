@@ -21,7 +21,7 @@ async fn not_a_map(ids: Vec<u64>) -> Vec<u64> {
 }
 
 // Options that work one key at a time.
-#[cached_json("one-at-a-time", ttl = 60, batch, lock, refresh_ahead = 0.5, tags("t"))]
+#[cached_json("one-at-a-time", ttl = 60, batch, returns = value, refresh_ahead = 0.5, tags("t"))]
 async fn one_at_a_time(ids: Vec<u64>) -> HashMap<u64, u64> {
     ids.into_iter().map(|id| (id, id)).collect()
 }
