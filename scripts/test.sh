@@ -79,14 +79,12 @@ cargo test --locked --features axum --doc -p cached-json
 cargo test --locked --features actix --doc -p cached-json
 cargo clippy --locked --features axum -p cached-json --all-targets -- -D warnings
 
-# Redis Sentinel (feature `sentinel`): a master, its replica and three sentinels; the master
-# killed under load.
-cargo test --locked --features sentinel --test sentinel
-
-# The test kit (feature `testing`): its example tests, its docs, its unit tests, its lints.
-cargo test --locked --features testing --test test_kit
-cargo test --locked --features testing --doc -p cached-json
-cargo test --locked --features testing -p cached-json-runtime --lib testing
+# The test kit (feature `testing`: its example tests, its docs, its unit tests) and Redis
+# Sentinel (feature `sentinel`: a master, its replica and three sentinels; the master killed
+# under load), built once with both features; their lints.
+cargo test --locked --features testing,sentinel --test test_kit --test sentinel
+cargo test --locked --features testing,sentinel --doc -p cached-json
+cargo test --locked --features testing,sentinel -p cached-json-runtime --lib -- testing sentinel
 cargo clippy --locked --features testing,sentinel -p cached-json -p cached-json-runtime --all-targets -- -D warnings
 
 # The MSRV (`rust-version` in Cargo.toml, the newest any dependency of the published crates

@@ -290,17 +290,7 @@ fn cached_function(
         };
         #cached.await
     };
-    let inner_attrs = &function.inner_attrs;
-    let mut generated_body = TokenStream::new();
-    function
-        .brace_token
-        .surround(&mut generated_body, |tokens| {
-            tokens.extend(quote! {
-                #(#inner_attrs)*
-                static #site_static: #private::CacheSite = #site;
-                #run
-            })
-        });
+    let generated_body = generated_body(function, &private, site, run);
     let vis = &function.vis;
     let mut sig = function.sig.clone();
     let attrs = match twin {
@@ -343,6 +333,27 @@ fn cached_function(
         #attrs
         #vis #sig #generated_body
     }
+}
+
+/// A generated function's body, in the braces the user wrote: the function's inner attributes,
+/// its `static` site, then `run`.
+fn generated_body(
+    function: &MaybeItemFn,
+    private: &TokenStream,
+    site: &TokenStream,
+    run: TokenStream,
+) -> TokenStream {
+    let site_static = Ident::new("__CACHED_JSON_SITE", Span::mixed_site());
+    let inner_attrs = &function.inner_attrs;
+    let mut body = TokenStream::new();
+    function.brace_token.surround(&mut body, |tokens| {
+        tokens.extend(quote! {
+            #(#inner_attrs)*
+            static #site_static: #private::CacheSite = #site;
+            #run
+        })
+    });
+    body
 }
 
 /// The `#[cfg(..)]` attributes among `attrs`: what the companions keep of the function's.

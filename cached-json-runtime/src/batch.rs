@@ -383,14 +383,9 @@ impl<K: BatchId> Batch<K> {
             keys: &keys,
         };
         // 4. One run for the ids led here.
-        if !led.is_empty() {
-            for (at, value) in computing
-                .run::<S, _, _, _, _, _>(&body, led, &known)
-                .await?
-            {
-                known[at] = value;
-            }
-        }
+        computing
+            .run::<S, _, _, _, _, _>(&body, led, &mut known)
+            .await?;
         // 5. The ids others computed (other processes, then this one's calls); those they
         //    could not, in one more run.
         let mut again = Vec::new();
@@ -430,14 +425,9 @@ impl<K: BatchId> Batch<K> {
                 None => again.push((at, None, None)),
             }
         }
-        if !again.is_empty() {
-            for (at, value) in computing
-                .run::<S, _, _, _, _, _>(&body, again, &known)
-                .await?
-            {
-                known[at] = value;
-            }
-        }
+        computing
+            .run::<S, _, _, _, _, _>(&body, again, &mut known)
+            .await?;
         // The answer, and each id's outcome.
         let mut seen = Seen::default();
         for (id, state) in ids.into_iter().zip(known) {
@@ -512,21 +502,25 @@ struct Computing<'a, K, C> {
 }
 
 impl<K: BatchId, C: Copy> Computing<'_, K, C> {
-    /// Runs `body` with the ids at `which` (in the caller's order), stores each value it
-    /// returned and answers the calls that waited for it. An `Err` lands nothing (the leads
-    /// dropped: the calls that waited compute those ids themselves).
+    /// Runs `body` with the ids at `which` (in the caller's order; none: nothing to run),
+    /// stores each value it returned, answers the calls that waited for it, and records each
+    /// id's answer in `known`. An `Err` lands nothing (the leads dropped: the calls that waited
+    /// compute those ids themselves).
     async fn run<S, V, E, H, F, Fut>(
         &self,
         body: &F,
         which: Vec<Computed>,
-        known: &[Known<V>],
-    ) -> Result<Vec<(usize, Known<V>)>, E>
+        known: &mut [Known<V>],
+    ) -> Result<(), E>
     where
         S: Shape<Output = Option<V>, Codec = C>,
         H: BuildHasher + Default,
         F: Fn(Vec<K>) -> Fut,
         Fut: Future<Output = Result<HashMap<K, V, H>, E>>,
     {
+        if which.is_empty() {
+            return Ok(());
+        }
         let site = self.site;
         let run_ids: Vec<K> = which.iter().map(|(at, ..)| self.ids[*at].clone()).collect();
         // With `lock`, the leases taken are extended while the body runs.
@@ -548,10 +542,10 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
                             lead.land(Landing::Stale(bytes.as_slice().into()));
                         }
                     }
-                    return Ok(stale
-                        .into_iter()
-                        .map(|(at, value, _)| (at, Known::Answered(value, CacheOutcome::Stale)))
-                        .collect());
+                    for (at, value, _) in stale {
+                        known[at] = Known::Answered(value, CacheOutcome::Stale);
+                    }
+                    return Ok(());
                 }
                 None => match failed {
                     Ok(result) => result,
@@ -602,7 +596,10 @@ impl<K: BatchId, C: Copy> Computing<'_, K, C> {
                 (at, Known::Answered(value, outcome))
             }
         });
-        Ok(crate::join::all(stored).await)
+        for (at, answered) in crate::join::all(stored).await {
+            known[at] = answered;
+        }
+        Ok(())
     }
 
     /// With `stale`: the last good value of each id of `which` (as stored, and decoded), read

@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::Ident;
 
-use super::{cfg_attributes, located_at};
+use super::{cfg_attributes, generated_body, located_at};
 use crate::item::MaybeItemFn;
 use crate::valid::{Batch, Model};
 
@@ -98,17 +98,7 @@ pub(super) fn batch_function(
         };
         #cached.await
     };
-    let inner_attrs = &function.inner_attrs;
-    let mut generated_body = TokenStream::new();
-    function
-        .brace_token
-        .surround(&mut generated_body, |tokens| {
-            tokens.extend(quote! {
-                #(#inner_attrs)*
-                static #site_static: #private::CacheSite = #site;
-                #run
-            })
-        });
+    let generated_body = generated_body(function, &private, site, run);
     let vis = &function.vis;
     let mut sig = function.sig.clone();
     // The arguments are read here and copied into each run: a `mut` is the copies' (the body's).
