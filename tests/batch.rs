@@ -18,6 +18,8 @@ use redis::Commands;
 
 mod support;
 
+use support::outcome;
+
 /// Each origin run's ids, by function (each test uses ids of its own: tests run at once).
 static RUNS: Mutex<Vec<(&str, Vec<u64>)>> = Mutex::new(Vec::new());
 
@@ -103,26 +105,6 @@ fn cache(server: &RedisServer, namespace: &str) -> Cache {
         .unwrap()
 }
 
-async fn outcome<T>(
-    cache: &Cache,
-    call: impl std::future::Future<Output = T>,
-) -> (T, CacheOutcome) {
-    let (value, outcome) = cache.scope(observe(call)).await;
-    (value, outcome.expect("a cached call"))
-}
-
-/// How many times Redis ran each command so far.
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut server.connection())
-        .unwrap();
-    info.lines()
-        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 fn expected(ids: impl IntoIterator<Item = u64>) -> HashMap<u64, String> {
     ids.into_iter().map(|id| (id, value(id))).collect()
 }
@@ -139,9 +121,9 @@ async fn a_hundred_ids_with_ninety_cached_cost_one_read_and_one_origin_call_with
     );
 
     let (mgets, gets, sets) = (
-        calls(&server, "mget"),
-        calls(&server, "get"),
-        calls(&server, "set"),
+        server.command_calls("mget"),
+        server.command_calls("get"),
+        server.command_calls("set"),
     );
     // The ten missing ids in the middle and at the end, in the caller's order, with repeats.
     let mut ids: Vec<u64> = (1000..1100).rev().collect();
@@ -149,15 +131,19 @@ async fn a_hundred_ids_with_ninety_cached_cost_one_read_and_one_origin_call_with
     let (all, was) = outcome(&cache, users(ids)).await;
     assert_eq!((all, was), (expected(1000..1100), CacheOutcome::Miss));
     assert_eq!(
-        calls(&server, "mget") - mgets,
+        server.command_calls("mget") - mgets,
         1,
         "one read for the hundred ids"
     );
     // (A GET or two at most: the prefix's generation, read while the invalidation channel has
     // not yet proved it hears, as for any function.)
-    let one_by_one = calls(&server, "get") - gets;
+    let one_by_one = server.command_calls("get") - gets;
     assert!(one_by_one <= 2, "{one_by_one} GETs");
-    assert_eq!(calls(&server, "set") - sets, 10, "the ten values computed");
+    assert_eq!(
+        server.command_calls("set") - sets,
+        10,
+        "the ten values computed"
+    );
     assert_eq!(
         runs_of("users", 1000..1100),
         [
@@ -168,10 +154,10 @@ async fn a_hundred_ids_with_ninety_cached_cost_one_read_and_one_origin_call_with
     );
 
     // All cached now: one read, no origin call.
-    let mgets = calls(&server, "mget");
+    let mgets = server.command_calls("mget");
     let (all, was) = outcome(&cache, users((1000..1100).collect())).await;
     assert_eq!((all, was), (expected(1000..1100), CacheOutcome::Hit));
-    assert_eq!(calls(&server, "mget") - mgets, 1);
+    assert_eq!(server.command_calls("mget") - mgets, 1);
     assert_eq!(runs_of("users", 1000..1100).len(), 2);
 
     // Each id is its own entry, with the function's TTL; the companions name it by one id.
@@ -384,8 +370,20 @@ async fn a_batch_on_a_cluster_reads_with_one_mget_per_slot() {
             .unwrap();
         slots.insert(slot);
     }
-    let mgets = || -> u64 { cluster.nodes().iter().map(|node| calls(node, "mget")).sum() };
-    let gets = || -> u64 { cluster.nodes().iter().map(|node| calls(node, "get")).sum() };
+    let mgets = || -> u64 {
+        cluster
+            .nodes()
+            .iter()
+            .map(|node| node.command_calls("mget"))
+            .sum()
+    };
+    let gets = || -> u64 {
+        cluster
+            .nodes()
+            .iter()
+            .map(|node| node.command_calls("get"))
+            .sum()
+    };
     let (mgets_before, gets_before) = (mgets(), gets());
     let (found, was) = outcome(&cache, users(ids.clone())).await;
     assert_eq!((found, was), (expected(ids.clone()), CacheOutcome::Hit));

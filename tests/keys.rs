@@ -5,9 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cached_json::{cached_json, observe, Cache, CacheOutcome};
+use cached_json::{cached_json, CacheOutcome};
 use cached_json_test_support::RedisServer;
 use redis::Commands;
+
+mod support;
+
+use support::outcome;
 
 /// Echoes its argument's debug form: a hit with another call's value would show.
 #[cached_json("float-echo", ttl = 60)]
@@ -18,14 +22,6 @@ async fn float_echo(x: Option<f64>) -> String {
 #[cached_json("nested-echo", ttl = 60)]
 async fn nested_echo(x: Option<Option<u8>>) -> String {
     format!("{x:?}")
-}
-
-async fn outcome<T>(
-    cache: &Cache,
-    call: impl std::future::Future<Output = T>,
-) -> (T, CacheOutcome) {
-    let (value, outcome) = cache.scope(observe(call)).await;
-    (value, outcome.expect("a cached call ran"))
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ async fn an_acl_user_in_the_url_is_the_master_s() {
     );
     let (_, outcome) = cache.scope(observe(item(1000))).await;
     assert_eq!(outcome, Some(CacheOutcome::Hit));
-    // A wrong password: the calls still answer (uncached), and it is never in an error.
+    // A wrong password: the calls still answer, uncached.
     let wrong = sentinel_cache(&set_up, "cache:wrong@", false);
     let (value, outcome) = wrong.scope(observe(item(1001))).await;
     assert_eq!(

@@ -18,6 +18,8 @@ use redis::Commands;
 
 mod support;
 
+use support::outcome;
+
 /// The origin's prices, by seller (each test uses sellers of its own: tests run at once).
 static PRICES: Mutex<BTreeMap<u64, u32>> = Mutex::new(BTreeMap::new());
 
@@ -92,14 +94,6 @@ fn with_l1(server: &RedisServer) -> Cache {
         .unwrap()
 }
 
-async fn outcome<T>(
-    cache: &Cache,
-    call: impl std::future::Future<Output = T>,
-) -> (T, CacheOutcome) {
-    let (value, outcome) = cache.scope(observe(call)).await;
-    (value, outcome.expect("a cached call"))
-}
-
 #[tokio::test]
 async fn an_invalidated_tag_makes_its_entries_misses_on_every_instance_and_no_other() {
     let server = RedisServer::start();
@@ -166,16 +160,7 @@ async fn a_hit_reads_the_records_with_the_entry_and_runs_no_other_command() {
     let cache = cache(&server);
     assert_eq!(outcome(&cache, product(1, 1)).await.1, CacheOutcome::Miss);
     let stats = |server: &RedisServer| -> (u64, u64, u64, u64) {
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut server.connection())
-            .unwrap();
-        let calls = |command: &str| -> u64 {
-            info.lines()
-                .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
-                .and_then(|rest| rest.split(',').next()?.parse().ok())
-                .unwrap_or(0)
-        };
+        let calls = |command: &str| server.command_calls(command);
         (calls("get"), calls("mget"), calls("eval"), calls("set"))
     };
     let before = stats(&server);

@@ -127,12 +127,7 @@ impl<S: Shape> Computation<S> {
             output,
         )
         .await;
-        if let Some(lease) = lease {
-            lease.release().await;
-        }
-        if let Some(lead) = lead {
-            lead.land(landing);
-        }
+        release_and_land(lease, lead, landing).await;
         match done {
             Done::Answer(_, output) => output,
             Done::Panicked(panic) => std::panic::resume_unwind(panic),
@@ -206,13 +201,19 @@ impl<S: Shape> Computation<S> {
                 (Done::Panicked(panic), Landing::Panicked(message))
             }
         };
-        if let Some(lease) = lease {
-            lease.release().await;
-        }
-        if let Some(lead) = lead {
-            lead.land(landing);
-        }
+        release_and_land(lease, lead, landing).await;
         done
+    }
+}
+
+/// Step 5, for a run and for a value a batch computed alike: the lease released, then the
+/// followers answered.
+async fn release_and_land(lease: Option<Lease>, lead: Option<Lead>, landing: Landing) {
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    if let Some(lead) = lead {
+        lead.land(landing);
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - `f_key(key arguments)`: the key a call of `f` with those arguments has, in the current
 //!   cache (its namespace, its prefix's generation);
-//! - `f_invalidate(key arguments)`: deletes that call's entry and its stale copy;
+//! - `f_invalidate(key arguments)`: deletes that call's entry and its stale copy (and its
+//!   second entry, `Key::alternate`);
 //! - `f_invalidate_all()`: invalidates every entry of `f`'s prefix, in O(1), for every process
 //!   sharing the store ([`crate::generation`]);
 //! - `f_refresh(arguments)`: runs `f` now and stores its value, whatever the store holds (the
@@ -87,19 +88,28 @@ impl Call {
         Ok(self.site.key(namespace, at_generation(digest, generation)))
     }
 
-    /// Deletes the call's entry and its stale copy; whether the entry existed.
+    /// Deletes the call's entry, its stale copy, and its second entry (and that one's stale
+    /// copy: see `Key::alternate`); whether an entry existed.
     pub async fn invalidate(self) -> Result<bool, CacheError> {
         let cache = self.cache.clone();
         let key = self.key().await?;
         // (Through the cache: this process's L1 copy goes at once, the others' when Redis
         // reports the delete.)
         let existed = cache.delete(key.as_str()).await?;
-        cache.store().delete(&key.stale()).await?;
-        // The entry another build's type made this call keep apart (see `Key::alternate`).
+        // The keys derived from it at once (the second entry is never copied into an L1).
         let alternate = key.alternate();
-        let alternate_existed = cache.store().delete(alternate.as_str()).await?;
-        cache.store().delete(&alternate.stale()).await?;
-        Ok(existed || alternate_existed)
+        let derived = [
+            key.stale(),
+            alternate.as_str().to_owned(),
+            alternate.stale(),
+        ];
+        let store = cache.store();
+        let deleted = crate::join::all(derived.iter().map(|derived| store.delete(derived)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<bool>, _>>()?;
+        // Whether the entry, or the second entry, existed.
+        Ok(existed || deleted[1])
     }
 }
 

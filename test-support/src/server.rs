@@ -125,6 +125,19 @@ impl RedisServer {
         keys
     }
 
+    /// How many times this server has run `command` (lower case, e.g. `"mget"`) so far, from
+    /// `INFO commandstats`: for counting the round trips a cached call costs.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.connection())
+            .expect("INFO commandstats on the test redis-server");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// A cache on this server, with the default configuration.
     pub fn cache(&self) -> Cache {
         Cache::builder()

@@ -8,6 +8,12 @@ use std::time::{Duration, Instant};
 
 use cached_json::{observe, Cache, CacheOutcome};
 
+/// `call` in `cache`, and what the cache did for it (it must be a cached call).
+pub async fn outcome<T>(cache: &Cache, call: impl Future<Output = T>) -> (T, CacheOutcome) {
+    let (value, outcome) = cache.scope(observe(call)).await;
+    (value, outcome.expect("a cached call ran"))
+}
+
 /// Calls `call` in `cache` until it answers from the L1 (the tracking is up and the copy made);
 /// panics after `within`.
 pub async fn until_l1<T, F, Fut>(cache: &Cache, within: Duration, call: F) -> T

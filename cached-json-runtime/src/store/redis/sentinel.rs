@@ -4,7 +4,8 @@
 //! master), and connects there.
 //!
 //! A failover shows to the store as a lost connection: the master is gone, or (a failover made
-//! while it lives) the sentinels close its clients' connections as they make it a replica.
+//! while it lives) the sentinels close its clients' connections as they make it a replica
+//! (Sentinel's own behaviour; only the first is tested here).
 //! The store then skips the cache and reconnects, asking the sentinels again, until they name
 //! the promoted replica; the L1 and the invalidation channel start over on the new master.
 //!
