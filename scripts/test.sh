@@ -5,6 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage's time is printed when the next begins, and all of them at the end (or where a
+# stage failed), so a slow stage is seen in CI's log.
+stage_name="set-up" stage_began=$SECONDS stage_times=()
+stage() {
+  stage_times+=("$(printf '%5d s  %s' $((SECONDS - stage_began)) "$stage_name")")
+  stage_name=$1 stage_began=$SECONDS
+  echo "==> $stage_name"
+}
+stage_report() {
+  local status=$?
+  stage_times+=("$(printf '%5d s  %s' $((SECONDS - stage_began)) "$stage_name")")
+  [[ $status == 0 ]] || stage_times[-1]+="  (failed)"
+  echo "stage times (total $SECONDS s):"
+  printf '  %s\n' "${stage_times[@]}"
+  [[ -z "${cleanup:-}" ]] || rm -f "$cleanup"
+}
+trap stage_report EXIT
+
 # The tests start their own redis-server processes: make sure the binary is there.
 if [[ -z "${REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null 2>&1; then
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -12,7 +30,7 @@ if [[ -z "${REDIS_SERVER_BIN:-}" ]] && ! command -v redis-server >/dev/null 2>&1
     apt-get update -qq
     # Only the binary is needed; do not let the package start a system service.
     policy=/usr/sbin/policy-rc.d
-    [[ -e $policy ]] || { printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && trap 'rm -f "$policy"' EXIT; }
+    [[ -e $policy ]] || { printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && cleanup=$policy; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
   else
     echo "redis-server is missing: install it (Debian: sudo apt-get install redis-server) or set REDIS_SERVER_BIN" >&2
@@ -46,14 +64,17 @@ if ! command -v "${REDIS_CLI_BIN:-redis-cli}" >/dev/null 2>&1; then
   fi
 fi
 
+stage "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+stage "docs (warnings denied) and public API"
 # The published crates' docs build without a warning (broken links included), and the facade's
 # public API is the one in public-api.txt (a change to it is a reviewed diff).
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
   -p cached-json -p cached-json-runtime -p cached-json-macro --features actix,axum,testing,sentinel
 scripts/public-api.sh
+stage "package verification"
 # The three published crates make packages (sources, README, licenses, changelog) that build
 # on their own: cargo packages them together, each verified against the others' packages.
 # (Cargo verifies the facade against the other two unpacked from a local registry of its own,
@@ -61,17 +82,20 @@ scripts/public-api.sh
 # checked against an earlier run's sources.)
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/cached-json-*
 cargo package --quiet --locked -p cached-json-macro -p cached-json-runtime -p cached-json --allow-dirty
+stage "README example and workspace tests"
 # README's complete example is examples/tokio_plain.rs (after its opening comment), which runs
 # below: the README cannot drift from code that compiles.
 diff -u <(awk '/^```rust$/ { inside = 1; next } inside && /^```$/ { exit } inside' README.md) \
   <(grep -v '^//!' examples/tokio_plain.rs | sed '/./,$!d') \
   || { echo "README.md's example differs from examples/tokio_plain.rs" >&2; exit 1; }
 cargo test --workspace --locked
+stage "external crates"
 # Users' crates outside the workspace: one depending on the facade alone, one on the facade
 # renamed and re-exported (`crate = "..."`).
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
 cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir target
 
+stage "feature axum"
 # The axum integration (feature `axum`): its example app over real HTTP, its docs, its lints.
 cargo test --locked --features axum --test axum
 cargo test --locked --features axum --doc -p cached-json
@@ -79,6 +103,7 @@ cargo test --locked --features axum --doc -p cached-json
 cargo test --locked --features actix --doc -p cached-json
 cargo clippy --locked --features axum -p cached-json --all-targets -- -D warnings
 
+stage "features testing and sentinel"
 # The test kit (feature `testing`: its example tests, its docs, its unit tests) and Redis
 # Sentinel (feature `sentinel`: a master, its replica and three sentinels; the master killed
 # under load), built once with both features; their lints.
@@ -87,6 +112,7 @@ cargo test --locked --features testing,sentinel --doc -p cached-json
 cargo test --locked --features testing,sentinel -p cached-json-runtime --lib -- testing sentinel
 cargo clippy --locked --features testing,sentinel -p cached-json -p cached-json-runtime --all-targets -- -D warnings
 
+stage "MSRV build and test"
 # The MSRV (`rust-version` in Cargo.toml, the newest any dependency of the published crates
 # needs, with every feature: actix-web's 1.89): on that toolchain (installed if missing) the
 # three crates build with every feature, and the runtime's unit tests pass.
@@ -95,6 +121,7 @@ rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "
 cargo "+$msrv" check --locked -p cached-json --all-features
 cargo "+$msrv" test --locked -p cached-json-runtime --lib --all-features
 
+stage "soak (quick), example"
 # The soak (examples/soak.rs), quick: the long run's load and checks for a few seconds (its
 # figures come from long runs: RESILIENCE.md).
 cargo run --quiet --locked --example soak -- 6
@@ -102,6 +129,7 @@ cargo run --quiet --locked --example soak -- 6
 # The copyable example runs (on the in-process store: no Redis needed).
 CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain
 
+stage "benchmarks and load tests (quick)"
 # The benchmarks in quick mode: they must build and run; their figures come from full runs
 # (BENCHMARKS.md, RESILIENCE.md).
 cargo test --locked --benches
