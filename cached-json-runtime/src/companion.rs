@@ -117,3 +117,13 @@ impl Call {
 pub async fn invalidate_all(site: &'static CacheSite) -> Result<(), CacheError> {
     Ok(Cache::current_ref().invalidate_prefix(site.prefix).await?)
 }
+
+/// Invalidates every entry carrying `tag` in the current cache ([`Cache::current`]): see
+/// [`Cache::invalidate_tag`]. With `#[cached_json("products", ttl = 60, tags("seller:{seller_id}"))]`
+/// on `product(seller_id: u64, id: u64)`, `invalidate_tag("seller:42")` makes every cached
+/// product of seller 42 a miss, on every instance.
+///
+/// `Err` if the store could not be told (never a silent success).
+pub async fn invalidate_tag(tag: &str) -> Result<(), CacheError> {
+    Ok(Cache::current_ref().invalidate_tag(tag).await?)
+}

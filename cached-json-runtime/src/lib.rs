@@ -52,12 +52,12 @@ mod unwind;
 pub use builder::CacheBuilder;
 pub use builder::DEFAULT_REDIS_URL;
 pub use cache::Cache;
+pub use companion::invalidate_tag;
 pub use companion::CacheError;
 pub use http::Entry;
 pub use instruments::describe_metrics;
 pub use outcome::{observe, CacheOutcome};
 pub use store::redis::{ConfigError, RedisConfig};
-pub use tags::invalidate_tag;
 
 /// What the code `#[cached_json]` generates calls, and nothing else does: not public API.
 ///

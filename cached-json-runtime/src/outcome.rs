@@ -116,3 +116,29 @@ pub(crate) fn current() -> Option<CacheOutcome> {
 pub(crate) fn record(outcome: CacheOutcome) {
     let _ = OUTCOME.try_with(|cell| cell.set(Some(outcome)));
 }
+
+/// The outcomes of a cache's calls, by prefix: what a
+/// [`TestCache`](crate::testing::TestCache) records (its cache tells it each call's).
+#[cfg(feature = "testing")]
+#[derive(Clone, Default)]
+pub(crate) struct Recorder(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<&'static str, Vec<CacheOutcome>>>>,
+);
+
+#[cfg(feature = "testing")]
+impl Recorder {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<&'static str, Vec<CacheOutcome>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn record(&self, prefix: &'static str, outcome: CacheOutcome) {
+        self.lock().entry(prefix).or_default().push(outcome);
+    }
+
+    /// The outcomes of `prefix`'s calls so far, in order.
+    pub(crate) fn outcomes(&self, prefix: &str) -> Vec<CacheOutcome> {
+        self.lock().get(prefix).cloned().unwrap_or_default()
+    }
+}

@@ -21,20 +21,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::Cache;
-use crate::companion::CacheError;
 use crate::key::Key;
 use crate::store::{Read, Store};
-
-/// Invalidates every entry carrying `tag` in the current cache ([`Cache::current`]): see
-/// [`Cache::invalidate_tag`]. With `#[cached_json("products", ttl = 60, tags("seller:{seller_id}"))]`
-/// on `product(seller_id: u64, id: u64)`, `invalidate_tag("seller:42")` makes every cached
-/// product of seller 42 a miss, on every instance.
-///
-/// `Err` if the store could not be told (never a silent success).
-pub async fn invalidate_tag(tag: &str) -> Result<(), CacheError> {
-    Ok(Cache::current_ref().invalidate_tag(tag).await?)
-}
 
 /// What a tag record's key starts with, after the namespace.
 const RECORD_HEAD: &str = "cached-json:tag:";
@@ -60,42 +48,6 @@ pub(crate) fn is_record(namespace: Option<&str>, key: &str) -> bool {
         None => Some(key),
     };
     rest.is_some_and(|rest| rest.starts_with(RECORD_HEAD))
-}
-
-/// A token as stored (decimal digits), without going through `str::parse` (it ran on every
-/// tagged hit, twice per tag); `None` for anything else.
-pub(crate) fn parse_token(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    if text.len() < 20 {
-        // 19 digits cannot overflow: no checks on the way.
-        return Some(
-            text.iter()
-                .fold(0u64, |token, &digit| token * 10 + u64::from(digit - b'0')),
-        );
-    }
-    text.iter().try_fold(0u64, |token, &digit| {
-        token.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
-    })
-}
-
-/// A new token for a tag record: random, never `0` (a missing record's).
-pub(crate) fn new_token() -> u64 {
-    fastrand::u64(1..)
-}
-
-/// What keeping a tag record for `life` does to it ([`Store::keep_tags`]): `live` is its
-/// token and remaining life, if it exists. Answers the token it holds then, and the life to
-/// give it (`None`: left as it is): a new record gets a new token and twice `life`; one with
-/// less than `life` left gets twice `life` again, so that it changes (which every L1 hears) at
-/// most once per `life`. (The Redis store runs the same rule in a script.)
-pub(crate) fn kept(live: Option<(u64, Duration)>, life: Duration) -> (u64, Option<Duration>) {
-    match live {
-        Some((token, left)) if left >= life => (token, None),
-        Some((token, _)) => (token, Some(2 * life)),
-        None => (new_token(), Some(2 * life)),
-    }
 }
 
 /// How long a run's records are kept for: the life of the entry and its stale copy, and the

@@ -28,13 +28,12 @@
 //! does; the cache's own reactions to that (fail open, stale answers) are the real ones. The
 //! store never reports itself down and keeps no L1.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::cache::Cache;
-use crate::outcome::CacheOutcome;
+use crate::outcome::{CacheOutcome, Recorder};
 use crate::store::{BoxFuture, MemoryStore, Read, Store, StoreError, TaggedRead};
 
 /// How long an operation of a hung store waits before it fails (tokio's clock: at once under a
@@ -99,10 +98,7 @@ impl TestCache {
 
     /// The outcomes of the calls of `prefix` so far, in the order they finished.
     pub fn outcomes(&self, prefix: &str) -> Vec<CacheOutcome> {
-        lock(&self.recorder.0)
-            .get(prefix)
-            .cloned()
-            .unwrap_or_default()
+        self.recorder.outcomes(prefix)
     }
 }
 
@@ -115,16 +111,6 @@ impl Default for TestCache {
 impl std::fmt::Debug for TestCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestCache").finish_non_exhaustive()
-    }
-}
-
-/// The outcomes of a [`TestCache`]'s calls, by prefix.
-#[derive(Clone, Default)]
-pub(crate) struct Recorder(Arc<Mutex<HashMap<&'static str, Vec<CacheOutcome>>>>);
-
-impl Recorder {
-    pub(crate) fn record(&self, prefix: &'static str, outcome: CacheOutcome) {
-        lock(&self.0).entry(prefix).or_default().push(outcome);
     }
 }
 

@@ -188,7 +188,7 @@ impl Store for MemoryStore {
                     .get(tag)
                     .filter(|record| record.expires > now)
                     .map(|record| (record.token, record.expires - now));
-                let (token, new_life) = crate::tags::kept(live, life);
+                let (token, new_life) = super::tag_record::kept(live, life);
                 if let Some(new_life) = new_life {
                     let expires = now + new_life;
                     records.insert(tag.clone(), TagRecord { token, expires });

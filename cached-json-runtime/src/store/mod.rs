@@ -14,6 +14,7 @@
 mod memory;
 mod off;
 pub(crate) mod redis;
+pub(crate) mod tag_record;
 
 use std::fmt;
 use std::future::Future;

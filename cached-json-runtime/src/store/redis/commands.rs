@@ -5,35 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::breaker::BreakerState;
-use super::{events, RedisStore};
+use super::events;
+use super::mget::by_slot;
+use super::store::{key_command, RedisStore};
 use crate::instruments::Command;
 use crate::store::{BoxFuture, Health, KeyListener, Listener, Read, Store, StoreError, TaggedRead};
-
-/// What [`RedisStore::run`] sends: one command, or a pipeline (several in one round trip).
-pub(super) enum Request {
-    One(redis::Cmd),
-    Pipeline(redis::Pipeline),
-}
-
-impl From<redis::Cmd> for Request {
-    fn from(cmd: redis::Cmd) -> Self {
-        Request::One(cmd)
-    }
-}
-
-impl From<redis::Pipeline> for Request {
-    fn from(pipe: redis::Pipeline) -> Self {
-        Request::Pipeline(pipe)
-    }
-}
-
-/// `name key`, built with room for both at once: on the hit path, the growing a command's
-/// buffers does by default was a sizeable share of its cost.
-fn key_command(name: &str, key: &str) -> redis::Cmd {
-    let mut cmd = redis::Cmd::with_capacity(2, name.len() + key.len());
-    cmd.arg(name).arg(key);
-    cmd
-}
 
 impl Store for RedisStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Read> {
@@ -80,7 +56,7 @@ impl Store for RedisStore {
         with_ttl: bool,
     ) -> BoxFuture<'a, TaggedRead> {
         Box::pin(async move {
-            if self.shared.server.backend.is_cluster() {
+            if self.shared.reach.server.backend.is_cluster() {
                 // The records live in other slots: read them beside the entry, at once (one
                 // round trip's wait, on as many primaries as it takes).
                 let records = crate::join::all(tags.iter().map(|tag| {
@@ -158,7 +134,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             // One `MGET` for all (a Cluster's command may only name keys of one slot: one per
             // slot there, all at once).
-            let groups = match self.shared.server.backend.is_cluster() {
+            let groups = match self.shared.reach.server.backend.is_cluster() {
                 true => by_slot(keys),
                 false => vec![(0..keys.len()).collect()],
             };
@@ -182,7 +158,7 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<Vec<u64>, StoreError>> {
         let life = life.as_millis().max(1) as u64;
         Box::pin(async move {
-            if self.shared.server.backend.is_cluster() {
+            if self.shared.reach.server.backend.is_cluster() {
                 let kept = crate::join::all(tags.iter().map(|tag| {
                     Box::pin(async move {
                         self.run::<Vec<Option<String>>>(
@@ -305,9 +281,10 @@ impl Store for RedisStore {
 
     fn listen(&self, listener: Listener) -> bool {
         let shared = &self.shared;
-        shared
-            .background
-            .spawn(events::listen(Arc::downgrade(&shared.server), listener));
+        shared.background.spawn(events::listen(
+            Arc::downgrade(&shared.reach.server),
+            listener,
+        ));
         // The subscription is `PING`ed all along: see `events`.
         true
     }
@@ -320,7 +297,7 @@ impl Store for RedisStore {
     }
 
     fn health(&self) -> Health {
-        match self.shared.breaker.state() {
+        match self.shared.reach.breaker.state() {
             BreakerState::Closed => Health::Up,
             BreakerState::Connecting => Health::Connecting,
             BreakerState::Suspect | BreakerState::Open => Health::Down,
@@ -330,89 +307,6 @@ impl Store for RedisStore {
     fn kind(&self) -> &'static str {
         "redis"
     }
-}
-
-impl RedisStore {
-    /// `MGET` of the keys of `keys` at `indices` (one slot's, on a Cluster), with each one's
-    /// `PTTL` in the same round trip when `with_ttl`.
-    async fn mget(
-        &self,
-        keys: &[&str],
-        indices: &[usize],
-        with_ttl: bool,
-    ) -> Vec<(Read, Option<Duration>)> {
-        let group: Vec<&str> = indices.iter().map(|&index| keys[index]).collect();
-        let mut mget = redis::Cmd::with_capacity(
-            1 + group.len(),
-            4 + group.iter().map(|key| key.len()).sum::<usize>(),
-        );
-        mget.arg("MGET").arg(&group[..]);
-        let first = group.first().copied();
-        let answer = match with_ttl {
-            false => self
-                .run::<Values>(Command::GetMany, first, mget)
-                .await
-                .map(|values| (values, Vec::new())),
-            true => {
-                let mut pipe = redis::Pipeline::with_capacity(1 + group.len());
-                pipe.add_command(mget);
-                for key in &group {
-                    pipe.add_command(key_command("PTTL", key));
-                }
-                self.run::<Vec<redis::Value>>(Command::GetMany, first, pipe)
-                    .await
-                    .and_then(values_and_lives)
-            }
-        };
-        match answer {
-            Ok((values, lives)) if values.len() == group.len() => values
-                .into_iter()
-                .enumerate()
-                .map(|(at, value)| match value {
-                    Some(bytes) => (Read::Value(bytes), lives.get(at).copied().flatten()),
-                    None => (Read::Miss, None),
-                })
-                .collect(),
-            // Redis answered, refusing the command: nothing usable, and it is reachable.
-            Err(StoreError::Reply(_)) => group.iter().map(|_| (Read::Miss, None)).collect(),
-            _ => group.iter().map(|_| (Read::Unreachable, None)).collect(),
-        }
-    }
-}
-
-/// What `MGET` answers: each key's value, if it has one.
-type Values = Vec<Option<Vec<u8>>>;
-
-/// The answers of `MGET key...` then `PTTL key` for each: the values, and each one's remaining
-/// life (`None` for a key without one).
-fn values_and_lives(
-    answers: Vec<redis::Value>,
-) -> Result<(Values, Vec<Option<Duration>>), StoreError> {
-    let malformed = |_| StoreError::Reply("MGET and PTTL answered unexpected values".into());
-    let mut answers = answers.into_iter();
-    let values = answers.next().ok_or_else(|| malformed(()))?;
-    let values =
-        redis::from_redis_value::<Vec<Option<Vec<u8>>>>(values).map_err(|_| malformed(()))?;
-    let lives = answers
-        .map(|pttl| {
-            let pttl = redis::from_redis_value::<i64>(pttl).map_err(|_| malformed(()))?;
-            Ok(u64::try_from(pttl).ok().map(Duration::from_millis))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok((values, lives))
-}
-
-/// The indices of `keys` grouped by their Cluster slot, in the order each slot first appears.
-fn by_slot(keys: &[&str]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (index, key) in keys.iter().enumerate() {
-        let slot = super::cluster::shards::slot_of(key.as_bytes());
-        match groups.iter_mut().find(|(of, _)| *of == slot) {
-            Some((_, group)) => group.push(index),
-            None => groups.push((slot, vec![index])),
-        }
-    }
-    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// Keeps the tag records `tags` (see [`Store::keep_tags`]) for `life` milliseconds: a record
@@ -438,7 +332,7 @@ fn keep_tags_script(tags: &[String], life: u64) -> redis::Cmd {
     .arg(tags)
     .arg(life);
     for _ in tags {
-        cmd.arg(crate::tags::new_token());
+        cmd.arg(crate::store::tag_record::new_token());
     }
     cmd
 }
@@ -448,7 +342,7 @@ fn keep_tags_script(tags: &[String], life: u64) -> redis::Cmd {
 fn token(record: Option<&[u8]>) -> Result<u64, StoreError> {
     match record {
         None => Ok(0),
-        Some(text) => crate::tags::parse_token(text).ok_or_else(|| {
+        Some(text) => crate::store::tag_record::parse_token(text).ok_or_else(|| {
             let text = String::from_utf8_lossy(&text[..text.len().min(32)]);
             StoreError::Reply(format!("a tag record holds `{text}`, not a token"))
         }),

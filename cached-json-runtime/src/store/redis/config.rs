@@ -1,9 +1,8 @@
 //! How a [`RedisStore`](super::RedisStore) connects and how long it may wait, and the error a
 //! bad configuration gives.
 
+use std::path::PathBuf;
 use std::time::Duration;
-
-use super::RedisTls;
 
 /// How a [`RedisStore`](crate::store::RedisStore) connects and how long it may wait:
 /// [`RedisConfig::new`] and setters (what [`CacheBuilder`](crate::CacheBuilder)'s Redis
@@ -197,3 +196,47 @@ impl std::fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Where a Redis store's TLS material comes from: PEM files, set through
+/// [`RedisConfig`]'s and the builder's setters. Unset fields use the
+/// defaults (the system's roots, no client certificate).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RedisTls {
+    /// A private CA that replaces the system's roots (`CACHED_JSON_TLS_CA`).
+    pub(crate) ca: Option<PathBuf>,
+    /// A client certificate (chain), for mutual TLS (`CACHED_JSON_TLS_CERT`).
+    pub(crate) client_cert: Option<PathBuf>,
+    /// Its private key: PKCS#8, PKCS#1 or SEC1 (`CACHED_JSON_TLS_KEY`).
+    pub(crate) client_key: Option<PathBuf>,
+}
+
+impl RedisTls {
+    /// From `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY`, read
+    /// through `var`.
+    pub(crate) fn from_env_with(var: &dyn Fn(&str) -> Option<String>) -> Self {
+        let path = |name: &str| {
+            var(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        };
+        RedisTls {
+            ca: path("CACHED_JSON_TLS_CA"),
+            client_cert: path("CACHED_JSON_TLS_CERT"),
+            client_key: path("CACHED_JSON_TLS_KEY"),
+        }
+    }
+
+    /// Whether nothing is set.
+    pub(crate) fn is_default(&self) -> bool {
+        *self == RedisTls::default()
+    }
+
+    /// These settings, each field of `overrides` that is set taking precedence.
+    pub(crate) fn overridden_by(self, overrides: &RedisTls) -> RedisTls {
+        RedisTls {
+            ca: overrides.ca.clone().or(self.ca),
+            client_cert: overrides.client_cert.clone().or(self.client_cert),
+            client_key: overrides.client_key.clone().or(self.client_key),
+        }
+    }
+}

@@ -56,7 +56,7 @@ pub(super) async fn listen(store: Weak<Server>, listener: Listener) {
         let (timeout, backoff) = (shared.config.connect_timeout, shared.config.backoff());
         let subscribe = async {
             // With Redis Sentinel, on the master it names now.
-            shared.locate().await?;
+            shared.before_connecting().await?;
             let clients = shared.backend.pubsub_clients();
             let client = &clients[seed % clients.len()];
             let subscribed = async {

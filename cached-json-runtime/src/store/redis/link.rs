@@ -10,16 +10,16 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{
-    Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, ProtocolVersion,
-    RedisFuture, Value,
+    Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, Value,
 };
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use super::config::{ConfigError, RedisConfig};
+use super::dial::{certificates, client, cluster_client, resp3, uses_tls};
 use super::tls::Certificates as TlsCertificates;
-use super::{ConfigError, RedisConfig};
 use crate::logging::{redact_url, scrub};
 
 /// Where connections come from.
@@ -163,6 +163,8 @@ pub(super) struct Opened {
     pub(super) display_url: String,
     /// The passwords, scrubbed from every error message.
     pub(super) secrets: Vec<String>,
+    /// Whether its connections use TLS (`rediss://`).
+    pub(super) tls: bool,
 }
 
 impl Backend {
@@ -207,6 +209,7 @@ impl Backend {
             .collect();
         let scrubbed = |err: ConfigError| ConfigError(scrub(&err.0, &secrets));
         let certificates = certificates(&infos, config, &display_url).map_err(scrubbed)?;
+        let tls = uses_tls(&infos);
         let client = |info: ConnectionInfo| {
             client(info, certificates.as_ref(), &display_url).map_err(scrubbed)
         };
@@ -239,6 +242,7 @@ impl Backend {
             backend,
             display_url,
             secrets,
+            tls,
         })
     }
 
@@ -257,6 +261,7 @@ impl Backend {
         let scrubbed = |err: ConfigError| ConfigError(scrub(&err.0, &secrets));
         let certificates =
             certificates(std::slice::from_ref(&master), config, &display_url).map_err(scrubbed)?;
+        let tls = uses_tls(std::slice::from_ref(&master));
         // Until the sentinels are first asked: their first address (never connected to as
         // the master: every connection asks them first).
         let mut single = Single::new(master, certificates, &display_url).map_err(scrubbed)?;
@@ -265,6 +270,7 @@ impl Backend {
             backend: Backend::Single(single),
             display_url,
             secrets,
+            tls,
         })
     }
 
@@ -313,15 +319,6 @@ fn is_sentinel_url(url: &str) -> bool {
     url.starts_with("redis+sentinel://") || url.starts_with("rediss+sentinel://")
 }
 
-/// `info`, speaking RESP3: the protocol that pushes changed keys.
-fn resp3(info: &ConnectionInfo) -> ConnectionInfo {
-    let settings = info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    info.clone().set_redis_settings(settings)
-}
-
 /// One connection: to a server, or to a whole Cluster.
 #[derive(Clone)]
 pub(crate) enum Link {
@@ -357,90 +354,9 @@ impl ConnectionLike for Link {
     }
 }
 
-/// The private CA and client certificate to connect with, read from the configured files;
-/// `None` for the system's roots, and for plain `redis://` URLs. TLS files with a plain URL are
-/// a mistake worth refusing.
-fn certificates(
-    infos: &[ConnectionInfo],
-    config: &RedisConfig,
-    display_url: &str,
-) -> Result<Option<TlsCertificates>, ConfigError> {
-    let tls = |info: &ConnectionInfo| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
-    if !config.tls.is_default() && !infos.iter().all(tls) {
-        return Err(ConfigError(format!(
-            "TLS files are set (CACHED_JSON_TLS_*) but {display_url} is not a rediss:// URL"
-        )));
-    }
-    if !infos.iter().any(tls) {
-        return Ok(None);
-    }
-    #[cfg(feature = "tls")]
-    super::tls::install_crypto_provider();
-    config.tls.certificates()
-}
-
-/// TCP keepalive on every connection to a server: the kernel probes a connection idle for 10 s
-/// every 5 s, so that a peer gone without a word (a subscriber's, which is idle most of the
-/// time) fails its connection within about half a minute even where nothing else checks it.
-/// (The store's own checks are faster: `events.rs`, `tracking.rs`.)
-fn keepalive(info: ConnectionInfo) -> ConnectionInfo {
-    let probes = redis::io::tcp::socket2::TcpKeepalive::new()
-        .with_time(std::time::Duration::from_secs(10))
-        .with_interval(std::time::Duration::from_secs(5));
-    let settings = info.tcp_settings().clone().set_keepalive(probes);
-    info.set_tcp_settings(settings)
-}
-
-/// The client of one server: with TLS for a `rediss://` URL (the system's roots, or
-/// `certificates`), and TCP keepalive.
-fn client(
-    info: ConnectionInfo,
-    certificates: Option<&TlsCertificates>,
-    display_url: &str,
-) -> Result<Client, ConfigError> {
-    let info = keepalive(info);
-    #[cfg(feature = "tls")]
-    if let Some(certificates) = certificates {
-        return Client::build_with_tls(info, certificates.clone()).map_err(|err| {
-            ConfigError(format!(
-                "invalid TLS configuration for {display_url}: {err}"
-            ))
-        });
-    }
-    #[cfg(not(feature = "tls"))]
-    let _ = certificates;
-    Client::open(info).map_err(|err| ConfigError(format!("invalid Redis URL {display_url}: {err}")))
-}
-
-/// The Cluster client. Its own retries follow `MOVED`/`ASK` and wait out a failover briefly;
-/// the store bounds every command with its own timeout on top.
-fn cluster_client(
-    infos: Vec<ConnectionInfo>,
-    config: &RedisConfig,
-    certificates: Option<TlsCertificates>,
-    display_url: &str,
-) -> Result<ClusterClient, ConfigError> {
-    #[allow(unused_mut)]
-    let mut builder = ClusterClient::builder(infos)
-        .connection_timeout(config.connect_timeout)
-        // Each node's answer bounded, the handshake's included: without it a frozen node
-        // among the seeds held up making a link forever (redis-rs waits for every seed).
-        .response_timeout(config.op_timeout)
-        .overall_response_timeout(None)
-        .retries(3)
-        .min_retry_wait(10)
-        .max_retry_wait(100);
-    #[cfg(feature = "tls")]
-    if let Some(certificates) = certificates {
-        builder = builder.certs(certificates);
-    }
-    #[cfg(not(feature = "tls"))]
-    let _ = certificates;
-    builder.build().map_err(|err| {
-        ConfigError(format!(
-            "invalid Redis Cluster configuration {display_url}: {err}"
-        ))
-    })
+/// Whether `err` says the connection failed (rather than Redis refusing a command).
+pub(super) fn is_connection_failure(err: &redis::RedisError) -> bool {
+    err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error()
 }
 
 #[cfg(all(test, not(feature = "sentinel")))]

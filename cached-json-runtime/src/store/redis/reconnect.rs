@@ -8,7 +8,7 @@ use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use super::breaker::Trip;
-use super::Shared;
+use super::reach::Reach;
 
 /// A one-thread Tokio runtime owned by the store: it runs the store's connection driver and the
 /// reconnection loop, so neither depends on a caller's runtime staying alive.
@@ -43,7 +43,7 @@ impl Background {
 
 /// Connects, then keeps trying with capped exponential backoff until it succeeds or the store
 /// is dropped. `first`: the store's first connection, which callers may be waiting for.
-pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
+pub(super) async fn connect_loop(store: Weak<Reach>, first: bool) {
     let down_since = Instant::now();
     let mut delay = None::<Duration>;
     let mut attempts = 0u32;
@@ -52,31 +52,31 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
-        let Some(shared) = store.upgrade() else {
+        let Some(reach) = store.upgrade() else {
             return;
         };
         attempts += 1;
-        let connected = match shared.server.locate().await {
-            Ok(()) => shared.server.connect("cached-json").await,
+        let connected = match reach.server.before_connecting().await {
+            Ok(()) => reach.server.connect("cached-json").await,
             Err(err) => Err(err),
         };
         match connected {
             Ok(connection) => {
-                shared.connections.connected(connection);
-                shared.breaker.on_connected();
-                shared.first_attempt_done.notify_waiters();
+                reach.connections.connected(connection);
+                reach.breaker.on_connected();
+                reach.first_attempt_done.notify_waiters();
                 if first && attempts == 1 {
-                    tracing::info!(url = %shared.server.display_url, "redis connected");
+                    tracing::info!(url = %reach.server.display_url, "redis connected");
                 } else {
-                    tracing::info!(url = %shared.server.display_url, attempts,
+                    tracing::info!(url = %reach.server.display_url, attempts,
                         down_ms = down_since.elapsed().as_millis() as u64,
                         "redis reachable again: cache back in use");
                 }
                 // A Cluster's primaries as they are now, each up until it fails.
-                if shared.server.backend.is_cluster() {
-                    shared.shards.reset();
-                    if !super::cluster::shards::read_map(&shared).await {
-                        tracing::warn!(url = %shared.server.display_url,
+                if reach.server.backend.is_cluster() {
+                    reach.shards.reset();
+                    if !super::primary_probe::read_map(&reach).await {
+                        tracing::warn!(url = %reach.server.display_url,
                             "could not read the Redis Cluster's slot map (CLUSTER SLOTS, with \
                              endpoints): a failing primary will make every key bypass the cache \
                              until the store reconnects");
@@ -89,13 +89,13 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
                 // before the waiting callers go on, so that it comes before what they log.
                 if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
                     last_logged = Some(Instant::now());
-                    tracing::warn!(url = %shared.server.display_url, error = %err, attempts,
+                    tracing::warn!(url = %reach.server.display_url, error = %err, attempts,
                         "redis unreachable: running without cache, retrying in the background");
                 }
-                if first && shared.breaker.on_first_connect_failed() {
-                    shared.first_attempt_done.notify_waiters();
+                if first && reach.breaker.on_first_connect_failed() {
+                    reach.first_attempt_done.notify_waiters();
                 }
-                delay = Some(shared.server.config.backoff().after(delay));
+                delay = Some(reach.server.config.backoff().after(delay));
             }
         }
     }
@@ -104,14 +104,14 @@ pub(super) async fn connect_loop(store: Weak<Shared>, first: bool) {
 /// Asks a suspect Redis (a command timed out) whether it still answers: a `PING` on the store's
 /// connection, within one command timeout. Answered: the breaker closes. Not: it opens, and the
 /// reconnection starts.
-pub(super) async fn probe(store: Weak<Shared>) {
-    let Some(shared) = store.upgrade() else {
+pub(super) async fn probe(store: Weak<Reach>) {
+    let Some(reach) = store.upgrade() else {
         return;
     };
-    let answered = match shared.connections.own() {
+    let answered = match reach.connections.own() {
         Some(mut connection) => matches!(
             crate::timer::timeout(
-                shared.server.config.op_timeout,
+                reach.server.config.op_timeout,
                 redis::cmd("PING").query_async::<()>(&mut connection),
             )
             .await,
@@ -120,12 +120,12 @@ pub(super) async fn probe(store: Weak<Shared>) {
         None => false,
     };
     if answered {
-        shared.breaker.on_probe_answered();
-        tracing::info!(url = %shared.server.display_url, "redis answers again after a timeout");
-    } else if shared.breaker.on_probe_failed() == Trip::Reconnect {
-        shared.connections.lost();
-        shared.tracking_reset.notify_one();
-        tracing::warn!(url = %shared.server.display_url,
+        reach.breaker.on_probe_answered();
+        tracing::info!(url = %reach.server.display_url, "redis answers again after a timeout");
+    } else if reach.breaker.on_probe_failed() == Trip::Reconnect {
+        reach.connections.lost();
+        reach.tracking_reset.notify_one();
+        tracing::warn!(url = %reach.server.display_url,
             "redis does not answer: bypassing the cache until it is back");
         connect_loop(store, false).await;
     }

@@ -19,7 +19,7 @@ use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
 use redis::{ConnectionInfo, IntoConnectionInfo, TlsMode};
 use tokio::sync::Mutex;
 
-use super::ConfigError;
+use super::config::ConfigError;
 use crate::logging::redact_url;
 
 /// The sentinels, and which master to ask them for.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use redis::{AsyncConnectionConfig, RedisError};
 
+use super::config::RedisConfig;
 use super::link::{Backend, Link};
-use super::RedisConfig;
 
 /// The server (or Cluster) the store talks to.
 pub(super) struct Server {
@@ -19,6 +19,10 @@ pub(super) struct Server {
     pub(super) display_url: String,
     /// The password, scrubbed from every error message before it is logged or returned.
     pub(super) secrets: Vec<String>,
+    /// Whether its connections use TLS (read only with the `tls` feature: without, a
+    /// `rediss://` URL is refused when the store is built).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(super) tls: bool,
 }
 
 impl Server {
@@ -31,11 +35,18 @@ impl Server {
         }
     }
 
-    /// With Redis Sentinel, asks the sentinels where the master is now (within
-    /// `connect_timeout`), so that the connections made next go there; every part of the store
-    /// that reconnects (the command connection, the invalidation subscriber, the L1's tracking)
-    /// calls it first. Without, nothing to do. The error is for the log (scrubbed).
-    pub(super) async fn locate(&self) -> Result<(), String> {
+    /// What every part of the store that (re)connects (the command connection, the
+    /// invalidation subscriber, the L1's tracking) does first. With TLS, makes sure rustls has a
+    /// process-wide crypto provider: the application's, if it installed one by now, else ring's
+    /// (installed here, at the first connection, never when the cache is built: an application
+    /// that installs its own before its first cached call has it used). With Redis Sentinel,
+    /// asks the sentinels where the master is now (within `connect_timeout`), so that the
+    /// connections made next go there. The error is for the log (scrubbed).
+    pub(super) async fn before_connecting(&self) -> Result<(), String> {
+        #[cfg(feature = "tls")]
+        if self.tls {
+            super::tls::install_crypto_provider();
+        }
         self.backend
             .locate(self.config.connect_timeout)
             .await

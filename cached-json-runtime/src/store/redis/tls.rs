@@ -8,53 +8,10 @@
 
 #[cfg(feature = "tls")]
 use std::path::Path;
-use std::path::PathBuf;
 
-use super::ConfigError;
-
-/// Where a Redis store's TLS material comes from: PEM files, set through
-/// [`RedisConfig`](super::RedisConfig)'s and the builder's setters. Unset fields use the
-/// defaults (the system's roots, no client certificate).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct RedisTls {
-    /// A private CA that replaces the system's roots (`CACHED_JSON_TLS_CA`).
-    pub(crate) ca: Option<PathBuf>,
-    /// A client certificate (chain), for mutual TLS (`CACHED_JSON_TLS_CERT`).
-    pub(crate) client_cert: Option<PathBuf>,
-    /// Its private key: PKCS#8, PKCS#1 or SEC1 (`CACHED_JSON_TLS_KEY`).
-    pub(crate) client_key: Option<PathBuf>,
-}
+use super::config::{ConfigError, RedisTls};
 
 impl RedisTls {
-    /// From `CACHED_JSON_TLS_CA`, `CACHED_JSON_TLS_CERT` and `CACHED_JSON_TLS_KEY`, read
-    /// through `var`.
-    pub(crate) fn from_env_with(var: &dyn Fn(&str) -> Option<String>) -> Self {
-        let path = |name: &str| {
-            var(name)
-                .filter(|value| !value.is_empty())
-                .map(PathBuf::from)
-        };
-        RedisTls {
-            ca: path("CACHED_JSON_TLS_CA"),
-            client_cert: path("CACHED_JSON_TLS_CERT"),
-            client_key: path("CACHED_JSON_TLS_KEY"),
-        }
-    }
-
-    /// Whether nothing is set.
-    pub(crate) fn is_default(&self) -> bool {
-        *self == RedisTls::default()
-    }
-
-    /// These settings, each field of `overrides` that is set taking precedence.
-    pub(crate) fn overridden_by(self, overrides: &RedisTls) -> RedisTls {
-        RedisTls {
-            ca: overrides.ca.clone().or(self.ca),
-            client_cert: overrides.client_cert.clone().or(self.client_cert),
-            client_key: overrides.client_key.clone().or(self.client_key),
-        }
-    }
-
     /// The files' contents, for the client; `None` when nothing is set.
     #[cfg(feature = "tls")]
     pub(crate) fn certificates(&self) -> Result<Option<Certificates>, ConfigError> {
@@ -91,10 +48,13 @@ fn read(setting: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
 }
 
 /// Installs rustls's ring provider as the process default, unless one is installed already
-/// (rustls panics at the first handshake when none is, or when two are built in).
+/// (the application's: it is then the one used). rustls panics at the first handshake when
+/// none is installed and two are built in (ring, and aws-lc-rs from another crate).
 #[cfg(feature = "tls")]
 pub(crate) fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 /// Why a configuration asking for TLS cannot have it.

@@ -5,7 +5,7 @@
 //! store's breaker opened, and every key of every shard went to the origin until the store
 //! reconnected, when the next failure opened it again. Here a command whose primary timed out
 //! or dropped skips Redis at once, as the breaker would, but only for the keys of that primary:
-//! the others keep their cache. The primary is probed on its own ([`probe`]): the slot map read
+//! the others keep their cache. The primary is probed on its own (`primary_probe.rs`): the slot map read
 //! again (a replica promoted in its place serves its slots at once), its slot asked through the
 //! cluster link, the link replaced if it cannot reach a primary that answers directly. The
 //! slot map is `CLUSTER SLOTS`'s, keyed by node id; a key's slot is the CRC16 of its hash tag,
@@ -14,14 +14,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use redis::{AsyncConnectionConfig, Value};
+use redis::Value;
 
-use super::super::link::Tracking;
-use super::super::{is_connection_failure, Shared};
 use super::topology::slot_ranges;
 
 const SLOTS: usize = super::topology::SLOTS as usize;
@@ -52,6 +49,21 @@ pub(in crate::store::redis) struct Shard {
 }
 
 impl Shard {
+    /// Whether it is down (a command on it failed, and no probe found it answering since).
+    pub(in crate::store::redis) fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Up again: its keys use Redis again.
+    pub(in crate::store::redis) fn mark_up(&self) {
+        self.down.store(false, Ordering::Release);
+    }
+
+    /// Its host and port, to connect to it directly.
+    pub(in crate::store::redis) fn node(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
     /// `host:port`, for logs (never credentials).
     pub(in crate::store::redis) fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -132,7 +144,7 @@ impl Shards {
 
     /// Installs the map of a `CLUSTER SLOTS` answer. A primary already known keeps its state
     /// (down stays down until its probe says otherwise). Returns whether it says anything.
-    fn install(&self, slots: Value) -> bool {
+    pub(in crate::store::redis) fn install(&self, slots: Value) -> bool {
         let ranges = slot_ranges(slots);
         if ranges.is_empty() {
             return false;
@@ -168,7 +180,7 @@ impl Shards {
     }
 
     /// The addresses of the primaries mapped and up.
-    fn up(&self) -> Vec<(String, u16)> {
+    pub(in crate::store::redis) fn up(&self) -> Vec<(String, u16)> {
         self.map.load().as_deref().map_or_else(Vec::new, |map| {
             map.shards
                 .iter()
@@ -179,7 +191,7 @@ impl Shards {
     }
 
     /// Whether `shard` is the one known by its id (not one forgotten by [`Shards::reset`]).
-    fn knows(&self, shard: &Arc<Shard>) -> bool {
+    pub(in crate::store::redis) fn knows(&self, shard: &Arc<Shard>) -> bool {
         self.known
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -188,152 +200,12 @@ impl Shards {
     }
 
     /// Whether `shard` still serves slots in the current map.
-    fn serves(&self, shard: &Shard) -> bool {
+    pub(in crate::store::redis) fn serves(&self, shard: &Shard) -> bool {
         self.map
             .load()
             .as_deref()
             .is_some_and(|map| map.shards.iter().any(|mapped| mapped.id == shard.id))
     }
-}
-
-/// Reads the slot map and installs it; whether it did. Asked of a node directly (the primaries
-/// mapped up, then the seeds), not through the cluster client, whose own map may still route
-/// to the primary that failed.
-pub(in crate::store::redis) async fn read_map(shared: &Shared) -> bool {
-    let Tracking::Cluster(nodes) = shared.server.backend.tracking() else {
-        return false;
-    };
-    let mut clients: Vec<redis::Client> = shared
-        .shards
-        .up()
-        .into_iter()
-        .filter_map(|(host, port)| nodes.client(&host, port).ok())
-        .collect();
-    // Not every process asks the same node.
-    fastrand::shuffle(&mut clients);
-    clients.extend(nodes.seeds.iter().cloned());
-    let mut cmd = redis::cmd("CLUSTER");
-    cmd.arg("SLOTS");
-    for client in clients {
-        if let Some(slots) = ask::<Value>(shared, &client, &cmd).await {
-            if shared.shards.install(slots) {
-                return true;
-            }
-        }
-    }
-    false
-}
-
-/// `cmd`'s answer from the node of `client`, on a connection of its own made and answered
-/// within the connect and command timeouts.
-async fn ask<T: redis::FromRedisValue>(
-    shared: &Shared,
-    client: &redis::Client,
-    cmd: &redis::Cmd,
-) -> Option<T> {
-    let config = &shared.server.config;
-    let connection_config =
-        AsyncConnectionConfig::new().set_connection_timeout(Some(config.connect_timeout));
-    let asked = async {
-        let mut connection = client
-            .get_multiplexed_async_connection_with_config(&connection_config)
-            .await?;
-        cmd.query_async::<T>(&mut connection).await
-    };
-    let within = config.connect_timeout + config.op_timeout;
-    crate::timer::timeout(within, asked).await.ok()?.ok()
-}
-
-/// Finds out when a primary that failed a command on `key` can be used again. Each round (with
-/// the reconnection's backoff) reads the slot map again: a replica promoted in its place takes
-/// its slots, and its keys are served at once. Otherwise the key's slot is asked through the
-/// store's cluster link, the way the keys go: answered, its keys use Redis again. Not answered
-/// while the primary itself answers a `PING` on a connection of its own: the link still routes
-/// the slot to a node that does not answer (a hung primary failed over: redis-rs re-reads its
-/// routing only on errors, and a hung node gives none), and a new link is made and asked at
-/// once.
-pub(in crate::store::redis) async fn probe(store: Weak<Shared>, shard: Arc<Shard>, key: String) {
-    let mut delay = None::<Duration>;
-    // At most one link replaced per probe: a primary that answers directly but never through a
-    // new link either (an address the Cluster announces that differs from the one reached
-    // directly) must not have the link replaced round after round.
-    let mut replaced = false;
-    loop {
-        let Some(shared) = store.upgrade() else {
-            return;
-        };
-        // Up again, or forgotten (the store reconnected and maps the Cluster anew).
-        if !shard.down.load(Ordering::Acquire) || !shared.shards.knows(&shard) {
-            return;
-        }
-        if read_map(&shared).await && !shared.shards.serves(&shard) {
-            tracing::info!(url = %shared.server.display_url, primary = %shard.address(),
-                "a Redis Cluster primary that failed no longer serves slots: its keys are served by another");
-            shard.down.store(false, Ordering::Release);
-            return;
-        }
-        if link_answers(&shared, &key).await {
-            shard.down.store(false, Ordering::Release);
-            tracing::info!(url = %shared.server.display_url, primary = %shard.address(),
-                "a Redis Cluster primary answers again: its keys use the cache again");
-            return;
-        }
-        if !replaced && answers(&shared, &shard).await {
-            // The primary answers, the link does not reach it: the link still routes its slots
-            // to a node that does not answer. A new link, if one can be made now, replaces it
-            // (the next round asks through it); the cache stays in use meanwhile.
-            match shared.server.connect("cached-json").await {
-                Ok(link) => {
-                    shared.connections.connected(link);
-                    replaced = true;
-                    tracing::warn!(url = %shared.server.display_url, primary = %shard.address(),
-                        "a Redis Cluster primary answers, but not through the cluster link: \
-                         replaced the link");
-                    // Asked again through the new link at once.
-                    delay = None;
-                    continue;
-                }
-                Err(err) => {
-                    tracing::debug!(url = %shared.server.display_url, error = %err,
-                        "a new Redis Cluster link could not be made yet");
-                }
-            }
-        }
-        let wait = shared.server.config.backoff().after(delay);
-        delay = Some(wait);
-        drop(shared);
-        tokio::time::sleep(wait).await;
-    }
-}
-
-/// Whether a command on `key` sent through the store's cluster link is answered in time: a
-/// value, or a refusal from Redis (an ACL's `NOPERM` on the events channel's slot is an
-/// answer), not a timeout or a dropped connection.
-async fn link_answers(shared: &Shared, key: &str) -> bool {
-    let Some(mut link) = shared.connections.own() else {
-        return false;
-    };
-    let mut cmd = redis::cmd("PTTL");
-    cmd.arg(key);
-    let asked = cmd.query_async::<Value>(&mut link);
-    match crate::timer::timeout(shared.server.config.op_timeout, asked).await {
-        Ok(Ok(_)) => true,
-        Ok(Err(err)) => !is_connection_failure(&err),
-        Err(_) => false,
-    }
-}
-
-/// Whether `shard` answers a `PING` on a connection of its own, made and answered in time.
-async fn answers(shared: &Shared, shard: &Shard) -> bool {
-    let Tracking::Cluster(nodes) = shared.server.backend.tracking() else {
-        return false;
-    };
-    let Ok(client) = nodes.client(&shard.host, shard.port) else {
-        return false;
-    };
-    ask::<()>(shared, &client, &redis::cmd("PING"))
-        .await
-        .is_some()
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ pub(super) async fn track(
             pushes: pushes_in,
         };
         // With Redis Sentinel, on the master it names now.
-        let opened = match shared.locate().await {
+        let opened = match shared.before_connecting().await {
             Ok(()) => {
                 open.tracked(shared.backend.tracking(), named_by.take(), &known)
                     .await

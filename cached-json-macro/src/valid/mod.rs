@@ -2,6 +2,9 @@
 //! generate: the key arguments (sorted), how the output is cached, and the options. Every
 //! error of the signature is gathered and reported at once.
 
+mod batch;
+mod detached;
+
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
@@ -10,6 +13,11 @@ use syn::{FnArg, GenericParam, Ident, LitStr, Pat, Path, ReturnType, Signature, 
 use crate::attr::{Attr, Returns};
 use crate::errors::Errors;
 use crate::item::MaybeItemFn;
+
+use self::batch::batch;
+pub(crate) use self::batch::Batch;
+use self::detached::detachable;
+pub(crate) use self::detached::{Detached, DetachedArg};
 
 /// What the expansion needs, checked.
 pub(crate) struct Model {
@@ -52,42 +60,6 @@ pub(crate) struct Model {
     pub output_span: Span,
     /// The function's name, for messages.
     pub function_name: String,
-}
-
-/// The arguments of a body that runs detached from its caller: what each becomes.
-pub(crate) struct Detached {
-    pub args: Vec<DetachedArg>,
-}
-
-pub(crate) enum DetachedArg {
-    /// `name: &T`: copied (`T: Clone`/`ToOwned`), and seen as `&T` again in the body.
-    Copied {
-        ident: Ident,
-        elem: Box<Type>,
-        mutable: bool,
-    },
-    /// An owned argument (or `self` by value): moved into the body.
-    Moved { ident: Ident, mutable: bool },
-}
-
-/// A `batch` function: its ids' argument, its output, and the arguments each run of its body
-/// gets a copy of.
-pub(crate) struct Batch {
-    /// The ids' argument (one of the key arguments).
-    pub ids: Ident,
-    /// `K`, the type of one id.
-    pub id_ty: Box<Type>,
-    /// Taken as `&[K]` (else `Vec<K>`).
-    pub slice: bool,
-    /// `mut ids`.
-    pub mutable: bool,
-    /// Returns `Result<HashMap<K, V>, E>` (else `HashMap<K, V>`).
-    pub result: bool,
-    /// An id left out of the returned map is stored as absent (`cache_none`, `none_ttl`).
-    pub stores_absent: bool,
-    /// The other arguments (not `self`): each run of the body gets a copy, and whether it is
-    /// `mut`.
-    pub others: Vec<(Ident, bool)>,
 }
 
 /// One argument that is part of the key.
@@ -236,174 +208,6 @@ fn tag_templates(tags: &[LitStr], key_args: &[KeyArg], skip: &[Ident]) -> syn::R
     Ok(templates)
 }
 
-/// What a `batch` function is: one key argument a list of ids (`Vec<K>` or `&[K]`), a map of
-/// their values returned (`HashMap<K, V>` or `Result<HashMap<K, V>, E>`), and no option that
-/// needs one call per key.
-fn batch(attr: &Attr, sig: &Signature, key_args: &[KeyArg]) -> syn::Result<Batch> {
-    let mut errors = Errors::new();
-    let refused = [
-        (
-            "timeout_ms",
-            attr.timeout_ms.map(|(_, span)| span),
-            "a batch's ids are computed in one run, which a soft timeout would answer for \
-             with the stale values of some ids and not others",
-        ),
-        (
-            "refresh_ahead",
-            attr.refresh_ahead.map(|(_, span)| span),
-            "not yet: a batch's hits do not refresh their ids in the background",
-        ),
-        (
-            "returns",
-            attr.returns.map(|(_, span)| span),
-            "a batch returns a map of its ids' values (`cache_none` stores the ids left out)",
-        ),
-        (
-            "tags",
-            attr.tags.first().map(LitStr::span),
-            "not yet: a batch reads its ids' entries without their tags' records",
-        ),
-    ];
-    for (option, span, why) in refused {
-        if let Some(span) = span {
-            errors.push(syn::Error::new(
-                span,
-                format!("`{option}` is not supported with `batch`: {why}"),
-            ));
-        }
-    }
-    let lists: Vec<(&KeyArg, Box<Type>, bool)> = key_args
-        .iter()
-        .filter_map(|arg| list_of(&arg.ty).map(|(id_ty, slice)| (arg, id_ty, slice)))
-        .collect();
-    let list = match &lists[..] {
-        [one] => Ok(one),
-        [] => Err(syn::Error::new(
-            sig.ident.span(),
-            "a `batch` function takes its ids as one key argument of type `Vec<K>` or `&[K]`",
-        )),
-        [_, second, ..] => Err(syn::Error::new(
-            second.0.ident.span(),
-            format!(
-                "a `batch` function takes one list of ids, and `{}` is a second key argument \
-                 of type `Vec<K>` or `&[K]`: `skip(...)` it, or take it as another type",
-                second.0.name
-            ),
-        )),
-    };
-    let list = errors.take(list);
-    let result = match &sig.output {
-        ReturnType::Type(_, ty) => match map_output(ty) {
-            Some(result) => result,
-            None => {
-                errors.push(syn::Error::new(
-                    ty.span(),
-                    "a `batch` function returns `HashMap<K, V>` or `Result<HashMap<K, V>, E>`: \
-                     each id's value, ids without one left out",
-                ));
-                false
-            }
-        },
-        ReturnType::Default => {
-            errors.push(syn::Error::new(
-                sig.ident.span(),
-                "a `batch` function returns `HashMap<K, V>` or `Result<HashMap<K, V>, E>`",
-            ));
-            false
-        }
-    };
-    let mut others = Vec::new();
-    let mut mutable = false;
-    for input in &sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) => {
-                if receiver.reference.is_none() || receiver.mutability.is_some() {
-                    errors.push(syn::Error::new(
-                        receiver.span(),
-                        "a `batch` function's body may run twice in one call (for ids another \
-                         call failed to compute): a method takes `&self`",
-                    ));
-                }
-            }
-            FnArg::Typed(arg) => {
-                let Pat::Ident(pat) = &*arg.pat else {
-                    continue; // refused elsewhere
-                };
-                if list.is_some_and(|(ids, _, _)| pat.ident == ids.ident) {
-                    mutable = pat.mutability.is_some();
-                } else {
-                    others.push((pat.ident.clone(), pat.mutability.is_some()));
-                }
-            }
-        }
-    }
-    errors.finish()?;
-    let Some((ids, id_ty, slice)) = list else {
-        // Not reached: no list is an error, returned just above.
-        return Err(syn::Error::new(
-            sig.ident.span(),
-            "#[cached_json]: invalid batch",
-        ));
-    };
-    Ok(Batch {
-        ids: ids.ident.clone(),
-        id_ty: id_ty.clone(),
-        slice: *slice,
-        mutable,
-        result,
-        stores_absent: attr.cache_none.is_some() || attr.none_ttl.is_some(),
-        others,
-    })
-}
-
-/// `K` of `Vec<K>` (`false`) or `&[K]` (`true`).
-fn list_of(ty: &Type) -> Option<(Box<Type>, bool)> {
-    match ty {
-        Type::Reference(reference) if reference.mutability.is_none() => match &*reference.elem {
-            Type::Slice(slice) => Some((slice.elem.clone(), true)),
-            _ => None,
-        },
-        Type::Path(_) if last_segment(ty).as_deref() == Some("Vec") => type_arguments(ty)
-            .first()
-            .map(|elem| (Box::new((*elem).clone()), false)),
-        Type::Group(group) => list_of(&group.elem),
-        Type::Paren(paren) => list_of(&paren.elem),
-        _ => None,
-    }
-}
-
-/// Whether `ty` is `Result<HashMap<..>, ..>` (`Some(true)`) or `HashMap<..>` (`Some(false)`),
-/// as written.
-fn map_output(ty: &Type) -> Option<bool> {
-    match last_segment(ty)?.as_str() {
-        "HashMap" => Some(false),
-        "Result" => {
-            let ok = *type_arguments(ty).first()?;
-            (last_segment(ok).as_deref() == Some("HashMap")).then_some(true)
-        }
-        _ => None,
-    }
-}
-
-/// The type arguments of `ty`'s last path segment.
-fn type_arguments(ty: &Type) -> Vec<&Type> {
-    let Type::Path(path) = ty else {
-        return Vec::new();
-    };
-    let Some(syn::PathArguments::AngleBracketed(args)) =
-        path.path.segments.last().map(|segment| &segment.arguments)
-    else {
-        return Vec::new();
-    };
-    args.args
-        .iter()
-        .filter_map(|arg| match arg {
-            syn::GenericArgument::Type(ty) => Some(ty),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Type and const generics are refused: the key holds the arguments, not the type parameters,
 /// so two instantiations would read each other's values.
 fn check_generics(sig: &Signature) -> syn::Result<()> {
@@ -479,84 +283,6 @@ fn key_arguments(sig: &Signature, skip: &[Ident]) -> syn::Result<Vec<KeyArg>> {
             ty,
         })
         .collect())
-}
-
-/// How each argument reaches a body run detached from its caller, or why one cannot.
-fn detachable(sig: &Signature) -> syn::Result<Detached> {
-    let why = "runs the function in the background (`refresh_ahead`, or `timeout_ms` past its \
-               soft timeout) on copies of its arguments";
-    let mut args = Vec::new();
-    for input in &sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) => {
-                if receiver.reference.is_some() || matches!(*receiver.ty, Type::Reference(_)) {
-                    return Err(syn::Error::new(
-                        receiver.span(),
-                        format!(
-                            "#[cached_json] {why}: a method must take `self` by value, e.g. \
-                             `self: Arc<Self>`, not `&self`"
-                        ),
-                    ));
-                }
-                args.push(DetachedArg::Moved {
-                    ident: Ident::new("self", receiver.self_token.span),
-                    mutable: false,
-                });
-            }
-            FnArg::Typed(arg) => {
-                let Pat::Ident(pat) = &*arg.pat else {
-                    continue; // refused elsewhere
-                };
-                let (owned, copied) = match &*arg.ty {
-                    Type::Reference(reference) if reference.mutability.is_none() => {
-                        (&*reference.elem, true)
-                    }
-                    Type::Reference(reference) => {
-                        return Err(syn::Error::new(
-                            reference.span(),
-                            format!("#[cached_json] {why}: a `&mut` argument cannot be copied"),
-                        ))
-                    }
-                    other => (other, false),
-                };
-                if let Some(borrow) = borrows(owned) {
-                    return Err(syn::Error::new(
-                        borrow,
-                        format!(
-                            "#[cached_json] {why}: this argument's type borrows (a lifetime or \
-                             a reference inside it), so no copy of it outlives the call; take \
-                             an owned type"
-                        ),
-                    ));
-                }
-                let (ident, mutable) = (pat.ident.clone(), pat.mutability.is_some());
-                args.push(if copied {
-                    DetachedArg::Copied {
-                        ident,
-                        elem: Box::new(owned.clone()),
-                        mutable,
-                    }
-                } else {
-                    DetachedArg::Moved { ident, mutable }
-                });
-            }
-        }
-    }
-    Ok(Detached { args })
-}
-
-/// Where `ty` borrows: a lifetime or a reference anywhere in it.
-fn borrows(ty: &Type) -> Option<Span> {
-    fn scan(tokens: proc_macro2::TokenStream) -> Option<Span> {
-        tokens.into_iter().find_map(|token| match token {
-            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' || p.as_char() == '&' => {
-                Some(p.span())
-            }
-            proc_macro2::TokenTree::Group(g) => scan(g.stream()),
-            _ => None,
-        })
-    }
-    scan(quote::ToTokens::to_token_stream(ty))
 }
 
 fn find_impl_trait(ty: &Type) -> Option<&Type> {

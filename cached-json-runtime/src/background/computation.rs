@@ -1,33 +1,20 @@
-//! Computing a key, in the caller's task or in one of its own.
-//!
-//! A [`Computation`] owns everything steps 3 to 5 of a miss need (run the function, store its
-//! value, release the lease, answer the followers), so that it can run where the caller waits
-//! ([`Computation::run`]) or outlive it:
-//!
-//! - [`complete`]: past `timeout_ms` the caller answers the stale value, and the function goes
-//!   on in its task, stores its value when it finishes and answers the callers still waiting
-//!   (FusionCache's background completion), within `hard_timeout_ms`;
-//! - [`refresh`]: a hit on an entry past `refresh_ahead` answers at once, and the function runs
-//!   in a task of its own, once per key in the process (and with `lock`, across processes),
-//!   after re-reading the entry in case another instance refreshed it already.
+//! A [`Computation`]: steps 3 to 5 of a miss (run the function, store its value, release the
+//! lease, answer the followers), owning all they need so that they can run where the caller
+//! waits or in a task of their own ([`super`]).
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cache::CurrentCache;
-use crate::detach::Start;
 use crate::flight::{Landing, Lead};
 use crate::http::{self, Entry};
 use crate::key::Key;
 use crate::lock::Lease;
 use crate::logging::LogLimiter;
 use crate::outcome::CacheOutcome;
-use crate::shape::{stored_ttl, SendShape, Shape};
+use crate::shape::{stored_ttl, Shape};
 use crate::site::CacheSite;
 use crate::stale::{self, Ran};
-use crate::store::Read;
 use crate::tags::Began;
 use crate::unwind::Panic;
 
@@ -43,17 +30,17 @@ pub(crate) enum Done<O> {
 
 /// Steps 3 to 5 of a miss, with everything they need owned.
 pub(crate) struct Computation<S: Shape> {
-    cache: CurrentCache,
-    site: &'static CacheSite,
-    key: Key,
-    codec: S::Codec,
+    pub(super) cache: CurrentCache,
+    pub(super) site: &'static CacheSite,
+    pub(super) key: Key,
+    pub(super) codec: S::Codec,
     /// The store answered the read: it may be written.
     reachable: bool,
     lead: Option<Lead>,
     lease: Option<Lease>,
     /// The entry's life in full, as the hit that started a refresh knew it (the site's TTL, or
     /// its value's own): a refresh checks against it whether another instance refreshed first.
-    entry_ttl: Duration,
+    pub(super) entry_ttl: Duration,
     /// A tagged run's tokens, when the caller kept its records already.
     began: Option<Began>,
 }
@@ -123,7 +110,7 @@ impl<S: Shape> Computation<S> {
             codec,
             reachable,
             lead.as_ref(),
-            None,
+            StoredAs::Json,
             output,
         )
         .await;
@@ -157,10 +144,13 @@ impl<S: Shape> Computation<S> {
         // A tagged entry is stored with the tokens of its tags' records as the run begins
         // (before the function is first polled): an invalidation during the run makes it a
         // miss (see `tags`). No tokens, no write.
-        let began = match (key.tags(), reachable, began) {
-            (Some(_), true, Some(began)) => Some(Some(began)),
-            (Some(tags), true, None) => Some(Began::keep(store, tags, site.entry_life()).await),
-            _ => None,
+        let stored_as = match (key.tags(), reachable, began) {
+            (Some(_), true, Some(began)) => StoredAs::Tagged(began),
+            (Some(tags), true, None) => match Began::keep(store, tags, site.entry_life()).await {
+                Some(began) => StoredAs::Tagged(began),
+                None => StoredAs::NotStored,
+            },
+            _ => StoredAs::Json,
         };
         let fallback = (reachable && site.stale.is_some()).then_some((store, &key));
         let run = stale::run::<S, F>(site, codec, fallback, soft_timeout, function);
@@ -190,7 +180,7 @@ impl<S: Shape> Computation<S> {
                     codec,
                     reachable,
                     lead.as_ref(),
-                    began,
+                    stored_as,
                     output,
                 )
                 .await
@@ -217,8 +207,30 @@ async fn release_and_land(lease: Option<Lease>, lead: Option<Lead>, landing: Lan
     }
 }
 
-/// Step 4 for a fresh output: stores its JSON if it is cacheable and anyone will read it (with
-/// its tags' tokens `began`, for a tagged key), and what the followers get.
+/// How a fresh value is stored, by its key's tags.
+enum StoredAs {
+    /// An untagged key's: its JSON.
+    Json,
+    /// A tagged key's: its JSON with the tokens of its tags' records as its run began.
+    Tagged(Began),
+    /// A tagged key's whose records could not be kept: not stored.
+    NotStored,
+}
+
+impl StoredAs {
+    /// What is written for `json` (`None`: nothing); a run too long ago to trust its tokens
+    /// writes nothing (see [`Began::wrap`]).
+    fn payload<'a>(&self, json: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+        match self {
+            StoredAs::Json => Some(json.into()),
+            StoredAs::Tagged(began) => began.wrap(json).map(Into::into),
+            StoredAs::NotStored => None,
+        }
+    }
+}
+
+/// Step 4 for a fresh output: stores its JSON if it is cacheable and anyone will read it (as
+/// `stored_as` says), and what the followers get.
 #[allow(clippy::too_many_arguments)]
 async fn fresh<S: Shape>(
     cache: &CurrentCache,
@@ -227,7 +239,7 @@ async fn fresh<S: Shape>(
     codec: S::Codec,
     reachable: bool,
     lead: Option<&Lead>,
-    began: Option<Option<Began>>,
+    stored_as: StoredAs,
     output: S::Output,
 ) -> (Done<S::Output>, Landing) {
     let store = cache.store();
@@ -238,50 +250,44 @@ async fn fresh<S: Shape>(
     // (`cache_if`, a zero TTL). It is still answered, to this caller and the
     // followers.
     let value_ttl = stored_ttl::<S>(&codec, &output, site.ttl);
-    // A tagged entry's JSON is stored with its tokens (`None`: not stored).
-    let wrapped = began.as_ref().map(|began| {
-        let began = began.as_ref()?;
-        bytes.as_deref().and_then(|bytes| began.wrap(bytes))
-    });
-    let storable = !matches!(wrapped, Some(None));
-    if let (Some(bytes), Some(value_ttl), true) = (bytes.filter(|_| reachable), value_ttl, storable)
-    {
-        let payload = wrapped
-            .as_ref()
-            .and_then(Option::as_deref)
-            .unwrap_or(&bytes);
-        if bytes.len() > cache.max_value_bytes() {
-            // One huge value must not clog the connection every key shares.
-            if let Some(held_back) = OVERSIZED_VALUES.allow() {
-                tracing::warn!(
-                    key = key.as_str(),
-                    bytes = bytes.len(),
-                    max_value_bytes = cache.max_value_bytes(),
-                    held_back,
-                    "value larger than the cache's limit: returned, not stored"
-                );
+    if let (Some(bytes), Some(value_ttl)) = (bytes.filter(|_| reachable), value_ttl) {
+        match stored_as.payload(&bytes) {
+            None => {}
+            Some(_) if bytes.len() > cache.max_value_bytes() => {
+                // One huge value must not clog the connection every key shares.
+                if let Some(held_back) = OVERSIZED_VALUES.allow() {
+                    tracing::warn!(
+                        key = key.as_str(),
+                        bytes = bytes.len(),
+                        max_value_bytes = cache.max_value_bytes(),
+                        held_back,
+                        "value larger than the cache's limit: returned, not stored"
+                    );
+                }
             }
-        } else {
-            // Written before the flight lands, so that a caller arriving as it
-            // lands finds the value in the store.
-            let ttl = site.jittered(value_ttl);
-            let written = store.set(key.as_str(), payload, ttl).await;
-            // This process reads its own write at once; the others drop their copy
-            // when the store reports it.
-            if let Some(l1) = cache.l1() {
-                l1.forget(key.as_str());
-            }
-            stale::write(store, key, site, payload, ttl).await;
-            if let (Landing::Value(_, stored), true) = (&mut landing, written.is_ok()) {
-                *stored = true;
-            }
-            if observed && written.is_ok() {
-                http::record(Entry::new(
-                    CacheOutcome::Miss,
-                    bytes.into(),
-                    value_ttl,
-                    Some(ttl),
-                ));
+            Some(payload) => {
+                // Written before the flight lands, so that a caller arriving as it lands finds
+                // the value in the store.
+                let ttl = site.jittered(value_ttl);
+                let written = store.set(key.as_str(), &payload, ttl).await;
+                // This process reads its own write at once; the others drop their copy when
+                // the store reports it.
+                if let Some(l1) = cache.l1() {
+                    l1.forget(key.as_str());
+                }
+                stale::write(store, key, site, &payload, ttl).await;
+                drop(payload);
+                if let (Landing::Value(_, stored), true) = (&mut landing, written.is_ok()) {
+                    *stored = true;
+                }
+                if observed && written.is_ok() {
+                    http::record(Entry::new(
+                        CacheOutcome::Miss,
+                        bytes.into(),
+                        value_ttl,
+                        Some(ttl),
+                    ));
+                }
             }
         }
     }
@@ -333,131 +339,4 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(a panic without a message)")
-}
-
-/// Runs `computation` in a task of its own and waits `soft_timeout` for it; then answers the
-/// stale value while the task goes on (up to the hard timeout from its start) and stores the
-/// fresh value when it finishes. With no stale copy to answer, waits for the task.
-pub(crate) async fn complete<S, G>(
-    computation: Computation<S>,
-    start: G,
-    soft_timeout: Duration,
-) -> Done<S::Output>
-where
-    S: SendShape,
-    G: Start<S::Output>,
-{
-    let (cache, site, key, codec) = (
-        computation.cache.clone(),
-        computation.site,
-        computation.key.clone(),
-        computation.codec,
-    );
-    let hard_deadline = Instant::now() + site.hard_timeout();
-    // Dropped when this caller stops waiting (answered, or cancelled): the hard timeout then
-    // bounds the task.
-    let (waiting, left) = tokio::sync::oneshot::channel::<()>();
-    let function = start();
-    let task = spawn(async move {
-        let run = pin!(computation.run(function, None));
-        let mut cut = pin!(async move {
-            let _ = left.await;
-            crate::timer::sleep(hard_deadline.saturating_duration_since(Instant::now())).await;
-        });
-        let mut run = run;
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(done) = run.as_mut().poll(cx) {
-                return Poll::Ready(Some(done));
-            }
-            cut.as_mut().poll(cx).map(|()| None)
-        })
-        .await
-    });
-    let mut task = pin!(task);
-    if let Ok(done) = crate::timer::timeout(soft_timeout, &mut task).await {
-        drop(waiting);
-        return finished(done.flatten());
-    }
-    let store = cache.store();
-    if let Some((_, output)) = stale::read::<S>(store, codec, &key, site, "timed out").await {
-        drop(waiting);
-        return Done::Answer(CacheOutcome::Stale, output);
-    }
-    // Nothing to fall back on: the function's answer is the only one.
-    let done = task.await;
-    drop(waiting);
-    finished(done.flatten())
-}
-
-/// A task's result as the caller's answer. The task always finishes while its caller waits
-/// (the hard timeout only bounds it once the caller has left), so `None` does not reach here
-/// but from a task that could not run at all.
-fn finished<O>(done: Option<Done<O>>) -> Done<O> {
-    match done {
-        Some(done) => done,
-        None => Done::Panicked(Box::new(
-            "cached-json: a background computation was stopped before its caller had an answer",
-        )),
-    }
-}
-
-/// Refreshes the entry of `computation`'s key in a task of its own, unless a call of the key is
-/// already computing it in this process.
-pub(crate) fn refresh<S, G>(computation: Computation<S>, start: G)
-where
-    S: SendShape,
-    G: Start<S::Output>,
-{
-    let Some(lead) = computation
-        .cache
-        .flights()
-        .try_lead(computation.key.flight())
-    else {
-        return;
-    };
-    let function = start();
-    let hard_timeout = computation.site.hard_timeout();
-    let entry_ttl = computation.entry_ttl;
-    drop(spawn(async move {
-        let site = computation.site;
-        let store = computation.cache.store();
-        let key = computation.key.clone();
-        // Across processes: one refresh at a time; if another instance holds the lease, it is
-        // refreshing (or computing) the key already.
-        let mut lease = None;
-        if site.lock {
-            match crate::lock::try_once(&computation.cache, site, &key).await {
-                Some(held) => lease = Some(held),
-                None => return,
-            }
-        }
-        // Another instance may have refreshed it meanwhile: read its life again.
-        match crate::tags::read(store, &key, key.as_str(), true).await {
-            (Read::Value(_), remaining) if !site.refresh_due(remaining, entry_ttl) => return,
-            (Read::Unreachable, _) => return,
-            _ => {}
-        }
-        let refreshed = computation.leading(Some(lead), lease).run(function, None);
-        let _ = crate::timer::timeout(hard_timeout, refreshed).await;
-    }));
-}
-
-/// Spawns `task` on the caller's runtime, or, outside one, on the cache's own.
-fn spawn<T: Send + 'static>(
-    task: impl Future<Output = T> + Send + 'static,
-) -> impl Future<Output = Option<T>> {
-    let handle = tokio::runtime::Handle::try_current()
-        .ok()
-        .or_else(|| crate::timer::fallback().cloned());
-    let joined = handle.map(|handle| handle.spawn(task));
-    async move {
-        match joined {
-            Some(joined) => match joined.await {
-                Ok(output) => Some(output),
-                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-                Err(_) => None,
-            },
-            None => None,
-        }
-    }
 }
