@@ -67,6 +67,9 @@ fi
 stage "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# No two modules of the runtime or the macro import each other (at any level).
+python3 scripts/module-cycles.py cached-json-runtime/src
+python3 scripts/module-cycles.py cached-json-macro/src
 
 stage "docs (warnings denied) and public API"
 # The published crates' docs build without a warning (broken links included), and the facade's
@@ -95,36 +98,32 @@ stage "external crates"
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
 cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir target
 
-stage "feature axum"
-# The axum integration (feature `axum`): its example app over real HTTP, its docs, its lints.
-cargo test --locked --features axum --test axum
-cargo test --locked --features axum --doc -p cached-json
-# Each feature's doc tests compile with that feature alone.
-cargo test --locked --features actix --doc -p cached-json
-cargo clippy --locked --features axum -p cached-json --all-targets -- -D warnings
-
-stage "features testing and sentinel"
-# The test kit (feature `testing`: its example tests, its docs, its unit tests) and Redis
-# Sentinel (feature `sentinel`: a master, its replica and three sentinels; the master killed
-# under load), built once with both features; their lints.
-cargo test --locked --features testing,sentinel --test test_kit --test sentinel
-cargo test --locked --features testing,sentinel --doc -p cached-json
-cargo test --locked --features testing,sentinel -p cached-json-runtime --lib -- testing sentinel
-cargo clippy --locked --features testing,sentinel -p cached-json -p cached-json-runtime --all-targets -- -D warnings
+stage "features actix, axum, testing and sentinel"
+# Every optional feature of the facade at once (the axum integration's example app over real
+# HTTP, the test kit's example tests, Redis Sentinel with the master killed under load, each
+# feature's unit and doc tests, the lints), selected with the whole workspace: dependencies'
+# features then unify as in the tests above, and nothing built there is built again (the facade
+# selected alone made tokio, redis and what depends on them build again for each feature set).
+features=cached-json/actix,cached-json/axum,cached-json/testing,cached-json/sentinel
+cargo test --locked --workspace --features "$features" --lib --test axum --test test_kit --test sentinel
+cargo test --locked --workspace --features "$features" --doc
+cargo clippy --locked --workspace --all-targets --features "$features" -- -D warnings
 
 stage "MSRV build and test"
 # The MSRV (`rust-version` in Cargo.toml, the newest any dependency of the published crates
 # needs, with every feature: actix-web's 1.89): on that toolchain (installed if missing) the
-# three crates build with every feature, and the runtime's unit tests pass.
+# three crates build with every feature, and the facade's and the runtime's unit tests pass
+# (one build: the two selected together).
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "$msrv" --profile minimal
-cargo "+$msrv" check --locked -p cached-json --all-features
-cargo "+$msrv" test --locked -p cached-json-runtime --lib --all-features
+cargo "+$msrv" test --locked -p cached-json -p cached-json-runtime --lib --all-features
 
-stage "soak (quick), example"
-# The soak (examples/soak.rs), quick: the long run's load and checks for a few seconds (its
-# figures come from long runs: RESILIENCE.md).
+stage "soaks (quick), example"
+# The soaks, quick: the long runs' load and checks for a few seconds (their figures come from
+# long runs: RESILIENCE.md). The library's (examples/soak.rs), and the demo's over HTTP with
+# Redis restarted twice and frozen once (scripts/soak.sh).
 cargo run --quiet --locked --example soak -- 6
+DURATION=30 KEYS=20000 PROFILE=debug OUT=target/soak-quick scripts/soak.sh
 
 # The copyable example runs (on the in-process store: no Redis needed).
 CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain

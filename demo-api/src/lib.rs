@@ -67,8 +67,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     });
     let openapi = openapi::ApiDoc::openapi();
 
+    metrics::register_runtime();
     let server =
         HttpServer::new(move || {
+            // Called on each worker's thread: its runtime's tasks are counted in `/metrics`.
+            metrics::register_runtime();
             App::new()
             .app_data(state.clone())
             .app_data(query_config())

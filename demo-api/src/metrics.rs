@@ -1,6 +1,8 @@
 //! `GET /metrics`: the cache's metrics (and any other the process records through the `metrics`
 //! facade) in the Prometheus text format, from the Prometheus recorder installed at start.
 
+use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use actix_web::{get, web, HttpResponse};
@@ -42,21 +44,57 @@ pub fn install() -> Option<PrometheusHandle> {
     }
 }
 
+/// The server's Tokio runtimes (actix runs one per worker thread, and one on the main thread),
+/// for the count of tasks alive that `/metrics` adds: the soak checks that it returns to its
+/// baseline after the load and Redis's restarts.
+static RUNTIMES: Mutex<Vec<(ThreadId, tokio::runtime::Handle)>> = Mutex::new(Vec::new());
+
+/// Counts the tasks of the runtime this thread runs in (once per thread).
+pub fn register_runtime() {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let thread = std::thread::current().id();
+    let mut runtimes = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+    if !runtimes.iter().any(|(known, _)| *known == thread) {
+        runtimes.push((thread, handle));
+    }
+}
+
+/// The tasks alive on the server's runtimes (the cache's own thread, which holds its Redis
+/// connections' drivers and reconnection, is not among them).
+fn tasks_alive() -> usize {
+    let runtimes = RUNTIMES.lock().unwrap_or_else(|e| e.into_inner());
+    runtimes
+        .iter()
+        .map(|(_, handle)| handle.metrics().num_alive_tasks())
+        .sum()
+}
+
 /// The process's metrics in the Prometheus text format.
 #[utoipa::path(
     get, path = "/metrics", tag = "service",
     responses(
         (status = 200, content_type = "text/plain; version=0.0.4", body = String,
-         description = "Prometheus text format: cached_json_calls_total{prefix,outcome}, origin and store durations, store up/down, origin time saved"),
+         description = "Prometheus text format: cached_json_calls_total{prefix,outcome}, origin and store durations, store up/down, origin time saved; demo_tokio_tasks_alive"),
         (status = 404, description = "No recorder could be installed"),
     )
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     match &state.metrics {
-        Some(handle) => HttpResponse::Ok()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(handle.render()),
+        Some(handle) => {
+            let mut body = handle.render();
+            body.push_str(&format!(
+                "# HELP demo_tokio_tasks_alive Tasks alive on the server's Tokio runtimes.\n\
+                 # TYPE demo_tokio_tasks_alive gauge\n\
+                 demo_tokio_tasks_alive {}\n",
+                tasks_alive()
+            ));
+            HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(body)
+        }
         None => HttpResponse::NotFound().finish(),
     }
 }

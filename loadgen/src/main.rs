@@ -6,6 +6,13 @@
 //! report gives requests, non-2xx, latency percentiles and `X-Cache` counts per phase, plus
 //! the origin calls read from the demo's `/health` at each boundary.
 //!
+//! With `--keys N`, a share of the requests (`--key-share`, default half) ask for names no city
+//! has, `soak-<i>` with `i` drawn from `0..N` (skewed: low numbers far more often, as real
+//! traffic has hot keys and a long tail); the demo answers those `404` (an unknown place, cached
+//! as absent), and a city `2xx`: any other answer is unexpected. With `--csv FILE`, a line every
+//! `--interval` seconds: requests, req/s, unexpected answers, latency percentiles, `X-Cache`
+//! counts. Both are what the soak (`scripts/soak.sh`) runs on.
+//!
 //! ```text
 //! loadgen --url 'http://127.0.0.1:8000/api/v1/local_info?location_name={city}' \
 //!     --cities demo-api/data/cities.csv --duration 30 --concurrency 32 \
@@ -14,8 +21,9 @@
 //!     --health http://127.0.0.1:8000/health
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Options {
@@ -28,6 +36,20 @@ struct Options {
     on_phase: Vec<String>,
     health: Option<String>,
     label: Option<String>,
+    /// `--keys`: how many distinct made-up names (0: none).
+    keys: u64,
+    /// `--key-share`: the share of requests that ask for a made-up name.
+    key_share: f64,
+    csv: Option<String>,
+    interval: Duration,
+}
+
+/// What the requests of one `--interval` gave, for its CSV line.
+#[derive(Default)]
+struct Interval {
+    micros: Vec<u64>,
+    unexpected: u64,
+    x_cache: [u64; 7],
 }
 
 struct Sample {
@@ -40,6 +62,7 @@ struct Sample {
 #[derive(Clone, Copy, PartialEq)]
 enum XCache {
     Hit,
+    HitL1,
     Miss,
     Bypass,
     Coalesced,
@@ -78,6 +101,10 @@ fn parse() -> Result<Options, String> {
         on_phase: Vec::new(),
         health: None,
         label: None,
+        keys: 0,
+        key_share: 0.5,
+        csv: None,
+        interval: Duration::from_secs(10),
     };
     let text = |parser: &mut lexopt::Parser| -> Result<String, String> {
         parser
@@ -103,7 +130,7 @@ fn parse() -> Result<Options, String> {
                 let secs: f64 = text(&mut parser)?
                     .parse()
                     .map_err(|_| "--duration: seconds")?;
-                options.duration = Duration::from_secs_f64(secs.clamp(0.5, 600.0));
+                options.duration = Duration::from_secs_f64(secs.clamp(0.5, 7200.0));
             }
             Long("concurrency") => {
                 options.concurrency = text(&mut parser)?
@@ -122,6 +149,22 @@ fn parse() -> Result<Options, String> {
             Long("on-phase") => options.on_phase.push(text(&mut parser)?),
             Long("health") => options.health = Some(text(&mut parser)?),
             Long("label") => options.label = Some(text(&mut parser)?),
+            Long("keys") => {
+                options.keys = text(&mut parser)?.parse().map_err(|_| "--keys: a number")?
+            }
+            Long("key-share") => {
+                options.key_share = text(&mut parser)?
+                    .parse::<f64>()
+                    .map_err(|_| "--key-share: a number from 0 to 1")?
+                    .clamp(0.0, 1.0)
+            }
+            Long("csv") => options.csv = Some(text(&mut parser)?),
+            Long("interval") => {
+                let secs: f64 = text(&mut parser)?
+                    .parse()
+                    .map_err(|_| "--interval: seconds")?;
+                options.interval = Duration::from_secs_f64(secs.clamp(0.1, 3600.0));
+            }
             _ => return Err(arg.unexpected().to_string()),
         }
     }
@@ -143,8 +186,14 @@ fn parse() -> Result<Options, String> {
             ));
         }
     }
-    if options.url.contains("{city}") && options.cities.is_empty() {
-        return Err("--url uses {city}: give --cities FILE".into());
+    if options.url.contains("{city}") && options.cities.is_empty() && options.keys == 0 {
+        return Err("--url uses {city}: give --cities FILE (or --keys N)".into());
+    }
+    if options.keys > 0 && !options.url.contains("{city}") {
+        return Err("--keys: the made-up names go where --url has {city}".into());
+    }
+    if options.cities.is_empty() {
+        options.key_share = 1.0;
     }
     if options.phases.is_empty() {
         options.phases.push("run".into());
@@ -178,13 +227,30 @@ async fn run(options: Options) -> Result<(), String> {
     let sent = Arc::new(AtomicU64::new(0));
     let mut origin_calls = vec![read_origin_calls(&client, options.health.as_deref()).await];
 
+    let interval = Arc::new(Mutex::new(Interval::default()));
+    let asked: Arc<Vec<AtomicBool>> =
+        Arc::new((0..options.keys).map(|_| AtomicBool::new(false)).collect());
+    let csv_writer = options.csv.clone().map(|path| {
+        tokio::spawn(write_csv(
+            path,
+            options.interval,
+            options.duration,
+            started,
+            interval.clone(),
+        ))
+    });
+
     let mut workers = Vec::new();
     for worker in 0..options.concurrency {
         let (client, urls, options, sent) =
             (client.clone(), urls.clone(), options.clone(), sent.clone());
+        let (interval, asked) = (interval.clone(), asked.clone());
         workers.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut next = worker;
+            let mut random = Random(
+                0x9E37_79B9_7F4A_7C15 ^ (worker as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D),
+            );
             loop {
                 let elapsed = started.elapsed();
                 if elapsed >= options.duration
@@ -194,15 +260,33 @@ async fn run(options: Options) -> Result<(), String> {
                 }
                 let phase = ((elapsed.as_nanos() / phase_length.as_nanos().max(1)) as usize)
                     .min(phases - 1);
-                let url = &urls[next % urls.len()];
-                next += options.concurrency;
+                let made_up = (options.keys > 0 && random.unit() < options.key_share).then(|| {
+                    // Skewed towards low numbers: a few hot names, a long tail of cold ones.
+                    let at = ((options.keys as f64 * random.unit().powi(3)) as u64)
+                        .min(options.keys - 1);
+                    asked[at as usize].store(true, Ordering::Relaxed);
+                    options.url.replace("{city}", &format!("soak-{at}"))
+                });
+                let url = match &made_up {
+                    Some(url) => url,
+                    None => {
+                        let url = &urls[next % urls.len()];
+                        next += options.concurrency;
+                        url
+                    }
+                };
                 let request_started = Instant::now();
                 let (ok, x_cache) = match client.get(url).send().await {
                     Ok(response) => {
-                        let ok = response.status().is_success();
+                        // A made-up name is an unknown place: `404`, nothing else.
+                        let ok = match made_up {
+                            Some(_) => response.status() == 404,
+                            None => response.status().is_success(),
+                        };
                         let x_cache = match response.headers().get("x-cache").map(|v| v.as_bytes())
                         {
                             Some(b"HIT") => XCache::Hit,
+                            Some(b"HIT-L1") => XCache::HitL1,
                             Some(b"MISS") => XCache::Miss,
                             Some(b"BYPASS") => XCache::Bypass,
                             Some(b"COALESCED") => XCache::Coalesced,
@@ -215,9 +299,16 @@ async fn run(options: Options) -> Result<(), String> {
                     }
                     Err(_) => (false, XCache::Other),
                 };
+                let micros = request_started.elapsed().as_micros() as u64;
+                if options.csv.is_some() {
+                    let mut interval = interval.lock().unwrap_or_else(|e| e.into_inner());
+                    interval.micros.push(micros);
+                    interval.unexpected += u64::from(!ok);
+                    interval.x_cache[x_cache as usize] += 1;
+                }
                 samples.push(Sample {
                     phase,
-                    micros: request_started.elapsed().as_micros() as u64,
+                    micros,
                     ok,
                     x_cache,
                 });
@@ -251,7 +342,83 @@ async fn run(options: Options) -> Result<(), String> {
     }
     origin_calls.push(read_origin_calls(&client, options.health.as_deref()).await);
 
+    if let Some(writer) = csv_writer {
+        writer.await.map_err(|e| e.to_string())??;
+    }
     report(&options, &samples, &origin_calls, phase_length, total_time);
+    if options.keys > 0 {
+        let distinct = asked.iter().filter(|a| a.load(Ordering::Relaxed)).count();
+        println!(
+            "made-up names asked: {distinct} distinct of {}",
+            options.keys
+        );
+    }
+    Ok(())
+}
+
+/// A small xorshift generator: each worker draws its own numbers, no lock, no crate.
+struct Random(u64);
+
+impl Random {
+    /// A number in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Writes a CSV line for every `every` of the run: what the requests that ended in it gave.
+async fn write_csv(
+    path: String,
+    every: Duration,
+    duration: Duration,
+    started: Instant,
+    interval: Arc<Mutex<Interval>>,
+) -> Result<(), String> {
+    let mut file = std::fs::File::create(&path).map_err(|e| format!("{path}: {e}"))?;
+    writeln!(
+        file,
+        "seconds,requests,req_per_s,unexpected,p50_ms,p99_ms,max_ms,hit_l1,hit,miss,bypass,coalesced,stale"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut last = started;
+    let mut tick = 1u32;
+    while last.duration_since(started) < duration {
+        let at = started + every * tick;
+        tokio::time::sleep_until(at.min(started + duration).into()).await;
+        tick += 1;
+        let now = Instant::now();
+        let Interval {
+            mut micros,
+            unexpected,
+            x_cache,
+        } = std::mem::take(&mut *interval.lock().unwrap_or_else(|e| e.into_inner()));
+        micros.sort_unstable();
+        let at_q = |q: f64| match micros.len() {
+            0 => 0.0,
+            n => micros[((n - 1) as f64 * q).round() as usize] as f64 / 1000.0,
+        };
+        writeln!(
+            file,
+            "{:.1},{},{:.0},{unexpected},{:.2},{:.2},{:.2},{},{},{},{},{},{}",
+            now.duration_since(started).as_secs_f64(),
+            micros.len(),
+            micros.len() as f64 / now.duration_since(last).as_secs_f64(),
+            at_q(0.5),
+            at_q(0.99),
+            at_q(1.0),
+            x_cache[XCache::HitL1 as usize],
+            x_cache[XCache::Hit as usize],
+            x_cache[XCache::Miss as usize],
+            x_cache[XCache::Bypass as usize],
+            x_cache[XCache::Coalesced as usize],
+            x_cache[XCache::Stale as usize],
+        )
+        .map_err(|e| e.to_string())?;
+        last = now;
+    }
     Ok(())
 }
 
@@ -281,10 +448,14 @@ fn report(
         samples.len() as f64 / total_time.as_secs_f64()
     );
     println!();
+    let unexpected = match options.keys {
+        0 => "non-2xx",
+        _ => "unexpected",
+    };
     println!(
-        "| phase | requests | req/s | non-2xx | p50 ms | p99 ms | max ms | HIT | MISS | BYPASS | COALESCED | origin calls |"
+        "| phase | requests | req/s | {unexpected} | p50 ms | p99 ms | max ms | HIT-L1 | HIT | MISS | BYPASS | COALESCED | origin calls |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (phase, name) in options.phases.iter().enumerate() {
         let in_phase: Vec<&Sample> = samples.iter().filter(|s| s.phase == phase).collect();
         let mut latencies: Vec<u64> = in_phase.iter().map(|s| s.micros).collect();
@@ -301,22 +472,26 @@ fn report(
             _ => "-".into(),
         };
         println!(
-            "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {origin} |",
+            "| {name} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {origin} |",
             in_phase.len(),
             in_phase.len() as f64 / phase_length.as_secs_f64(),
             in_phase.iter().filter(|s| !s.ok).count(),
             at(0.5),
             at(0.99),
             at(1.0),
+            count(XCache::HitL1),
             count(XCache::Hit),
             count(XCache::Miss),
             count(XCache::Bypass),
             count(XCache::Coalesced),
         );
     }
-    let non_2xx = samples.iter().filter(|s| !s.ok).count();
+    let unexpected = samples.iter().filter(|s| !s.ok).count();
     println!();
-    println!("non-2xx in all: {non_2xx}");
+    match options.keys {
+        0 => println!("non-2xx in all: {unexpected}"),
+        _ => println!("unexpected answers in all: {unexpected}"),
+    }
 }
 
 /// Percent-encodes a query value.
