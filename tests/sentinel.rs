@@ -4,7 +4,9 @@
 //! key's value, none waits for the failover (each is bounded by a command timeout), caching
 //! resumes on the promoted replica (the time from the promotion is measured and printed,
 //! `--nocapture`), and the L1 stays coherent: an invalidation made after the failover by
-//! another instance reaches it. An ACL user's credentials in the URL are the master's.
+//! another instance reaches it. An ACL user's credentials in the URL are the master's. Over TLS
+//! (`rediss+sentinel://`) with a private CA, the sentinels and the master are both reached,
+//! before and after a failover.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cached_json::{cached_json, observe, Cache, CacheOutcome};
-use cached_json_test_support::RedisSentinels;
+use cached_json_test_support::{RedisSentinels, TlsFiles};
 
 const IDS: u64 = 50;
 
@@ -207,4 +209,74 @@ async fn an_acl_user_in_the_url_is_the_master_s() {
         (value.as_str(), outcome),
         ("item 1001 v0", Some(CacheOutcome::Bypass))
     );
+}
+
+#[cached_json("sentinel-tls-item", ttl = 600)]
+async fn tls_item(id: u64) -> String {
+    format!("tls item {id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_a_private_ca_the_sentinels_and_the_master_are_reached() {
+    let files = TlsFiles::generate(&["DNS:localhost", "IP:127.0.0.1"]);
+    let mut set_up = RedisSentinels::start_tls(&files);
+    let cache = Cache::builder()
+        .redis_url(set_up.tls_url())
+        .tls_ca(files.path("ca.crt"))
+        .namespace("sentinel-tls")
+        .build()
+        .unwrap();
+    // The first calls may run while the store still locates the master and connects (TLS to
+    // the sentinels, then to the master): uncached, never waiting past the connect budget.
+    let connecting = Instant::now();
+    let first = loop {
+        let (value, outcome) = cache.scope(observe(tls_item(1))).await;
+        assert_eq!(value, "tls item 1");
+        if outcome != Some(CacheOutcome::Bypass) {
+            break outcome;
+        }
+        assert!(
+            connecting.elapsed() < Duration::from_secs(5),
+            "never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (_, second) = cache.scope(observe(tls_item(1))).await;
+    assert_eq!(
+        [first, second],
+        [Some(CacheOutcome::Miss), Some(CacheOutcome::Hit)],
+        "cached over TLS"
+    );
+    assert_eq!(
+        set_up.master().keys("sentinel-tls:*").len(),
+        1,
+        "on the master"
+    );
+
+    let old = set_up.kill_master();
+    let (set_up, promoted) = tokio::task::spawn_blocking(move || {
+        let promoted = set_up.wait_for_promotion(old, Duration::from_secs(30));
+        (set_up, promoted)
+    })
+    .await
+    .unwrap();
+    // Caching resumes on the promoted replica, found through the sentinels over TLS: a hit on
+    // the entry it replicated.
+    loop {
+        let (value, outcome) = cache.scope(observe(tls_item(1))).await;
+        assert_eq!(value, "tls item 1");
+        if outcome == Some(CacheOutcome::Hit) {
+            println!(
+                "sentinel over TLS: a hit on the promoted replica {:?} after the promotion",
+                promoted.elapsed()
+            );
+            break;
+        }
+        assert!(
+            promoted.elapsed() < Duration::from_secs(5),
+            "no hit on the promoted replica ({outcome:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(set_up.master().tls_port(), Some(old));
 }

@@ -1,12 +1,15 @@
 //! A Redis Sentinel set-up, as high-availability self-hosted Redis runs: a master, a replica
 //! and three sentinels (quorum 2) watching them, each a process of its own on a free port. A
 //! test kills the master and the sentinels promote the replica (about 1 s to notice with
-//! `down-after-milliseconds 1000`, then the election).
+//! `down-after-milliseconds 1000`, then the election). With TLS, every process also listens
+//! with TLS, the replica and the sentinels reach the master over it, and the sentinels name the
+//! master by its TLS port.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{free_port, ping, redis_server_bin, RedisServer};
+use crate::server::{free_port, ping, redis_server_bin, tls_args, RedisServer};
+use crate::TlsFiles;
 
 /// The master's name the sentinels know it by.
 pub const MASTER_NAME: &str = "cj-master";
@@ -24,6 +27,8 @@ pub struct RedisSentinels {
 /// One sentinel process.
 struct Sentinel {
     port: u16,
+    /// Its TLS port, in a set-up over TLS.
+    tls_port: Option<u16>,
     child: Child,
     config: std::path::PathBuf,
 }
@@ -46,11 +51,48 @@ impl RedisSentinels {
         wait_until("the replica is in sync", Duration::from_secs(10), || {
             info(&replica, "replication").contains("master_link_status:up")
         });
-        let sentinels = (0..3).map(|_| Sentinel::start(master.port())).collect();
-        let set_up = RedisSentinels {
+        let sentinels = (0..3)
+            .map(|_| Sentinel::start(master.port(), None))
+            .collect();
+        Self::known(RedisSentinels {
             servers: vec![master, replica],
             sentinels,
-        };
+        })
+    }
+
+    /// [`RedisSentinels::start`] over TLS with `files`' certificates (no client certificates
+    /// asked): the master and the replica on TLS ports (replicating over TLS), the sentinels
+    /// too, monitoring the master's TLS port. Their plain ports stay open for the test's own
+    /// checks.
+    pub fn start_tls(files: &TlsFiles) -> Self {
+        let master = RedisServer::start_tls_with(files, false, &["--tls-replication", "yes"]);
+        let master_port = master.tls_port().expect("a TLS port").to_string();
+        let replica = RedisServer::start_tls_with(
+            files,
+            false,
+            &[
+                "--tls-replication",
+                "yes",
+                "--replicaof",
+                "127.0.0.1",
+                &master_port,
+            ],
+        );
+        wait_until("the replica is in sync", Duration::from_secs(10), || {
+            info(&replica, "replication").contains("master_link_status:up")
+        });
+        let master_port = master.tls_port().expect("a TLS port");
+        let sentinels = (0..3)
+            .map(|_| Sentinel::start(master_port, Some(files)))
+            .collect();
+        Self::known(RedisSentinels {
+            servers: vec![master, replica],
+            sentinels,
+        })
+    }
+
+    /// `set_up`, once the sentinels know the replica and each other.
+    fn known(set_up: RedisSentinels) -> Self {
         wait_until(
             "the sentinels know the replica and each other",
             Duration::from_secs(20),
@@ -63,6 +105,17 @@ impl RedisSentinels {
             },
         );
         set_up
+    }
+
+    /// `rediss+sentinel://127.0.0.1:T1,127.0.0.1:T2,127.0.0.1:T3/cj-master` (the sentinels'
+    /// TLS ports), for a set-up started with [`RedisSentinels::start_tls`].
+    pub fn tls_url(&self) -> String {
+        let sentinels: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|sentinel| format!("127.0.0.1:{}", sentinel.tls_port.expect("a TLS set-up")))
+            .collect();
+        format!("rediss+sentinel://{}/{MASTER_NAME}", sentinels.join(","))
     }
 
     /// `redis+sentinel://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/cj-master`, with `credentials`
@@ -84,7 +137,7 @@ impl RedisSentinels {
         let port = self.sentinels[0].master_port();
         self.servers
             .iter()
-            .find(|server| Some(server.port()) == port)
+            .find(|server| port.is_some_and(|port| serves_on(server, port)))
             .expect("the master is one of the servers")
     }
 
@@ -93,13 +146,16 @@ impl RedisSentinels {
         &self.servers
     }
 
-    /// Kills the master (SIGKILL); returns its port.
+    /// Kills the master (SIGKILL); returns its port as the sentinels name it (its TLS port in
+    /// a set-up over TLS).
     pub fn kill_master(&mut self) -> u16 {
-        let port = self.master().port();
+        let port = self.sentinels[0]
+            .master_port()
+            .expect("the sentinels name a master");
         let master = self
             .servers
             .iter_mut()
-            .find(|server| server.port() == port)
+            .find(|server| serves_on(server, port))
             .expect("the master is one of the servers");
         master.kill();
         port
@@ -119,17 +175,37 @@ impl RedisSentinels {
                 && self
                     .servers
                     .iter()
-                    .find(|server| server.port() == port)
+                    .find(|server| serves_on(server, port))
                     .is_some_and(|server| info(server, "replication").contains("role:master"))
         });
         Instant::now()
     }
 }
 
+/// Whether `server` listens on `port` (its plain or its TLS port).
+fn serves_on(server: &RedisServer, port: u16) -> bool {
+    server.port() == port || server.tls_port() == Some(port)
+}
+
 impl Sentinel {
-    fn start(master_port: u16) -> Self {
+    /// A sentinel monitoring the master on `master_port`; with `tls`, also on a TLS port, and
+    /// reaching the master over TLS.
+    fn start(master_port: u16, tls: Option<&TlsFiles>) -> Self {
         for _ in 0..5 {
             let port = free_port();
+            let tls_port = tls.map(|_| free_port());
+            let tls_config = match (tls, tls_port) {
+                (Some(files), Some(tls_port)) => {
+                    let args = tls_args(files, tls_port, false);
+                    let mut lines: Vec<String> = args
+                        .chunks(2)
+                        .map(|pair| format!("{} {}", pair[0].trim_start_matches("--"), pair[1]))
+                        .collect();
+                    lines.push("tls-replication yes".to_owned());
+                    lines.join("\n") + "\n"
+                }
+                _ => String::new(),
+            };
             // A sentinel rewrites its configuration file: one of its own, in the temporary
             // folder.
             let config = std::env::temp_dir().join(format!(
@@ -139,7 +215,7 @@ impl Sentinel {
             std::fs::write(
                 &config,
                 format!(
-                    "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\n\
+                    "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\n{tls_config}\
                      sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
                      sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n\
                      sentinel failover-timeout {MASTER_NAME} 5000\n\
@@ -158,6 +234,7 @@ impl Sentinel {
                 .unwrap_or_else(|err| panic!("cannot run `{}` ({err})", redis_server_bin()));
             let mut sentinel = Sentinel {
                 port,
+                tls_port,
                 child,
                 config,
             };

@@ -78,12 +78,27 @@ impl RedisServer {
     /// checked against its CA when `client_certificates`), on a second free port. The plain
     /// port stays open, for readiness checks and for looking at what was stored.
     pub fn start_tls(files: &crate::TlsFiles, client_certificates: bool) -> Self {
+        Self::start_tls_with(files, client_certificates, &[])
+    }
+
+    /// [`RedisServer::start_tls`], with `extra_args` (a replica's `--replicaof`, say).
+    pub fn start_tls_with(
+        files: &crate::TlsFiles,
+        client_certificates: bool,
+        extra_args: &[&str],
+    ) -> Self {
         let tls_port = free_port();
-        let args = tls_args(files, tls_port, client_certificates);
+        let mut args = tls_args(files, tls_port, client_certificates);
+        args.extend(extra_args.iter().map(|arg| arg.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut server = Self::start_with(&args);
         server.tls_port = Some(tls_port);
         server
+    }
+
+    /// The TLS port, for a server started with [`RedisServer::start_tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// `rediss://HOST:TLS_PORT/0`, for a server started with [`RedisServer::start_tls`].
@@ -247,7 +262,11 @@ impl Drop for RedisServer {
 
 /// The arguments for a TLS port: the certificate and key from `files`, clients checked against
 /// its CA when `client_certificates`.
-fn tls_args(files: &crate::TlsFiles, tls_port: u16, client_certificates: bool) -> Vec<String> {
+pub(crate) fn tls_args(
+    files: &crate::TlsFiles,
+    tls_port: u16,
+    client_certificates: bool,
+) -> Vec<String> {
     let path = |name: &str| files.path(name).to_string_lossy().into_owned();
     vec![
         "--tls-port".to_owned(),

@@ -251,7 +251,12 @@ impl Backend {
     #[cfg(feature = "sentinel")]
     fn open_sentinel(config: &RedisConfig) -> Result<Opened, ConfigError> {
         let display_url = redact_url(&config.url);
-        let (sentinels, master) = super::sentinel::Sentinels::open(&config.url)?;
+        let (sentinels, master, certificates) =
+            super::sentinel::Sentinels::open(&config.url, |master| {
+                let password = master.redis_settings().password().unwrap_or_default();
+                certificates(std::slice::from_ref(master), config, &display_url)
+                    .map_err(|err| ConfigError(scrub(&err.0, &[password.to_owned()])))
+            })?;
         let secrets: Vec<String> = master
             .redis_settings()
             .password()
@@ -259,8 +264,6 @@ impl Backend {
             .into_iter()
             .collect();
         let scrubbed = |err: ConfigError| ConfigError(scrub(&err.0, &secrets));
-        let certificates =
-            certificates(std::slice::from_ref(&master), config, &display_url).map_err(scrubbed)?;
         let tls = uses_tls(std::slice::from_ref(&master));
         // Until the sentinels are first asked: their first address (never connected to as
         // the master: every connection asks them first).

@@ -10,32 +10,37 @@
 //! the promoted replica; the L1 and the invalidation channel start over on the new master.
 //!
 //! `redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/<db>]`
-//! (`rediss+sentinel://` for TLS to the sentinels and the master): the credentials and the
-//! database are the master's; the sentinels are asked without credentials.
+//! (`rediss+sentinel://` for TLS to the sentinels and the master, a private CA and a client
+//! certificate (`CACHED_JSON_TLS_*`) used for both): the credentials and the database are the
+//! master's; the sentinels are asked without credentials.
 
 use std::time::Duration;
 
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{ConnectionInfo, IntoConnectionInfo, TlsMode};
 use tokio::sync::Mutex;
 
 use super::config::ConfigError;
+use super::tls::Certificates;
 use crate::logging::redact_url;
 
 /// The sentinels, and which master to ask them for.
 pub(super) struct Sentinels {
-    /// redis-rs's client of the sentinels (it keeps a connection to each it asked): one
-    /// question at a time.
-    client: Mutex<Sentinel>,
+    /// redis-rs's client of the sentinels (it keeps a connection to each it asked, and checks
+    /// the master they name with the master's credentials, database and TLS): one question at
+    /// a time.
+    client: Mutex<SentinelClient>,
     master_name: String,
-    /// How to connect to the master: its credentials, database and TLS.
-    master: SentinelNodeConnectionInfo,
 }
 
 impl Sentinels {
     /// The sentinels of `url`, and the connection settings (credentials, database, TLS) of
-    /// the master they will name. Connects to nothing.
-    pub(super) fn open(url: &str) -> Result<(Sentinels, ConnectionInfo), ConfigError> {
+    /// the master they will name, with the certificates `certificates` gives for them (used
+    /// for the sentinels too). Connects to nothing.
+    pub(super) fn open(
+        url: &str,
+        certificates: impl FnOnce(&ConnectionInfo) -> Result<Option<Certificates>, ConfigError>,
+    ) -> Result<(Sentinels, ConnectionInfo, Option<Certificates>), ConfigError> {
         let invalid = |why: &str| {
             ConfigError(format!(
                 "invalid Redis Sentinel URL {}: {why}; expected \
@@ -70,6 +75,7 @@ impl Sentinels {
             .map(|host| {
                 format!("{scheme}://{host}")
                     .into_connection_info()
+                    .map(|info| info.addr().clone())
                     .map_err(|err| invalid(&format!("sentinel {host}: {:?}", err.kind())))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -79,19 +85,37 @@ impl Sentinels {
         let master = format!("{scheme}://{credentials}{}/{db}", hosts[0])
             .into_connection_info()
             .map_err(|err| invalid(&format!("{:?}", err.kind())))?;
-        let mut node = SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(master.redis_settings().clone());
-        if tls {
-            node = node.set_tls_mode(TlsMode::Secure);
+        let certificates = certificates(&master)?;
+        let settings = master.redis_settings();
+        let mut builder =
+            SentinelClientBuilder::new(sentinels, master_name, SentinelServerType::Master)
+                .map_err(|err| invalid(&err.to_string()))?
+                .set_client_to_redis_db(settings.db());
+        if let Some(username) = settings.username() {
+            builder = builder.set_client_to_redis_username(username);
         }
-        let client = Sentinel::build(sentinels).map_err(|err| invalid(&err.to_string()))?;
+        if let Some(password) = settings.password() {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        if tls {
+            builder = builder
+                .set_client_to_redis_tls_mode(TlsMode::Secure)
+                .set_client_to_sentinel_tls_mode(TlsMode::Secure);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(certificates) = &certificates {
+            builder = builder
+                .set_client_to_redis_certificates(certificates.clone())
+                .set_client_to_sentinel_certificates(certificates.clone());
+        }
+        let client = builder.build().map_err(|err| invalid(&err.to_string()))?;
         Ok((
             Sentinels {
                 client: Mutex::new(client),
                 master_name: master_name.to_owned(),
-                master: node,
             },
             master,
+            certificates,
         ))
     }
 
@@ -101,10 +125,12 @@ impl Sentinels {
         let asked = async {
             let mut client = self.client.lock().await;
             client
-                .async_master_for(&self.master_name, Some(&self.master))
+                .async_get_client()
                 .await
                 .map(|client| client.get_connection_info().clone())
-                .map_err(|err| format!("no master from the sentinels: {err}"))
+                .map_err(|err| {
+                    format!("no master {:?} from the sentinels: {err}", self.master_name)
+                })
         };
         match crate::timer::timeout(within, asked).await {
             Ok(answer) => answer,
@@ -122,14 +148,17 @@ mod tests {
 
     #[test]
     fn a_sentinel_url_names_the_sentinels_the_master_and_its_settings() {
-        let (sentinels, master) =
-            Sentinels::open("redis+sentinel://cache:p%40ss@10.0.0.1:26379,10.0.0.2:26380/main/3")
-                .unwrap();
+        let (sentinels, master, _) = Sentinels::open(
+            "redis+sentinel://cache:p%40ss@10.0.0.1:26379,10.0.0.2:26380/main/3",
+            |_| Ok(None),
+        )
+        .unwrap();
         assert_eq!(sentinels.master_name, "main");
         assert_eq!(master.redis_settings().username(), Some("cache"));
         assert_eq!(master.redis_settings().password(), Some("p@ss"));
         assert_eq!(master.redis_settings().db(), 3);
-        let (_, plain) = Sentinels::open("redis+sentinel://127.0.0.1:26379/main").unwrap();
+        let (_, plain, _) =
+            Sentinels::open("redis+sentinel://127.0.0.1:26379/main", |_| Ok(None)).unwrap();
         assert_eq!(plain.redis_settings().password(), None);
         assert_eq!(plain.redis_settings().db(), 0);
     }
@@ -141,7 +170,7 @@ mod tests {
             "redis+sentinel://user:secret@10.0.0.1:26379,/main",
             "redis+sentinel://user:secret@10.0.0.1:26379/main/0/extra",
         ] {
-            let Err(err) = Sentinels::open(url) else {
+            let Err(err) = Sentinels::open(url, |_| Ok(None)) else {
                 panic!("{url} accepted");
             };
             assert!(!err.0.contains("secret"), "{}", err.0);
