@@ -295,6 +295,15 @@ impl Backend {
         }
     }
 
+    /// Whether it asks Redis Sentinel where the master is before connecting.
+    pub(super) fn locates(&self) -> bool {
+        #[cfg(feature = "sentinel")]
+        if let Backend::Single(single) = self {
+            return single.sentinels.is_some();
+        }
+        false
+    }
+
     /// The clients a pub/sub subscription may be made with, in the order to try them.
     pub(super) fn pubsub_clients(&self) -> Vec<Client> {
         match self {

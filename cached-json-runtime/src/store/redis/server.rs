@@ -26,10 +26,13 @@ pub(super) struct Server {
 }
 
 impl Server {
-    /// How long one connection attempt may take: `connect_timeout`; a Cluster's, plus two command
-    /// timeouts (every seed's handshake, a connection then an answer, then the slot map's read).
+    /// How long one connection attempt may take: `connect_timeout`; with Redis Sentinel, twice
+    /// (the sentinels asked where the master is, then the master connected to); a Cluster's,
+    /// plus two command timeouts (every seed's handshake, a connection then an answer, then the
+    /// slot map's read).
     pub(super) fn connect_budget(&self) -> Duration {
         match &self.backend {
+            Backend::Single(_) if self.backend.locates() => self.config.connect_timeout * 2,
             Backend::Single(_) => self.config.connect_timeout,
             Backend::Cluster { .. } => self.config.connect_timeout + self.config.op_timeout * 2,
         }
