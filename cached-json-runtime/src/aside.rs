@@ -1,6 +1,6 @@
-//! The cache-aside path of one call: read the key; on a hit decode it; on a miss coalesce with
-//! concurrent callers, take the cross-process lock, run the function, store its JSON, and tell
-//! the callers that waited.
+//! The cache-aside path of one call: read the key (`aside/look.rs`: the L1's copy, else the
+//! store's); on a hit decode it; on a miss coalesce with concurrent callers, take the
+//! cross-process lock, run the function, store its JSON, and tell the callers that waited.
 //!
 //! Each guard on the miss path lives in its own module and is cheap when unused: coalescing in
 //! [`crate::flight`] (a caller's side of it in `aside/coalesce.rs`), the `lock` lease in
