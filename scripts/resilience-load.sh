@@ -13,14 +13,10 @@ CONCURRENCY=${CONCURRENCY:-32}
 ORIGIN_MS=${ORIGIN_MS:-50}
 PROFILE=${PROFILE:-release}
 
-if [[ $PROFILE == release ]]; then
-  cargo build --quiet --release -p demo-api -p loadgen
-else
-  cargo build --quiet -p demo-api -p loadgen
-fi
 
 
 source scripts/lib/demo.sh
+build_demo "$PROFILE"
 start_redis
 start_demo "$PROFILE" DEMO_ORIGIN_LATENCY_MS="$ORIGIN_MS"
 

@@ -34,13 +34,9 @@ L1_MIB=64
 plot=false
 [[ ${1:-} == --plot ]] && plot=true
 
-if [[ $PROFILE == release ]]; then
-  cargo build --quiet --release -p demo-api -p loadgen
-else
-  cargo build --quiet -p demo-api -p loadgen
-fi
 
 source scripts/lib/demo.sh
+build_demo "$PROFILE"
 start_redis
 start_demo "$PROFILE" DEMO_ORIGIN_LATENCY_MS="$ORIGIN_MS" CACHED_JSON_L1="${L1_MIB}MiB"
 mkdir -p "$OUT"

@@ -16,6 +16,15 @@ need_wrk() {
   fi
 }
 
+# build_demo PROFILE: demo-api and loadgen in that profile (release or debug).
+build_demo() {
+  if [[ $1 == release ]]; then
+    cargo build --quiet --release -p demo-api -p loadgen
+  else
+    cargo build --quiet -p demo-api -p loadgen
+  fi
+}
+
 free_port() {
   local port
   while :; do
