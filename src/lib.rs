@@ -38,7 +38,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tls` | on | `rediss://` URLs, a private CA, client certificates (rustls) |
+//! | `tls` | off | `rediss://` URLs, a private CA, client certificates (rustls) |
 //! | `actix` | off | an [`Entry`] is an actix-web `Responder` ([`actix`]) |
 //! | `axum` | off | an [`Entry`] is an axum 0.8 `IntoResponse`, and [`axum::not_modified`] answers `304`s |
 //! | `sentinel` | off | `redis+sentinel://` URLs: the master Redis Sentinel names, found again after a failover |

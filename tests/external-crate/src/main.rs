@@ -52,6 +52,14 @@ async fn twice<T: PartialEq + std::fmt::Debug, F: std::future::Future<Output = T
 
 #[tokio::main]
 async fn main() {
+    // TLS is not a default feature: a `rediss://` URL is refused when the cache is built, with
+    // an error that says what to add (not a cache that would silently run every call uncached).
+    let refused = Cache::builder()
+        .redis_url("rediss://cache.example:6380")
+        .build();
+    let message = refused.err().expect("rediss:// without the tls feature").to_string();
+    assert!(message.contains("features = [\"tls\"]"), "{message}");
+
     Cache::builder()
         .memory(1 << 20)
         .build()

@@ -75,7 +75,8 @@ impl RedisTls {
 #[cfg(not(feature = "tls"))]
 pub(crate) fn unsupported() -> ConfigError {
     ConfigError(
-        "rediss:// URLs and CACHED_JSON_TLS_* need the `tls` feature of cached-json (on by default)"
+        "rediss:// URLs and CACHED_JSON_TLS_* need the `tls` feature of cached-json: \
+         cached-json = { version = \"0.1\", features = [\"tls\"] }"
             .into(),
     )
 }
