@@ -21,14 +21,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PROFILE=${PROFILE:-release}
 
-
-if [[ $PROFILE == release ]]; then
-  cargo build --quiet --release -p demo-api
-else
-  cargo build --quiet -p demo-api
-fi
-
 source scripts/lib/demo.sh
+build_demo "$PROFILE"
 need_wrk
 start_redis
 start_demo "$PROFILE" DEMO_BENCH_ROUTES=1

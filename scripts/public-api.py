@@ -7,9 +7,12 @@ The facade re-exports items of `cached-json-runtime` (and the attribute of
 `cached-json-macro`); rustdoc's JSON does not inline them, so each re-export is resolved by
 its path in the runtime's JSON. Hidden items (`#[doc(hidden)]`, such as `__private`, the paths
 generated code uses) are not in rustdoc's output, so they are not listed. Listed: modules,
-types with their public fields, variants, inherent methods and trait impls (auto traits
-included: losing `Send` is a breaking change), traits with their items, functions, constants,
-macros. Blanket impls are left out (they follow from the rest).
+types with their public fields and their types, variants with theirs, inherent methods and
+trait impls (auto traits included: losing `Send` is a breaking change), traits with their
+items, functions, constants, macros. Every function and method with its signature (generics,
+bounds, `async`/`const`), so that a changed argument or return type is a changed line. Types
+are named by their last path segment (`String`, `Duration`, `StoreError`): how the source
+imports them changes no line. Blanket impls are left out (they follow from the rest).
 
 scripts/public-api.sh runs it and compares the output with public-api.txt.
 """
@@ -24,6 +27,7 @@ class Crate:
         with open(path) as f:
             doc = json.load(f)
         self.index = doc["index"]
+        self.paths = doc["paths"]
         self.root = self.index[str(doc["root"])]
         self.name = self.root["name"]
 
@@ -55,6 +59,151 @@ class Crate:
                 return None
             item = found
         return item
+
+
+def path_name(crate, path):
+    """A path's type or trait name, its last segment (the canonical one when rustdoc knows it),
+    with its generic arguments."""
+    known = crate.paths.get(str(path.get("id")))
+    name = known["path"][-1] if known else path["path"].split("::")[-1]
+    return name + generic_args(crate, path.get("args"))
+
+
+def generic_args(crate, args):
+    if not args:
+        return ""
+    if "angle_bracketed" in args:
+        parts = []
+        for arg in args["angle_bracketed"]["args"]:
+            kind, value = next(iter(arg.items()))
+            if kind == "type":
+                parts.append(ty(crate, value))
+            elif kind == "lifetime":
+                parts.append(value)
+            elif kind == "const":
+                parts.append(value.get("expr", "_"))
+            else:
+                parts.append("_")
+        for constraint in args["angle_bracketed"]["constraints"]:
+            binding = constraint["binding"]
+            if "equality" in binding:
+                term = binding["equality"]
+                value = ty(crate, term["type"]) if "type" in term else term.get("constant", "_")
+                parts.append(f"{constraint['name']} = {value}")
+            else:
+                parts.append(f"{constraint['name']}: {bounds(crate, binding['constraint'])}")
+        return f"<{', '.join(parts)}>" if parts else ""
+    if "parenthesized" in args:
+        inner = args["parenthesized"]
+        out = inner.get("output")
+        return f"({', '.join(ty(crate, t) for t in inner['inputs'])})" + (
+            f" -> {ty(crate, out)}" if out else "")
+    return ""
+
+
+def bounds(crate, items):
+    rendered = []
+    for bound in items:
+        if "trait_bound" in bound:
+            tb = bound["trait_bound"]
+            modifier = {"maybe": "?", "maybe_const": "~const "}.get(tb["modifier"], "")
+            rendered.append(modifier + path_name(crate, tb["trait"]))
+        elif "outlives" in bound:
+            rendered.append(bound["outlives"])
+        else:
+            rendered.append("use<..>")
+    return " + ".join(rendered)
+
+
+def ty(crate, t):
+    """A type as Rust writes it (names shortened as in `path_name`)."""
+    if t is None:
+        return "()"
+    if isinstance(t, str):  # "infer"
+        return "_"
+    kind, v = next(iter(t.items()))
+    if kind == "resolved_path":
+        return path_name(crate, v)
+    if kind in ("generic", "primitive"):
+        return v
+    if kind == "borrowed_ref":
+        lifetime = f"{v['lifetime']} " if v["lifetime"] else ""
+        return f"&{lifetime}{'mut ' if v['is_mutable'] else ''}{ty(crate, v['type'])}"
+    if kind == "raw_pointer":
+        return f"*{'mut' if v['is_mutable'] else 'const'} {ty(crate, v['type'])}"
+    if kind == "tuple":
+        inner = ", ".join(ty(crate, x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if kind == "slice":
+        return f"[{ty(crate, v)}]"
+    if kind == "array":
+        return f"[{ty(crate, v['type'])}; {v['len']}]"
+    if kind == "impl_trait":
+        return f"impl {bounds(crate, v)}"
+    if kind == "dyn_trait":
+        traits = " + ".join(path_name(crate, p["trait"]) for p in v["traits"])
+        return f"dyn {traits}" + (f" + {v['lifetime']}" if v.get("lifetime") else "")
+    if kind == "qualified_path":
+        if v.get("trait") and v["trait"]["path"]:
+            return f"<{ty(crate, v['self_type'])} as {path_name(crate, v['trait'])}>::{v['name']}"
+        return f"{ty(crate, v['self_type'])}::{v['name']}"
+    if kind == "function_pointer":
+        sig = v["sig"]
+        inputs = ", ".join(ty(crate, t) for _, t in sig["inputs"])
+        return f"fn({inputs})" + (f" -> {ty(crate, sig['output'])}" if sig["output"] else "")
+    return kind
+
+
+def generics(crate, g):
+    """`<T: Bound, 'a>` and ` where ...` of an item (synthetic `impl Trait` params left out:
+    they show in the argument)."""
+    params = []
+    for param in g["params"]:
+        kind, v = next(iter(param["kind"].items()))
+        if kind == "type":
+            if v.get("is_synthetic"):
+                continue
+            b = bounds(crate, v["bounds"])
+            params.append(param["name"] + (f": {b}" if b else ""))
+        elif kind == "lifetime":
+            params.append(param["name"])
+        elif kind == "const":
+            params.append(f"const {param['name']}: {ty(crate, v['type'])}")
+    wheres = []
+    for predicate in g["where_predicates"]:
+        if "bound_predicate" in predicate:
+            bp = predicate["bound_predicate"]
+            wheres.append(f"{ty(crate, bp['type'])}: {bounds(crate, bp['bounds'])}")
+        elif "lifetime_predicate" in predicate:
+            lp = predicate["lifetime_predicate"]
+            wheres.append(f"{lp['lifetime']}: {' + '.join(lp['outlives'])}")
+    return (f"<{', '.join(params)}>" if params else ""), (
+        f" where {', '.join(wheres)}" if wheres else "")
+
+
+def receiver(crate, t):
+    """`self`, `&self`, `&'a mut self`; other receivers (`self: Arc<Self>`) as written."""
+    if t == {"generic": "Self"}:
+        return "self"
+    ref = t.get("borrowed_ref")
+    if ref is not None and ref["type"] == {"generic": "Self"}:
+        lifetime = f"{ref['lifetime']} " if ref["lifetime"] else ""
+        return f"&{lifetime}{'mut ' if ref['is_mutable'] else ''}self"
+    return f"self: {ty(crate, t)}"
+
+
+def signature(crate, function):
+    """`(self, url: impl Into<String>) -> Self`, with the header's `const`/`async`/`unsafe`
+    before and the generics' parameters and `where` clause around it."""
+    header = function["header"]
+    qualifiers = "".join(q + " " for q, on in (("const", header["is_const"]),
+                         ("async", header["is_async"]), ("unsafe", header["is_unsafe"])) if on)
+    params, where = generics(crate, function["generics"])
+    sig = function["sig"]
+    inputs = ", ".join(receiver(crate, t) if name == "self" else f"{name}: {ty(crate, t)}"
+                       for name, t in sig["inputs"])
+    output = f" -> {ty(crate, sig['output'])}" if sig["output"] else ""
+    return qualifiers, f"{params}({inputs}){output}{where}"
 
 
 class Lister:
@@ -105,22 +254,33 @@ class Lister:
             shape = inner["kind"]
             if isinstance(shape, dict) and "plain" in shape:
                 for field_id in shape["plain"]["fields"]:
-                    self.lines.append(f"field {name}::{crate.item(field_id)['name']}")
+                    field = crate.item(field_id)
+                    self.lines.append(
+                        f"field {name}::{field['name']}: {ty(crate, field['inner']['struct_field'])}")
             self.impls(crate, inner["impls"], name)
         elif kind == "enum":
             self.lines.append(f"enum {path}")
             name = path.split(" ")[0]
             for variant_id in inner["variants"]:
-                self.lines.append(f"variant {name}::{crate.item(variant_id)['name']}")
+                variant = crate.item(variant_id)
+                self.lines.append(f"variant {name}::{variant['name']}{variant_shape(crate, variant)}")
             self.impls(crate, inner["impls"], name)
         elif kind == "trait":
             self.lines.append(f"trait {path}")
             for item_id in inner["items"]:
-                self.lines.append(f"trait-item {path}::{crate.item(item_id)['name']}")
+                member = crate.item(item_id)
+                if "function" in member["inner"]:
+                    qualifiers, sig = signature(crate, member["inner"]["function"])
+                    self.lines.append(f"trait-item {qualifiers}fn {path}::{member['name']}{sig}")
+                else:
+                    self.lines.append(f"trait-item {path}::{member['name']}")
         elif kind == "function":
-            self.lines.append(f"fn {path}")
-        elif kind in ("constant", "static"):
-            self.lines.append(f"{kind} {path}")
+            qualifiers, sig = signature(crate, inner)
+            self.lines.append(f"{qualifiers}fn {path}{sig}")
+        elif kind == "constant":
+            self.lines.append(f"constant {path}: {ty(crate, inner['type'])}")
+        elif kind == "static":
+            self.lines.append(f"static {path}: {ty(crate, inner['type'])}")
         elif kind == "type_alias":
             self.lines.append(f"type {path}")
         elif kind in ("macro", "proc_macro"):
@@ -138,14 +298,30 @@ class Lister:
                 for item_id in impl["items"]:
                     item = crate.item(item_id)
                     if item is not None and item["visibility"] == "public":
-                        kind = next(iter(item["inner"]))
-                        prefix = "method" if kind == "function" else kind
-                        self.lines.append(f"{prefix} {path}::{item['name']}")
+                        kind, inner = next(iter(item["inner"].items()))
+                        if kind == "function":
+                            qualifiers, sig = signature(crate, inner)
+                            self.lines.append(f"method {qualifiers}{path}::{item['name']}{sig}")
+                        else:
+                            self.lines.append(f"{kind} {path}::{item['name']}")
             else:
                 name = trait["path"].split("::")[-1]
                 if name in SKIPPED_AUTO_TRAITS:
                     continue
                 self.lines.append(f"impl {name} for {path}")
+
+
+def variant_shape(crate, variant):
+    """`(T, U)` or `{ a: T }` of a variant with fields."""
+    kind = variant["inner"]["variant"]["kind"]
+    if isinstance(kind, dict) and "tuple" in kind:
+        fields = [crate.item(f) for f in kind["tuple"] if f is not None]
+        return "(" + ", ".join(ty(crate, f["inner"]["struct_field"]) for f in fields) + ")"
+    if isinstance(kind, dict) and "struct" in kind:
+        fields = [crate.item(f) for f in kind["struct"]["fields"]]
+        return " { " + ", ".join(
+            f"{f['name']}: {ty(crate, f['inner']['struct_field'])}" for f in fields) + " }"
+    return ""
 
 
 def main():

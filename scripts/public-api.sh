@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# The facade's public API, one item per line (scripts/public-api.py), compared with
-# public-api.txt at the root: a change to what users can name is a visible diff in review.
+# The facade's public API, one item per line with its signature (scripts/public-api.py),
+# compared with public-api.txt at the root, the API of the version being prepared (0.1.0:
+# the first release). A line gone or changed is a breaking change (an item removed, an
+# argument's type changed, `Send` lost...), a new line an addition: the check fails on either,
+# says which, and a maintainer blesses the change with the version bump and the CHANGELOG.md
+# entry it needs (semver: after 1.0 a breaking change is a new major version, before it a new
+# minor one). The equivalent of `cargo semver-checks` for what it lists, with no download.
 #
 #   scripts/public-api.sh          # fails, with the diff, if the API differs from the file
 #   scripts/public-api.sh --bless  # writes the file from the code
@@ -8,9 +13,10 @@
 # rustdoc's JSON output is unstable: RUSTC_BOOTSTRAP=1 lets the stable toolchain write it (as
 # cargo-semver-checks and cargo-public-api do). Every feature is on, so gated items are listed.
 set -euo pipefail
+export LC_ALL=C  # comm compares as Python sorted: by code point
 cd "$(dirname "$0")/.."
 
-features=actix,axum,tls,testing
+features=actix,axum,tls,testing,sentinel
 for crate in cached-json-runtime cached-json; do
   RUSTC_BOOTSTRAP=1 cargo rustdoc --quiet --locked -p "$crate" --lib --features "$features" \
     -- -Z unstable-options --output-format json 2>/dev/null
@@ -20,7 +26,13 @@ actual=$(python3 scripts/public-api.py target/doc/cached_json.json target/doc/ca
 if [[ "${1:-}" == --bless ]]; then
   printf '%s\n' "$actual" > public-api.txt
   echo "public-api.txt: $(wc -l < public-api.txt) lines"
-elif ! diff -u public-api.txt <(printf '%s\n' "$actual"); then
-  echo "the public API changed: review the diff above, then run scripts/public-api.sh --bless" >&2
-  exit 1
+else
+  removed=$(comm -23 public-api.txt <(printf '%s\n' "$actual"))
+  added=$(comm -13 public-api.txt <(printf '%s\n' "$actual"))
+  [[ -z "$removed" ]] || printf 'BREAKING: gone or changed (a new minor version before 1.0, a new major after):\n%s\n' "$removed" | sed '2,$s/^/  - /' >&2
+  [[ -z "$added" ]] || printf 'added:\n%s\n' "$added" | sed '2,$s/^/  + /' >&2
+  if [[ -n "$removed$added" ]]; then
+    echo "the public API changed: bump the version and say it in CHANGELOG.md as the change needs, then run scripts/public-api.sh --bless" >&2
+    exit 1
+  fi
 fi

@@ -75,7 +75,7 @@ stage "docs (warnings denied) and public API"
 # The published crates' docs build without a warning (broken links included), and the facade's
 # public API is the one in public-api.txt (a change to it is a reviewed diff).
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
-  -p cached-json -p cached-json-runtime -p cached-json-macro --features actix,axum,testing,sentinel
+  -p cached-json -p cached-json-runtime -p cached-json-macro --features tls,actix,axum,testing,sentinel
 scripts/public-api.sh
 stage "package verification"
 # The three published crates make packages (sources, README, licenses, changelog) that build
@@ -98,40 +98,43 @@ stage "external crates"
 cargo run --quiet --manifest-path tests/external-crate/Cargo.toml --target-dir target
 cargo run --quiet --manifest-path tests/external-renamed/Cargo.toml --target-dir target
 
-stage "features actix, axum, testing and sentinel"
-# Every optional feature of the facade at once (the axum integration's example app over real
-# HTTP, the test kit's example tests, Redis Sentinel with the master killed under load, each
-# feature's unit and doc tests, the lints), selected with the whole workspace: dependencies'
-# features then unify as in the tests above, and nothing built there is built again (the facade
-# selected alone made tokio, redis and what depends on them build again for each feature set).
-features=cached-json/actix,cached-json/axum,cached-json/testing,cached-json/sentinel
-cargo test --locked --workspace --features "$features" --lib --test axum --test test_kit --test sentinel
-cargo test --locked --workspace --features "$features" --doc
-cargo clippy --locked --workspace --all-targets --features "$features" -- -D warnings
-
-stage "MSRV build and test"
-# The MSRV (`rust-version` in Cargo.toml, the newest any dependency of the published crates
-# needs, with every feature: actix-web's 1.89): on that toolchain (installed if missing) the
-# three crates build with every feature, and the runtime's unit tests pass. (Not the facade's
-# tests: its dev-dependencies, the `cached` crate among them, need newer compilers.)
+stage "MSRV: every test of the library, every feature"
+# The MSRV (`rust-version` in Cargo.toml: the newest any dependency of the published crates
+# needs, with every feature; actix-web's 1.89), on that toolchain (installed if missing) with
+# the committed lockfile: the facade and the runtime with every feature (tls, actix, axum,
+# testing, sentinel) build, and all their tests pass: unit, integration (the axum app over real
+# HTTP, the test kit's examples, Redis Sentinel with the master killed under load, the Cluster,
+# TLS...) and doc tests. The tests above ran with `tls` as the only feature (test-support and
+# the demo turn it on); the other features' tests run here. (The benchmarks and the trybuild cases are packages of their own: criterion and the
+# `cached` crate need newer compilers, and compiler messages differ between versions.)
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "$msrv" --profile minimal
-cargo "+$msrv" check --locked -p cached-json --all-features
-cargo "+$msrv" test --locked -p cached-json-runtime --lib --all-features
+cargo "+$msrv" test --locked -p cached-json -p cached-json-runtime --all-features
+
+stage "lints with every optional feature"
+# The feature-gated code linted by the current toolchain, selected with the whole workspace:
+# dependencies' features then unify as in the stages above, and what was checked there is not
+# checked again (the facade selected alone made tokio, redis and what depends on them build
+# again).
+features=cached-json/tls,cached-json/actix,cached-json/axum,cached-json/testing,cached-json/sentinel
+cargo clippy --locked --workspace --all-targets --features "$features" -- -D warnings
 
 stage "soaks (quick), example"
 # The soaks, quick: the long runs' load and checks for a few seconds (their figures come from
 # long runs: RESILIENCE.md). The library's (examples/soak.rs), and the demo's over HTTP with
 # Redis restarted twice and frozen once (scripts/soak.sh).
-cargo run --quiet --locked --example soak -- 6
+# (The examples as `cargo test --workspace` built them: `cargo run --example` selects the root
+# package alone, whose dependencies' features differ, and rebuilt tokio and what is on it.)
+cargo build --quiet --locked --workspace --examples --tests
+target/debug/examples/soak 6
 DURATION=30 KEYS=20000 PROFILE=debug OUT=target/soak-quick scripts/soak.sh
 
 # The copyable example runs (on the in-process store: no Redis needed).
-CACHED_JSON_STORE=memory cargo run --quiet --locked --example tokio_plain
+CACHED_JSON_STORE=memory target/debug/examples/tokio_plain
 
 stage "benchmarks and load tests (quick)"
 # The benchmarks in quick mode: they must build and run; their figures come from full runs
 # (BENCHMARKS.md, RESILIENCE.md).
-cargo test --locked --benches
+cargo test --locked --workspace --benches
 ROUNDS=1 DURATION=1 PROFILE=debug scripts/bench-http.sh
 DURATION=6 PROFILE=debug scripts/resilience-load.sh

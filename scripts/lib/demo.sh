@@ -16,12 +16,15 @@ need_wrk() {
   fi
 }
 
-# build_demo PROFILE: demo-api and loadgen in that profile (release or debug).
+# build_demo PROFILE: demo-api and loadgen in that profile (release or debug). In debug, with
+# every test target of the workspace: dependencies' features then unify as in `cargo test
+# --workspace`, so what the tests built (in CI: just before) is used, not built again with
+# other features (`-p demo-api` alone rebuilt tokio and what depends on it).
 build_demo() {
   if [[ $1 == release ]]; then
-    cargo build --quiet --release -p demo-api -p loadgen
+    cargo build --quiet --locked --release -p demo-api -p loadgen
   else
-    cargo build --quiet -p demo-api -p loadgen
+    cargo build --quiet --locked --workspace --bins --tests
   fi
 }
 
