@@ -91,7 +91,26 @@ stage "README example and workspace tests"
 diff -u <(awk '/^```rust$/ { inside = 1; next } inside && /^```$/ { exit } inside' README.md) \
   <(grep -v '^//!' examples/tokio_plain.rs | sed '/./,$!d') \
   || { echo "README.md's example differs from examples/tokio_plain.rs" >&2; exit 1; }
-cargo test --workspace --locked
+# Everything is built here with the current toolchain (every test, example and binary). Every
+# test runs but the facade's integration tests (tests/*.rs), which run once, on the MSRV with
+# every feature (a stage below): a second run here took 150 s for the same code. Here: every
+# crate's unit and doc tests, the demo's end-to-end tests over HTTP, the trybuild cases (the
+# other packages' test targets, read from `cargo metadata`). Selecting targets, not packages,
+# keeps dependencies' features as `--workspace` unifies them: nothing is built again.
+cargo test --workspace --locked --no-run
+other_tests=$(cargo metadata --locked --no-deps --format-version 1 | python3 -c '
+import json, sys
+packages = json.load(sys.stdin)["packages"]
+tests = lambda p: [t["name"] for t in p["targets"] if "test" in t["kind"]]
+facade = {n for p in packages if p["name"] == "cached-json" for n in tests(p)}
+others = [n for p in packages if p["name"] != "cached-json" for n in tests(p)]
+clash = facade.intersection(others)
+if clash:
+    sys.exit(f"test targets named as one of the facade tests: {sorted(clash)}")
+print(" ".join("--test " + n for n in others))')
+# shellcheck disable=SC2086 # one word per flag
+cargo test --workspace --locked --lib --bins $other_tests
+cargo test --workspace --locked --doc
 stage "external crates"
 # Users' crates outside the workspace: one depending on the facade alone, one on the facade
 # renamed and re-exported (`crate = "..."`).
@@ -102,10 +121,9 @@ stage "MSRV: every test of the library, every feature"
 # The MSRV (`rust-version` in Cargo.toml: the newest any dependency of the published crates
 # needs, with every feature; actix-web's 1.89), on that toolchain (installed if missing) with
 # the committed lockfile: the facade and the runtime with every feature (tls, actix, axum,
-# testing, sentinel) build, and all their tests pass: unit, integration (the axum app over real
-# HTTP, the test kit's examples, Redis Sentinel with the master killed under load, the Cluster,
-# TLS...) and doc tests. The tests above ran with `tls` as the only feature (test-support and
-# the demo turn it on); the other features' tests run here. (The benchmarks and the trybuild cases are packages of their own: criterion and the
+# testing, sentinel) build, and all their tests pass: unit, integration (every tests/*.rs: the
+# axum app over real HTTP, the test kit's examples, Redis Sentinel with the master killed under
+# load, the Cluster, TLS, faults...) and doc tests. (The benchmarks and the trybuild cases are packages of their own: criterion and the
 # `cached` crate need newer compilers, and compiler messages differ between versions.)
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "$msrv" --profile minimal
