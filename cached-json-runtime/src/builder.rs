@@ -75,7 +75,7 @@ impl Cache {
 }
 
 impl CacheBuilder {
-    /// Redis at `url` (`rediss://` for TLS), with the default timeouts. Several URLs separated
+    /// Redis at `url` (`rediss://` for TLS, with the `tls` feature), with the default timeouts. Several URLs separated
     /// by commas make it a Redis Cluster, with these seed nodes.
     pub fn redis_url(self, url: impl Into<String>) -> Self {
         self.redis(RedisConfig::new(url))

@@ -17,7 +17,7 @@ impl CacheBuilder {
     /// | variable | meaning | default |
     /// |---|---|---|
     /// | `CACHED_JSON_STORE` | `redis`, `memory` (in-process) or `off` | `redis` |
-    /// | `REDIS_URL` | the Redis server (`rediss://` for TLS); several, comma-separated, for a Cluster's seeds; `redis+sentinel://host:port,host:port/<master name>` for the master Redis Sentinel names (feature `sentinel`) | `redis://127.0.0.1:6379/0` |
+    /// | `REDIS_URL` | the Redis server (`rediss://` for TLS, feature `tls`); several, comma-separated, for a Cluster's seeds; `redis+sentinel://host:port,host:port/<master name>` for the master Redis Sentinel names (feature `sentinel`) | `redis://127.0.0.1:6379/0` |
     /// | `CACHED_JSON_CLUSTER` | `true`: `REDIS_URL` is a Redis Cluster (one seed is enough) | `false` |
     /// | `CACHED_JSON_TLS_CA` | a PEM file: the CA to trust instead of the system's roots | system roots |
     /// | `CACHED_JSON_TLS_CERT`, `CACHED_JSON_TLS_KEY` | PEM files: a client certificate (chain) and its key, for mutual TLS | none |
