@@ -71,7 +71,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 python3 scripts/module-cycles.py cached-json-runtime/src
 python3 scripts/module-cycles.py cached-json-macro/src
 
-stage "docs (warnings denied) and public API"
+stage "docs (warnings denied) and semver check (public API)"
 # The published crates' docs build without a warning (broken links included), and the facade's
 # public API is the one in public-api.txt (a change to it is a reviewed diff).
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
