@@ -73,7 +73,8 @@ python3 scripts/module-cycles.py cached-json-macro/src
 
 stage "docs (warnings denied) and semver check (public API)"
 # The published crates' docs build without a warning (broken links included), and the facade's
-# public API is the one in public-api.txt (a change to it is a reviewed diff).
+# public API, signatures included, is the one in public-api.txt: a change fails, its lines gone
+# or changed (breaking) told apart from those added (scripts/public-api.sh).
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked --no-deps \
   -p cached-json -p cached-json-runtime -p cached-json-macro --features tls,actix,axum,testing,sentinel
 scripts/public-api.sh
@@ -123,8 +124,9 @@ stage "MSRV: every test of the library, every feature"
 # the committed lockfile: the facade and the runtime with every feature (tls, actix, axum,
 # testing, sentinel) build, and all their tests pass: unit, integration (every tests/*.rs: the
 # axum app over real HTTP, the test kit's examples, Redis Sentinel with the master killed under
-# load, the Cluster, TLS, faults...) and doc tests. (The benchmarks and the trybuild cases are packages of their own: criterion and the
-# `cached` crate need newer compilers, and compiler messages differ between versions.)
+# load, the Cluster, TLS, faults...) and doc tests. (The benchmarks and the trybuild cases are
+# packages of their own: criterion and the `cached` crate need newer compilers, and compiler
+# messages differ between versions.)
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
 rustup run "$msrv" rustc --version >/dev/null 2>&1 || rustup toolchain install "$msrv" --profile minimal
 cargo "+$msrv" test --locked -p cached-json -p cached-json-runtime --all-features
@@ -141,8 +143,9 @@ stage "soaks (quick), example"
 # The soaks, quick: the long runs' load and checks for a few seconds (their figures come from
 # long runs: RESILIENCE.md). The library's (examples/soak.rs), and the demo's over HTTP with
 # Redis restarted twice and frozen once (scripts/soak.sh).
-# (The examples as `cargo test --workspace` built them: `cargo run --example` selects the root
-# package alone, whose dependencies' features differ, and rebuilt tokio and what is on it.)
+# (The examples as `cargo test --workspace` built them: `cargo run --example` selects the
+# default members only, whose dependencies' features differ, and rebuilt tokio and what is on
+# it.)
 cargo build --quiet --locked --workspace --examples --tests
 target/debug/examples/soak 6
 DURATION=30 KEYS=20000 PROFILE=debug OUT=target/soak-quick scripts/soak.sh
