@@ -257,16 +257,17 @@ class Lister:
                     field = crate.item(field_id)
                     self.lines.append(
                         f"field {name}::{field['name']}: {ty(crate, field['inner']['struct_field'])}")
-            self.impls(crate, inner["impls"], name)
+            self.impls(crate, inner["impls"], name, item["id"])
         elif kind == "enum":
             self.lines.append(f"enum {path}")
             name = path.split(" ")[0]
             for variant_id in inner["variants"]:
                 variant = crate.item(variant_id)
                 self.lines.append(f"variant {name}::{variant['name']}{variant_shape(crate, variant)}")
-            self.impls(crate, inner["impls"], name)
+            self.impls(crate, inner["impls"], name, item["id"])
         elif kind == "trait":
-            self.lines.append(f"trait {path}")
+            supertraits = bounds(crate, inner.get("bounds", []))
+            self.lines.append(f"trait {path}" + (f": {supertraits}" if supertraits else ""))
             for item_id in inner["items"]:
                 member = crate.item(item_id)
                 if "function" in member["inner"]:
@@ -288,7 +289,7 @@ class Lister:
         else:
             self.lines.append(f"{kind} {path}")
 
-    def impls(self, crate, impl_ids, path):
+    def impls(self, crate, impl_ids, path, type_id):
         for impl_id in impl_ids:
             impl = crate.item(impl_id)["inner"]["impl"]
             if impl["blanket_impl"] is not None:
@@ -308,7 +309,13 @@ class Lister:
                 name = trait["path"].split("::")[-1]
                 if name in SKIPPED_AUTO_TRAITS:
                     continue
-                self.lines.append(f"impl {name} for {path}")
+                # rustdoc lists under a type the impls whose argument it is, too (`impl
+                # From<StoreError> for CacheError` under `StoreError`): each is listed under
+                # the type it is for.
+                if impl["for"].get("resolved_path", {}).get("id") != type_id:
+                    continue
+                # With its arguments (`From<StoreError>`, `AsRef<str>`): which ones is the API.
+                self.lines.append(f"impl {path_name(crate, trait)} for {path}")
 
 
 def variant_shape(crate, variant):
