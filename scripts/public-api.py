@@ -10,7 +10,8 @@ generated code uses) are not in rustdoc's output, so they are not listed. Listed
 types with their public fields and their types, variants with theirs, inherent methods and
 trait impls (auto traits included: losing `Send` is a breaking change), traits with their
 items, functions, constants, macros. Every function and method with its signature (generics,
-bounds, `async`/`const`), so that a changed argument or return type is a changed line. Types
+bounds, `async`/`const`; arguments by type: a rename breaks no caller), so that a changed
+argument or return type is a changed line. Types
 are named by their last path segment (`String`, `Duration`, `StoreError`): how the source
 imports them changes no line. Blanket impls are left out (they follow from the rest).
 
@@ -193,14 +194,15 @@ def receiver(crate, t):
 
 
 def signature(crate, function):
-    """`(self, url: impl Into<String>) -> Self`, with the header's `const`/`async`/`unsafe`
+    """`(self, impl Into<String>) -> Self`, with the header's `const`/`async`/`unsafe`
     before and the generics' parameters and `where` clause around it."""
     header = function["header"]
     qualifiers = "".join(q + " " for q, on in (("const", header["is_const"]),
                          ("async", header["is_async"]), ("unsafe", header["is_unsafe"])) if on)
     params, where = generics(crate, function["generics"])
     sig = function["sig"]
-    inputs = ", ".join(receiver(crate, t) if name == "self" else f"{name}: {ty(crate, t)}"
+    # Arguments by type only: renaming one breaks no caller.
+    inputs = ", ".join(receiver(crate, t) if name == "self" else ty(crate, t)
                        for name, t in sig["inputs"])
     output = f" -> {ty(crate, sig['output'])}" if sig["output"] else ""
     return qualifiers, f"{params}({inputs}){output}{where}"
