@@ -4,9 +4,10 @@
 //! connections use the application's (the process default afterwards is still it). Alone in
 //! its test binary: the provider is process-wide, and no other test may connect first.
 
-use cached_json::{cached_json, observe, Cache, CacheOutcome};
+mod support;
+
+use cached_json::{cached_json, Cache, CacheOutcome};
 use cached_json_test_support::{RedisServer, TlsFiles};
-use rustls::crypto::CryptoProvider;
 use rustls::CipherSuite;
 
 #[cached_json("tls-provider", ttl = 60)]
@@ -24,28 +25,23 @@ async fn the_applications_own_provider_is_used_and_never_replaced() {
         .build()
         .unwrap();
 
-    let mut provider = rustls::crypto::ring::default_provider();
-    provider
-        .cipher_suites
-        .retain(|suite| suite.suite() == CipherSuite::TLS13_AES_128_GCM_SHA256);
-    provider
+    support::one_suite_provider(CipherSuite::TLS13_AES_128_GCM_SHA256)
         .install_default()
         .expect("building a cache with a rediss:// URL installed no crypto provider");
 
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let (value, outcome) = cache.scope(observe(triple(7))).await;
+        let (value, outcome) = support::outcome(&cache, triple(7)).await;
         assert_eq!(value, 21);
-        seen.push(outcome.unwrap());
+        seen.push(outcome);
     }
     assert_eq!(
         seen,
         [CacheOutcome::Miss, CacheOutcome::Hit],
         "cached over TLS"
     );
-    let default = CryptoProvider::get_default().expect("a provider is installed");
     assert_eq!(
-        default.cipher_suites.len(),
+        support::default_provider_suites(),
         1,
         "the process default is still the application's provider"
     );

@@ -4,9 +4,10 @@
 //! it. Alone in its test binary: the provider is process-wide. (`tls_provider.rs`: installed
 //! after the cache is built.)
 
-use cached_json::{cached_json, observe, Cache, CacheOutcome};
+mod support;
+
+use cached_json::{cached_json, Cache, CacheOutcome};
 use cached_json_test_support::{RedisServer, TlsFiles};
-use rustls::crypto::CryptoProvider;
 use rustls::CipherSuite;
 
 #[cached_json("tls-provider-first", ttl = 60)]
@@ -16,11 +17,7 @@ async fn double(n: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_installed_before_the_cache_is_used_and_kept() {
-    let mut provider = rustls::crypto::ring::default_provider();
-    provider
-        .cipher_suites
-        .retain(|suite| suite.suite() == CipherSuite::TLS13_AES_256_GCM_SHA384);
-    provider
+    support::one_suite_provider(CipherSuite::TLS13_AES_256_GCM_SHA384)
         .install_default()
         .expect("nothing installed a provider before main's first line");
 
@@ -33,18 +30,17 @@ async fn a_provider_installed_before_the_cache_is_used_and_kept() {
         .unwrap();
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let (value, outcome) = cache.scope(observe(double(8))).await;
+        let (value, outcome) = support::outcome(&cache, double(8)).await;
         assert_eq!(value, 16);
-        seen.push(outcome.unwrap());
+        seen.push(outcome);
     }
     assert_eq!(
         seen,
         [CacheOutcome::Miss, CacheOutcome::Hit],
         "cached over TLS"
     );
-    let default = CryptoProvider::get_default().expect("a provider is installed");
     assert_eq!(
-        default.cipher_suites.len(),
+        support::default_provider_suites(),
         1,
         "the process default is still the application's provider"
     );

@@ -1,4 +1,5 @@
-//! Waiting on the L1, for the test files that need it (`mod support;`).
+//! Helpers of the test files that need them (`mod support;`): a call's outcome, waiting on the
+//! L1, an application's own rustls provider.
 
 #![allow(dead_code)]
 
@@ -82,4 +83,20 @@ where
         );
         tokio::task::yield_now().await;
     }
+}
+
+/// An application's own rustls crypto provider: ring with `suite` alone, told apart from the
+/// default by its one cipher suite (`tls_provider*.rs`).
+pub fn one_suite_provider(suite: rustls::CipherSuite) -> rustls::crypto::CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.retain(|each| each.suite() == suite);
+    provider
+}
+
+/// How many cipher suites the process default provider has.
+pub fn default_provider_suites() -> usize {
+    rustls::crypto::CryptoProvider::get_default()
+        .expect("a provider is installed")
+        .cipher_suites
+        .len()
 }
