@@ -2,10 +2,12 @@
 # The facade's public API, one item per line with its signature (scripts/public-api.py),
 # compared with public-api.txt at the root, the API of the version being prepared (0.1.0:
 # the first release). A line gone or changed is a breaking change (an item removed, an
-# argument's type changed, `Send` lost...), a new line an addition: the check fails on either,
-# says which, and a maintainer blesses the change with the version bump and the CHANGELOG.md
-# entry it needs (semver: after 1.0 a breaking change is a new major version, before it a new
-# minor one). The equivalent of `cargo semver-checks` for what it lists, with no download.
+# argument's type changed, `Send` lost...), a new line an addition, breaking only for a trait
+# method without a default or a variant of an enum that is not `#[non_exhaustive]` (the
+# reviewer's call: the listing does not mark them). The check fails on either and says which;
+# a maintainer blesses the change with the version bump and the CHANGELOG.md entry it needs
+# (semver: after 1.0 a breaking change is a new major version, before it a new minor one).
+# Narrower than `cargo semver-checks` (which needs a released baseline and a build of its own).
 #
 #   scripts/public-api.sh          # fails, with the diff, if the API differs from the file
 #   scripts/public-api.sh --bless  # writes the file from the code
@@ -30,7 +32,7 @@ else
   removed=$(comm -23 public-api.txt <(printf '%s\n' "$actual"))
   added=$(comm -13 public-api.txt <(printf '%s\n' "$actual"))
   [[ -z "$removed" ]] || printf 'BREAKING: gone or changed (a new minor version before 1.0, a new major after):\n%s\n' "$removed" | sed '2,$s/^/  - /' >&2
-  [[ -z "$added" ]] || printf 'added:\n%s\n' "$added" | sed '2,$s/^/  + /' >&2
+  [[ -z "$added" ]] || printf 'added (breaking if a trait method without a default, or a variant of an exhaustive enum):\n%s\n' "$added" | sed '2,$s/^/  + /' >&2
   if [[ -n "$removed$added" ]]; then
     echo "the public API changed: bump the version and say it in CHANGELOG.md as the change needs, then run scripts/public-api.sh --bless" >&2
     exit 1

@@ -13,8 +13,6 @@ CONCURRENCY=${CONCURRENCY:-32}
 ORIGIN_MS=${ORIGIN_MS:-50}
 PROFILE=${PROFILE:-release}
 
-
-
 source scripts/lib/demo.sh
 build_demo "$PROFILE"
 start_redis

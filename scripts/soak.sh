@@ -34,7 +34,6 @@ L1_MIB=64
 plot=false
 [[ ${1:-} == --plot ]] && plot=true
 
-
 source scripts/lib/demo.sh
 build_demo "$PROFILE"
 start_redis
